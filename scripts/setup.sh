@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of kiln from Debian 12's packages.
+# Safe to run twice: apt-get install is idempotent and the package list is refreshed only when stale.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake ninja-build pkg-config git
+  libarchive-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libzstd-dev zlib1g-dev
+  libcli11-dev libgtest-dev libgmock-dev libdeflate-dev
+)
+TEST_PKGS=(
+  docker-registry skopeo umoci apache2-utils openssl curl python3 ca-certificates
+  uidmap libcap2-bin util-linux pigz zstd time jq
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all ${#BUILD_PKGS[@]} build and ${#TEST_PKGS[@]} test packages already installed"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+stamp=/var/lib/apt/periodic/update-success-stamp
+if [ ! -e /var/lib/apt/lists/lock ] || [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+  $SUDO apt-get update -qq
+fi
+# docker-registry's postinst starts the system service; kiln's tests run their own registries, so keep
+# the packaged one from starting (policy-rc.d refuses service starts during this install only).
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ] && [ -z "$SUDO" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+[ "$created_policy" -eq 1 ] && rm -f "$policy"
+echo "setup: done"
