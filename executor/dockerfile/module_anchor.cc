@@ -1,0 +1,2 @@
+// dockerfile module: see executor/dockerfile/CMakeLists.txt.
+namespace kiln {}

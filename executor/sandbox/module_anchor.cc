@@ -1,0 +1,2 @@
+// sandbox module: see executor/sandbox/CMakeLists.txt.
+namespace kiln {}

@@ -1,0 +1,2 @@
+// registry module: see registry/CMakeLists.txt.
+namespace kiln {}

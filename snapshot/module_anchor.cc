@@ -1,0 +1,2 @@
+// snapshot module: see snapshot/CMakeLists.txt.
+namespace kiln {}
