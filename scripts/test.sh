@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs kiln's dependencies (Debian 12), builds it and runs every test with CTest.
+# Usage: scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R layers_
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+cd "$BUILD_DIR"
+# Integration tests start their own registries on free loopback ports, so tests can run in parallel.
+ctest --output-on-failure -j"$(nproc)" --timeout 900 "$@"
