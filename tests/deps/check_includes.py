@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Fails when a module includes a header of a module it must not depend on.
+
+Dependencies point one way: core <- dockerfile, layers, snapshot, sandbox <- registry <- executor <- cmd.
+A module may include its own headers and those of the modules listed for it below.
+"""
+import pathlib
+import re
+import sys
+
+ALLOWED = {
+    "core": {"core"},
+    "executor/dockerfile": {"core", "executor/dockerfile"},
+    "executor/sandbox": {"core", "executor/sandbox"},
+    "layers": {"core", "layers"},
+    "snapshot": {"core", "snapshot"},
+    "registry": {"core", "layers", "registry"},
+    "executor": {"core", "layers", "snapshot", "registry", "executor", "executor/dockerfile", "executor/sandbox"},
+    "cmd": {"core", "layers", "snapshot", "registry", "executor", "executor/dockerfile", "executor/sandbox", "cmd"},
+}
+MODULES = sorted(ALLOWED, key=len, reverse=True)  # longest prefix first: executor/dockerfile before executor
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def module_of(rel: str):
+    for m in MODULES:
+        if rel == m or rel.startswith(m + "/"):
+            return m
+    return None
+
+
+def main() -> int:
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    bad = []
+    checked = 0
+    for src in sorted(root.glob("**/*")):
+        if src.suffix not in (".h", ".cc") or "build" in src.relative_to(root).parts[0]:
+            continue
+        rel = src.relative_to(root).as_posix()
+        owner = module_of(rel)
+        if owner is None:
+            continue  # tests, bench: may include anything
+        checked += 1
+        for inc in INCLUDE.findall(src.read_text(errors="replace")):
+            target = module_of(inc)
+            if target is not None and target not in ALLOWED[owner]:
+                bad.append(f"{rel}: includes \"{inc}\" but {owner} may not depend on {target}")
+    for line in bad:
+        print(line)
+    print(f"checked {checked} files: {len(bad)} forbidden includes")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
