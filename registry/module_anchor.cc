@@ -1,2 +1,0 @@
-// registry module: see registry/CMakeLists.txt.
-namespace kiln {}
