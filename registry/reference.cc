@@ -208,9 +208,8 @@ Result<Reference> Reference::Parse(std::string_view text) {
   if (ref.registry_ == kDockerHub && ref.repository_.find('/') == std::string::npos) {
     ref.repository_ = "library/" + ref.repository_;
   }
-  // distribution checks the length of the name as written (domain + path), before "library/".
-  size_t written = (domain.empty() ? 0 : domain.size() + 1) + path.size();
-  if (written > kNameTotalLengthMax) {
+  // distribution checks the length of the normalised name ("docker.io/library/x").
+  if (ref.registry_.size() + 1 + ref.repository_.size() > kNameTotalLengthMax) {
     return fail("repository name must not be more than " + std::to_string(kNameTotalLengthMax) + " characters");
   }
   return ref;
