@@ -118,6 +118,7 @@ class [[nodiscard]] Result {
   } while (0)
 
 /// `lhs` = value of `rexpr` (a Result<T>), or returns its Status from the enclosing function.
+/// Expands to several statements: put it in braces after an `if`.
 #define KILN_ASSIGN_OR_RETURN(lhs, rexpr) \
   KILN_ASSIGN_OR_RETURN_IMPL_(KILN_CONCAT_(kiln_result_, __LINE__), lhs, rexpr)
 #define KILN_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, rexpr) \
