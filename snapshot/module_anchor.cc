@@ -1,2 +1,0 @@
-// snapshot module: see snapshot/CMakeLists.txt.
-namespace kiln {}
