@@ -183,6 +183,32 @@ TEST_F(FaultProxyTest, DroppedUploadLeavesNoBlobAndTheRetrySucceeds) {
   EXPECT_THAT(log[4], ::testing::StartsWith("PUT /v2/h/r/blobs/uploads/"));
 }
 
+TEST_F(FaultProxyTest, MonolithicUploadWithExpectContinueAndKeepAlive) {
+  // curl sends "Expect: 100-continue" for bodies over 1 MiB; the proxy must answer it and stream.
+  std::string big;
+  for (int i = 0; big.size() < 3 * 1024 * 1024; ++i) big += blob_;
+  big.resize(3 * 1024 * 1024);
+  WriteFile(work_.Sub("big"), big);
+  const std::string big_digest = Sha256Of(big).ToString();
+  CurlResult post = Curl("-X POST " + reg_->url() + "/v2/h/big/blobs/uploads/");
+  ASSERT_EQ(post.code, "202");
+  CurlResult put = Curl("-X PUT -H 'Content-Type: application/octet-stream' --data-binary @" + work_.Sub("big") +
+                        " '" + Header(post.headers, "location") + "&digest=" + big_digest + "'");
+  ASSERT_EQ(put.code, "201") << put.body;
+  EXPECT_TRUE(ReadFile(reg_->BlobPath(big_digest)) == big);
+
+  // Two requests in one curl run share one connection (keep-alive), HEAD included.
+  std::string out;
+  const std::string url = reg_->url() + "/v2/h/big/blobs/" + big_digest;
+  ASSERT_EQ(RunShell("curl -s -o /dev/null -o /dev/null -I -w '%{http_code}/%{num_connects} ' " + url + " " + url, &out), 0);
+  EXPECT_EQ(out, "200/1 200/0 ");
+  ASSERT_EQ(RunShell("curl -s -o /dev/null -o /dev/null -w '%{http_code}/%{size_download}/%{num_connects} ' " + url +
+                         " " + url,
+                     &out),
+            0);
+  EXPECT_EQ(out, "200/3145728/1 200/3145728/0 ");
+}
+
 TEST_F(FaultProxyTest, BadSpecsAreRejectedWithAReason) {
   // Straight to the control endpoint: SetFaults aborts the test binary on a bad spec, by design.
   for (const char* bad : {"GET /v2/*: explode=1", "GET /v2/* status=500", "*: retry-after=1",
@@ -208,6 +234,42 @@ TEST(FaultProxyTlsTest, ProxyServesTlsWithTheRegistryCertificate) {
   EXPECT_EQ(Curl(ca + reg->url() + "/v2/").code, "200");
   EXPECT_EQ(Curl(ca + "https://" + reg->direct_host() + "/v2/").code, "200");
   EXPECT_THAT(reg->Requests(), ElementsAre("GET /v2/ 502 status", "GET /v2/ 200"));
+}
+
+TEST(FaultProxyTlsTest, SkopeoPushesThroughTheProxyWithTokenAuthAndTheManifestGoesLast) {
+  RegistryOptions o;
+  o.tls = true;
+  o.fault_proxy = true;
+  o.token_auth = true;
+  o.user = "dave";
+  o.password = "pw";
+  auto reg = RegistryServer::Start(o);
+  TempDir work;
+  WriteFile(work.Sub("f"), "through the proxy\n");
+  const std::string layout = work.Sub("layout");
+  std::string out;
+  ASSERT_EQ(RunShell("umoci init --layout " + layout + " && umoci new --image " + layout + ":t && umoci insert "
+                     "--rootless --image " + layout + ":t " + work.Sub("f") + " /f",
+                     &out),
+            0)
+      << out;
+  ASSERT_EQ(RunShell("skopeo copy --quiet --dest-cert-dir " + reg->ca_cert_dir() + " --dest-creds dave:pw oci:" +
+                         layout + ":t docker://" + reg->host() + "/p/q:v1",
+                     &out),
+            0)
+      << out;
+  const auto log = reg->Requests();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back(), "PUT /v2/p/q/manifests/v1 201");
+  int blob_puts = 0;
+  for (const auto& line : log) {
+    if (line.rfind("PUT /v2/p/q/blobs/uploads/", 0) == 0) {
+      EXPECT_THAT(line, ::testing::EndsWith(" 201"));
+      ++blob_puts;
+    }
+  }
+  EXPECT_EQ(blob_puts, 2);  // the layer and the config
+  EXPECT_THAT(reg->TokenRequests(), ::testing::Contains(HasSubstr("GET basic dave repository:p/q:pull,push")));
 }
 
 }  // namespace

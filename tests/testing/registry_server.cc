@@ -296,25 +296,29 @@ void RegistryServer::StartRegistry() {
     WriteRegistryConfig(registry_port_);
     registry_.pid = Spawn({"docker-registry", "serve", dir_.Sub("config.yml")}, registry_.log);
     const std::string url = scheme() + "://" + direct_host() + "/v2/";
+    // The log line proves that *our* registry bound the port: with tests running in parallel another
+    // registry may have taken it in the meantime, and would answer GET /v2/ just as well.
+    const std::string listening = "listening on " + direct_host();
     const auto deadline = Clock::now() + kStartTimeout;
-    bool retry = false;
     for (;;) {
       std::string body;
-      if (HttpCall("GET", url, ca_cert_, "", &body) != 0) return;  // 200 or 401: it is serving
+      if (ReadIfExists(registry_.log).find(listening) != std::string::npos &&
+          HttpCall("GET", url, ca_cert_, "", &body) != 0) {
+        return;  // 200 or 401: it is serving
+      }
       int status;
       if (Exited(registry_.pid, &status)) {
         registry_.pid = -1;
         if (ReadIfExists(registry_.log).find("address already in use") != std::string::npos &&
             attempt < 5) {
-          retry = true;
-          break;
+          break;  // lost the port race: try another one
         }
         Fail("docker-registry " + DescribeExit(status) + " (config " + dir_.Sub("config.yml") + ")");
       }
       if (Clock::now() > deadline) Fail("docker-registry did not answer GET " + url + " in time");
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (retry) continue;
+    std::filesystem::rename(registry_.log, registry_.log + "." + std::to_string(attempt));
   }
 }
 
