@@ -151,7 +151,8 @@ class Handler(BaseHTTPRequestHandler):
     def handle(self):
         try:
             super().handle()
-        except (Aborted, ConnectionError, socket.timeout, ssl.SSLError, ValueError, OSError):
+        except (Aborted, ConnectionError, socket.timeout, ssl.SSLError, ValueError, OSError,
+                http.client.HTTPException):
             pass
 
     def finish(self):

@@ -183,8 +183,10 @@ RegistryServer::~RegistryServer() { StopAll(); }
 
 void RegistryServer::StopAll() {
   std::vector<Child*> children = {&proxy_, &registry_, &token_};
+  // Each child leads its own process group (see Spawn), which also holds whatever it started,
+  // such as the token server's openssl runs.
   for (Child* c : children) {
-    if (c->pid > 0) ::kill(c->pid, SIGTERM);
+    if (c->pid > 0 && ::kill(-c->pid, SIGTERM) != 0) ::kill(c->pid, SIGTERM);
   }
   const auto deadline = Clock::now() + std::chrono::seconds(2);
   for (Child* c : children) {
@@ -192,7 +194,7 @@ void RegistryServer::StopAll() {
     int status;
     while (!Exited(c->pid, &status)) {
       if (Clock::now() > deadline) {
-        ::kill(c->pid, SIGKILL);
+        if (::kill(-c->pid, SIGKILL) != 0) ::kill(c->pid, SIGKILL);
         ::waitpid(c->pid, &status, 0);
         break;
       }
