@@ -1,0 +1,41 @@
+// Streaming decompression of layer blobs, with the format detected from the first bytes.
+//
+// Layers come gzip-compressed (application/vnd.oci.image.layer.v1.tar+gzip, Docker's default),
+// zstd-compressed (…tar+zstd) or plain. Media types lie often enough (and docker-archive tarballs
+// carry none) that kiln trusts the magic bytes instead: 1f 8b is gzip, 28 b5 2f fd is zstd, anything
+// else is passed through as a plain tar.
+//
+// gzip streams may hold several members back to back (pigz, Go's compress/gzip writers and kiln's
+// own parallel writer produce them); all are decoded, as `gzip -d` does. zstd streams may hold several
+// frames (and skippable frames). Memory is bounded: a 32 KiB window for gzip, at most a 128 MiB window
+// for zstd (the library's default limit; frames that need more are refused), plus fixed buffers.
+// A stream that ends early or is corrupt fails with kInvalidArgument and a message naming the format.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "core/io.h"
+
+namespace kiln::layers {
+
+enum class Compression { kNone, kGzip, kZstd };
+
+/// "none", "gzip" or "zstd".
+std::string_view CompressionName(Compression c);
+
+/// The compression whose magic number starts `prefix` (kNone when none does or `prefix` is short).
+Compression DetectCompression(std::string_view prefix);
+
+/// A reader of the decompressed bytes of `src`, which it does not own and reads only as needed.
+/// End of stream is reported only after `src` itself reached its end (so a VerifyingReader below sees
+/// every byte and can check the digest).
+std::unique_ptr<Reader> NewGzipReader(Reader* src);
+std::unique_ptr<Reader> NewZstdReader(Reader* src);
+
+/// Reads the first bytes of `src`, detects the compression, and returns a reader of the
+/// decompressed stream (the bytes read for detection are replayed). `*detected` is set when non-null.
+Result<std::unique_ptr<Reader>> NewDecompressingReader(Reader* src, Compression* detected = nullptr);
+
+}  // namespace kiln::layers
