@@ -268,9 +268,9 @@ Result<ZSTD_CCtx*> NewZstdContext(int level, int threads) {
 int EffectiveLevel(const CompressionOptions& options) {
   if (options.level != 0) return options.level;
   switch (options.algorithm) {
-    case Compression::kGzip: return kDefaultGzipLevel;
-    case Compression::kZstd: return kDefaultZstdLevel;
-    case Compression::kNone: return 0;
+    case media_type::Compression::kGzip: return kDefaultGzipLevel;
+    case media_type::Compression::kZstd: return kDefaultZstdLevel;
+    case media_type::Compression::kNone: return 0;
   }
   return 0;
 }
@@ -286,9 +286,9 @@ Result<std::unique_ptr<Compressor>> Compressor::Create(const CompressionOptions&
   int threads = EffectiveThreads(options);
   if (threads > 256) return InvalidArgument("compression threads must be at most 256, got " + std::to_string(threads));
   switch (options.algorithm) {
-    case Compression::kNone:
+    case media_type::Compression::kNone:
       return std::unique_ptr<Compressor>(std::make_unique<NoneCompressor>(next));
-    case Compression::kGzip:
+    case media_type::Compression::kGzip:
       if (level < 1 || level > kGzipMaxLevel) {
         return InvalidArgument("gzip level must be between 1 and 9, got " + std::to_string(level));
       }
@@ -297,7 +297,7 @@ Result<std::unique_ptr<Compressor>> Compressor::Create(const CompressionOptions&
       }
       return std::unique_ptr<Compressor>(
           std::make_unique<GzipCompressor>(next, level, threads, options.gzip_chunk_size));
-    case Compression::kZstd: {
+    case media_type::Compression::kZstd: {
       if (level < 1 || level > kZstdMaxLevel) {
         return InvalidArgument("zstd level must be between 1 and 19, got " + std::to_string(level));
       }

@@ -23,8 +23,6 @@
 
 namespace kiln::layers {
 
-using Compression = media_type::Compression;
-
 /// Default gzip level. libdeflate's level 6 compresses like zlib -6 (Kaniko's and Docker's default,
 /// gzip level -1) at about three times the speed, and it is the level registries' users expect; lower
 /// levels gain less than 30% speed for 3–5% more bytes on typical layers (see bench/layer_bench).
@@ -33,7 +31,7 @@ inline constexpr int kDefaultGzipLevel = 6;
 inline constexpr int kDefaultZstdLevel = 3;
 
 struct CompressionOptions {
-  Compression algorithm = Compression::kGzip;
+  media_type::Compression algorithm = media_type::Compression::kGzip;
   /// gzip 1–9, zstd 1–19; 0 picks the default for the algorithm.
   int level = 0;
   /// Compression threads; 0 = the number of online CPUs. The output never depends on this.

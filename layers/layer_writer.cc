@@ -70,17 +70,21 @@ Status Walk(int dirfd, const std::string& prefix, std::vector<std::string>* out)
 
 Result<LayerInfo> WriteLayer(const std::string& rootfs, const LayerChanges& changes, const LayerOptions& options,
                              Writer* dest) {
+  const bool plain = options.compression.algorithm == media_type::Compression::kNone;
   NoCloseWriter sink(dest);
   HashingWriter blob(&sink);
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Compressor> compressor, Compressor::Create(options.compression, &blob));
+  // An uncompressed blob is the tar itself: hashing it twice would cost a second sha256 pass.
+  Writer* after_compression = plain ? static_cast<Writer*>(&sink) : &blob;
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Compressor> compressor,
+                        Compressor::Create(options.compression, after_compression));
   HashingWriter tar(compressor.get());
   LayerInfo info;
   KILN_ASSIGN_OR_RETURN(info.stats, WriteLayerTar(rootfs, changes, options.tar, &tar));
   KILN_RETURN_IF_ERROR(tar.Close());  // flushes the compressor into `blob`
   info.diff_id = tar.Finish();
   info.tar_size = tar.size();
-  info.digest = blob.Finish();
-  info.size = blob.size();
+  info.digest = plain ? info.diff_id : blob.Finish();
+  info.size = plain ? info.tar_size : blob.size();
   info.media_type = std::string(media_type::LayerMediaType(options.compression.algorithm, /*docker=*/false));
   return info;
 }

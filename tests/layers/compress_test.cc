@@ -93,7 +93,7 @@ std::string Unzstd(const std::string& z) {
 
 CompressionOptions Gzip(int threads = 2, size_t chunk = 1 << 20, int level = 0) {
   CompressionOptions o;
-  o.algorithm = Compression::kGzip;
+  o.algorithm = media_type::Compression::kGzip;
   o.threads = threads;
   o.gzip_chunk_size = chunk;
   o.level = level;
@@ -165,7 +165,7 @@ TEST(CompressTest, MultiMemberGzipIsReadByStandardTools) {
 TEST(CompressTest, ZstdRoundTripsWithChecksumAndIsThreadIndependent) {
   std::string data = SemiCompressible(5 << 20, 5);
   CompressionOptions o;
-  o.algorithm = Compression::kZstd;
+  o.algorithm = media_type::Compression::kZstd;
   o.threads = 1;
   auto one = Compress(o, data, 512);
   o.threads = 2;
@@ -186,7 +186,7 @@ TEST(CompressTest, ZstdRoundTripsWithChecksumAndIsThreadIndependent) {
 
 TEST(CompressTest, ZstdEmptyStream) {
   CompressionOptions o;
-  o.algorithm = Compression::kZstd;
+  o.algorithm = media_type::Compression::kZstd;
   auto z = Compress(o, "");
   ASSERT_TRUE(z.ok());
   EXPECT_FALSE(z->empty());
@@ -195,7 +195,7 @@ TEST(CompressTest, ZstdEmptyStream) {
 
 TEST(CompressTest, NoneIsPassThrough) {
   CompressionOptions o;
-  o.algorithm = Compression::kNone;
+  o.algorithm = media_type::Compression::kNone;
   auto z = Compress(o, "hello, layer", 3);
   ASSERT_TRUE(z.ok());
   EXPECT_EQ(*z, "hello, layer");
@@ -207,7 +207,7 @@ TEST(CompressTest, RejectsBadOptions) {
   EXPECT_EQ(Compressor::Create(o, &out).status().code(), ErrorCode::kInvalidArgument);
   o = Gzip(2, 100, 6);
   EXPECT_EQ(Compressor::Create(o, &out).status().code(), ErrorCode::kInvalidArgument);
-  o.algorithm = Compression::kZstd;
+  o.algorithm = media_type::Compression::kZstd;
   o.level = 20;
   EXPECT_EQ(Compressor::Create(o, &out).status().code(), ErrorCode::kInvalidArgument);
   o.level = -1;
@@ -217,7 +217,7 @@ TEST(CompressTest, RejectsBadOptions) {
 TEST(CompressTest, DefaultsAreDocumentedLevels) {
   CompressionOptions o;
   EXPECT_EQ(EffectiveLevel(o), 6);
-  o.algorithm = Compression::kZstd;
+  o.algorithm = media_type::Compression::kZstd;
   EXPECT_EQ(EffectiveLevel(o), 3);
   EXPECT_GE(EffectiveThreads(o), 1);
 }
@@ -229,7 +229,7 @@ class FailingWriter : public Writer {
 };
 
 TEST(CompressTest, DownstreamErrorsSurface) {
-  for (Compression c : {Compression::kGzip, Compression::kZstd}) {
+  for (media_type::Compression c : {media_type::Compression::kGzip, media_type::Compression::kZstd}) {
     FailingWriter bad;
     CompressionOptions o;
     o.algorithm = c;

@@ -41,7 +41,7 @@ std::string Sha256File(const std::string& cmd) {
   return "sha256:" + out.substr(0, 64);
 }
 
-LayerOptions Options(Compression c, int threads = 0) {
+LayerOptions Options(media_type::Compression c, int threads = 0) {
   LayerOptions o;
   o.compression.algorithm = c;
   o.compression.threads = threads;
@@ -79,7 +79,7 @@ TEST(LayerWriterTest, GzipLayerDigestsMatchTheBytes) {
   auto ch = ChangesForTree(d.path());
   ASSERT_TRUE(ch.ok());
   ch->deletions = {"etc/old.conf"};
-  auto info = WriteLayerToBlobDir(d.path(), *ch, Options(Compression::kGzip), out.Sub("blobs"));
+  auto info = WriteLayerToBlobDir(d.path(), *ch, Options(media_type::Compression::kGzip), out.Sub("blobs"));
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
   EXPECT_EQ(ListDir(out.Sub("blobs/sha256")), std::vector<std::string>{info->digest.hex()});  // no temp left
@@ -107,12 +107,12 @@ TEST(LayerWriterTest, ZstdAndUncompressedLayers) {
   MakeTree(d.path());
   auto ch = ChangesForTree(d.path());
   ASSERT_TRUE(ch.ok());
-  auto z = WriteLayerToBlobDir(d.path(), *ch, Options(Compression::kZstd), out.Sub("blobs"));
+  auto z = WriteLayerToBlobDir(d.path(), *ch, Options(media_type::Compression::kZstd), out.Sub("blobs"));
   ASSERT_TRUE(z.ok()) << z.status().ToString();
   EXPECT_EQ(z->media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
   EXPECT_EQ(Sha256File("zstd -q -dc " + out.Sub("blobs/sha256/" + z->digest.hex())), z->diff_id.ToString());
 
-  auto plain = WriteLayerToBlobDir(d.path(), *ch, Options(Compression::kNone), out.Sub("blobs"));
+  auto plain = WriteLayerToBlobDir(d.path(), *ch, Options(media_type::Compression::kNone), out.Sub("blobs"));
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->media_type, "application/vnd.oci.image.layer.v1.tar");
   EXPECT_EQ(plain->digest, plain->diff_id);
@@ -126,7 +126,7 @@ TEST(LayerWriterTest, DigestsAreStableAcrossRunsAndThreadCounts) {
   MakeTree(d.path());
   auto ch = ChangesForTree(d.path());
   ASSERT_TRUE(ch.ok());
-  for (Compression c : {Compression::kGzip, Compression::kZstd}) {
+  for (media_type::Compression c : {media_type::Compression::kGzip, media_type::Compression::kZstd}) {
     StringWriter a, b, e;
     auto one = WriteLayer(d.path(), *ch, Options(c, 1), &a);
     auto two = WriteLayer(d.path(), *ch, Options(c, 2), &b);
@@ -147,9 +147,9 @@ TEST(LayerWriterTest, ContentChangeChangesDigests) {
   auto ch = ChangesForTree(d.path());
   ASSERT_TRUE(ch.ok());
   NullWriter sink;
-  auto before = WriteLayer(d.path(), *ch, Options(Compression::kGzip), &sink);
+  auto before = WriteLayer(d.path(), *ch, Options(media_type::Compression::kGzip), &sink);
   WriteFile(d.Sub("etc/os-release"), "ID=klin\n");
-  auto after = WriteLayer(d.path(), *ch, Options(Compression::kGzip), &sink);
+  auto after = WriteLayer(d.path(), *ch, Options(media_type::Compression::kGzip), &sink);
   ASSERT_TRUE(before.ok() && after.ok());
   EXPECT_NE(before->diff_id, after->diff_id);
   EXPECT_NE(before->digest, after->digest);
@@ -159,7 +159,7 @@ TEST(LayerWriterTest, FailureLeavesNoBlobBehind) {
   TempDir d, out;
   MakeTree(d.path());
   LayerChanges ch{{"etc/os-release", "does/not/exist"}, {}, {}};
-  auto info = WriteLayerToBlobDir(d.path(), ch, Options(Compression::kGzip), out.Sub("blobs"));
+  auto info = WriteLayerToBlobDir(d.path(), ch, Options(media_type::Compression::kGzip), out.Sub("blobs"));
   ASSERT_FALSE(info.ok());
   EXPECT_EQ(info.status().code(), ErrorCode::kNotFound);
   EXPECT_TRUE(ListDir(out.Sub("blobs/sha256")).empty());
@@ -168,7 +168,7 @@ TEST(LayerWriterTest, FailureLeavesNoBlobBehind) {
 TEST(LayerWriterTest, EmptyLayerIsTheWellKnownEmptyTar) {
   TempDir d;
   NullWriter sink;
-  LayerOptions o = Options(Compression::kNone);
+  LayerOptions o = Options(media_type::Compression::kNone);
   auto info = WriteLayer(d.path(), {}, o, &sink);
   ASSERT_TRUE(info.ok());
   // 1024 zero bytes: the diff_id every builder gives an empty layer.
