@@ -1,0 +1,187 @@
+#include "executor/dockerfile/args.h"
+
+#include <cctype>
+
+namespace kiln::dockerfile {
+
+std::string Platform::ToString() const {
+  std::string s = os + "/" + architecture;
+  if (!variant.empty()) s += "/" + variant;
+  return s;
+}
+
+Result<Platform> Platform::Parse(std::string_view s) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : s) {
+    if (c == '/') {
+      parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  parts.push_back(cur);
+  for (const std::string& p : parts) {
+    bool ok = !p.empty();
+    for (char c : p) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+    if (!ok || parts.size() < 2 || parts.size() > 3)
+      return InvalidArgument("invalid platform \"" + std::string(s) + "\": expected os/arch[/variant], e.g. linux/arm64");
+  }
+  Platform p;
+  p.os = parts[0];
+  p.architecture = parts[1];
+  if (p.architecture == "x86_64" || p.architecture == "x86-64") p.architecture = "amd64";
+  if (p.architecture == "aarch64") p.architecture = "arm64";
+  if (parts.size() == 3) p.variant = parts[2];
+  // containerd normalises arm64/v8 to arm64 (v8 is the default variant).
+  if (p.architecture == "arm64" && p.variant == "v8") p.variant.clear();
+  return p;
+}
+
+bool IsProxyArg(std::string_view name) {
+  static const char* kProxy[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+                                 "ftp_proxy",  "NO_PROXY",   "no_proxy",    "ALL_PROXY",   "all_proxy"};
+  for (const char* p : kProxy)
+    if (name == p) return true;
+  return false;
+}
+
+Result<BuildArgs> BuildArgs::FromFlags(const std::vector<std::string>& flags,
+                                       const std::map<std::string, std::string>& environ) {
+  BuildArgs out;
+  for (const std::string& f : flags) {
+    size_t eq = f.find('=');
+    std::string name = f.substr(0, eq);
+    if (name.empty()) return InvalidArgument("invalid --build-arg \"" + f + "\": the name is empty");
+    if (eq != std::string::npos) {
+      out.values_[name] = f.substr(eq + 1);
+      continue;
+    }
+    auto it = environ.find(name);
+    if (it != environ.end()) out.values_[name] = it->second;
+  }
+  return out;
+}
+
+std::optional<std::string> BuildArgs::Get(std::string_view name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> BuildArgs::Unused() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : values_) {
+    if (!used_.count(k) && !IsProxyArg(k)) out.push_back(k);
+  }
+  return out;
+}
+
+Vars PlatformArgs(const Platform& target, const Platform& build) {
+  return Vars{{"BUILDPLATFORM", build.ToString()},   {"BUILDOS", build.os},
+              {"BUILDARCH", build.architecture},     {"BUILDVARIANT", build.variant},
+              {"TARGETPLATFORM", target.ToString()}, {"TARGETOS", target.os},
+              {"TARGETARCH", target.architecture},   {"TARGETVARIANT", target.variant}};
+}
+
+Result<GlobalArgs> ResolveGlobalArgs(const std::vector<Instruction>& meta_args, const BuildArgs& build_args,
+                                     const Platform& target, const Platform& build, char escape) {
+  GlobalArgs g;
+  g.values = PlatformArgs(target, build);
+  for (const Instruction& inst : meta_args) {
+    const auto& arg = std::get<ArgInst>(inst.cmd);
+    for (const ArgDecl& d : arg.args) {
+      std::optional<std::string> value;
+      if (d.value) {
+        KILN_ASSIGN_OR_RETURN(std::string v, ExpandWord(*d.value, g.values, escape));
+        value = std::move(v);
+      }
+      if (auto b = build_args.Get(d.key)) {
+        value = *b;
+        build_args.MarkUsed(d.key);
+      }
+      g.declared.insert(d.key);
+      if (value) {
+        g.values[d.key] = *value;
+      } else if (!PlatformArgs(target, build).count(d.key)) {
+        g.values.erase(d.key);
+      }
+    }
+  }
+  return g;
+}
+
+void StageScope::SeedEnv(const std::vector<std::string>& image_env) {
+  for (const std::string& kv : image_env) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) {
+      env_[kv] = "";
+    } else {
+      env_[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+}
+
+Status StageScope::ApplyArg(const ArgInst& arg, char escape) {
+  for (const ArgDecl& d : arg.args) {
+    std::optional<std::string> value;
+    if (d.value) {
+      KILN_ASSIGN_OR_RETURN(std::string v, ExpandWord(*d.value, ExpansionVars(), escape));
+      value = std::move(v);
+    }
+    if (build_args_ != nullptr) {
+      if (auto b = build_args_->Get(d.key)) {
+        value = *b;
+        build_args_->MarkUsed(d.key);
+      }
+    }
+    if (!value && global_ != nullptr) {
+      auto it = global_->values.find(d.key);
+      if (it != global_->values.end()) value = it->second;
+    }
+    bool found = false;
+    for (auto& [k, v] : args_) {
+      if (k == d.key) {
+        found = true;
+        if (value) v = *value;
+      }
+    }
+    if (value && !found) {
+      args_.emplace_back(d.key, *value);
+      unset_args_.erase(d.key);
+    } else if (!value && !found) {
+      unset_args_.insert(d.key);
+    }
+  }
+  return OkStatus();
+}
+
+Status StageScope::ApplyEnv(const EnvInst& env, char escape) {
+  Vars before = ExpansionVars();
+  for (const KeyValue& kv : env.vars) {
+    KILN_ASSIGN_OR_RETURN(std::string key, ExpandWord(kv.key, before, escape));
+    KILN_ASSIGN_OR_RETURN(std::string value, ExpandWord(kv.value, before, escape));
+    env_[key] = value;
+  }
+  return OkStatus();
+}
+
+Vars StageScope::ExpansionVars() const {
+  Vars v;
+  for (const auto& [k, val] : args_) v[k] = val;
+  for (const auto& [k, val] : env_) v[k] = val;
+  return v;
+}
+
+Vars StageScope::RunEnvironment() const {
+  Vars v = ExpansionVars();
+  if (build_args_ != nullptr) {
+    for (const auto& [k, val] : build_args_->values()) {
+      if (IsProxyArg(k)) v.emplace(k, val);
+    }
+  }
+  return v;
+}
+
+}  // namespace kiln::dockerfile

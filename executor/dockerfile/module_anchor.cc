@@ -1,2 +1,0 @@
-// dockerfile module: see executor/dockerfile/CMakeLists.txt.
-namespace kiln {}
