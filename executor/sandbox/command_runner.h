@@ -1,0 +1,75 @@
+// CommandRunner: how the executor runs a RUN step inside a rootfs, behind an interface with a fake.
+//
+// The executor turns `RUN cmd` into argv ["/bin/sh", "-c", "cmd"] (from SHELL), resolves USER to
+// numeric ids from the rootfs's /etc/passwd and /etc/group, computes the environment the step may see
+// and hands all of it over as a RunSpec. A runner adds nothing of kiln's own process (environment,
+// open files, credentials) to what the step sees.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/io.h"
+#include "core/status.h"
+
+namespace kiln::sandbox {
+
+/// Network a step sees. kHost is Docker's/Kaniko's default for builds (RUN can reach package
+/// mirrors); kNone gives the step its own network namespace with only loopback up.
+enum class NetworkMode { kHost, kNone };
+
+/// Everything a RUN step needs; the runner adds nothing of its own.
+struct RunSpec {
+  /// Absolute host path of the root filesystem the step runs in. "/" only for the in-place tier.
+  std::string rootfs;
+  /// The full command; argv[0] without a '/' is looked up in the PATH of `env` (as runc does), or in
+  /// Docker's default PATH when `env` has none. REQUIRES: non-empty.
+  std::vector<std::string> argv;
+  /// Exactly the environment of the step, as "KEY=VALUE" entries.
+  std::vector<std::string> env;
+  /// Absolute working directory inside the rootfs. It must exist (WORKDIR creates it); a missing one
+  /// fails the run with kNotFound.
+  std::string workdir = "/";
+  /// Numeric user, group and supplementary groups as seen inside the rootfs.
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> supplementary_groups;
+  NetworkMode network = NetworkMode::kHost;
+  /// Host name the step sees (tier 1 only; tiers 2 and 3 keep the machine's). Empty: unchanged.
+  std::string hostname;
+  /// Receives the step's combined stdout and stderr as it is produced, in arbitrary chunks. Not owned;
+  /// not closed by the runner; nullptr discards the output. Called only from the thread inside Run().
+  Writer* output = nullptr;
+};
+
+/// How a step ended. A step that ran and failed is a RunResult, not an error Status.
+struct RunResult {
+  /// The exit code when the step exited normally; 128 + signal when it was killed (shell convention).
+  int exit_code = 0;
+  /// The signal that killed the step, 0 when it exited.
+  int signal = 0;
+  std::chrono::nanoseconds duration{0};
+
+  bool success() const { return exit_code == 0 && signal == 0; }
+  /// "exit code 3" or "killed by signal 9 (Killed)", for error messages and logs.
+  std::string Describe() const;
+};
+
+/// Runs one command to completion. Run returns an error Status only when the command could not be
+/// started as specified (sandbox setup failed, argv[0] not found, workdir missing, user not mappable,
+/// output sink failed); the command's own failure is a RunResult with a non-zero exit code.
+/// Implementations are not required to be thread-safe: one Run at a time per runner.
+class CommandRunner {
+ public:
+  virtual ~CommandRunner() = default;
+  virtual Result<RunResult> Run(const RunSpec& spec) = 0;
+};
+
+/// Checks the parts of `spec` every runner relies on (non-empty argv, absolute rootfs and workdir,
+/// well-formed env entries). Returns kInvalidArgument naming the problem.
+Status ValidateRunSpec(const RunSpec& spec);
+
+}  // namespace kiln::sandbox

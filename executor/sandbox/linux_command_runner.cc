@@ -1,0 +1,425 @@
+#include "executor/sandbox/linux_command_runner.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "executor/sandbox/child.h"
+#include "executor/sandbox/launch.h"
+#include "executor/sandbox/rootfs_touches.h"
+
+namespace kiln::sandbox {
+namespace {
+
+using internal::RootfsTouches;
+using Outcome = RootfsTouches::Outcome;
+
+// Docker's default PATH, used when the step's environment has none (as runc does).
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+// Owns every string a ChildPlan points into; pointers are taken only after all strings exist.
+struct PlanStorage {
+  std::string rootfs, proc, dev, devpts, devshm, workdir, hostname;
+  std::vector<std::string> links;
+  std::vector<const char*> link_ptrs;
+  std::vector<std::string> bind_sources, bind_targets;
+  std::vector<bool> bind_create, bind_ro;
+  std::vector<internal::BindMount> binds;
+  std::vector<std::string> candidates;
+  std::vector<const char*> candidate_ptrs;
+  std::vector<std::string> argv, env;
+  std::vector<char*> argv_ptrs, env_ptrs;
+  std::vector<gid_t> groups;
+  unsigned long locked_flags = 0;
+
+  void AddBind(std::string source, std::string target, bool create, bool ro) {
+    bind_sources.push_back(std::move(source));
+    bind_targets.push_back(std::move(target));
+    bind_create.push_back(create);
+    bind_ro.push_back(ro);
+  }
+
+  void Finish(internal::ChildPlan* plan) {
+    plan->rootfs = rootfs.c_str();
+    plan->proc_target = proc.c_str();
+    plan->dev_target = dev.c_str();
+    plan->devpts_target = devpts.c_str();
+    plan->devshm_target = devshm.c_str();
+    for (const std::string& l : links) link_ptrs.push_back(l.c_str());
+    link_ptrs.push_back(nullptr);
+    link_ptrs.push_back(nullptr);
+    plan->dev_links = link_ptrs.data();
+    for (size_t i = 0; i < bind_sources.size(); ++i) {
+      binds.push_back({bind_sources[i].c_str(), bind_targets[i].c_str(), bind_create[i], bind_ro[i],
+                       bind_ro[i] ? locked_flags : 0});
+    }
+    plan->binds = binds.data();
+    plan->num_binds = binds.size();
+    plan->hostname = hostname.c_str();
+    plan->hostname_len = hostname.size();
+    plan->workdir = workdir.c_str();
+    for (const std::string& c : candidates) candidate_ptrs.push_back(c.c_str());
+    candidate_ptrs.push_back(nullptr);
+    plan->exec_candidates = candidate_ptrs.data();
+    for (std::string& a : argv) argv_ptrs.push_back(a.data());
+    argv_ptrs.push_back(nullptr);
+    for (std::string& e : env) env_ptrs.push_back(e.data());
+    env_ptrs.push_back(nullptr);
+    plan->argv = argv_ptrs.data();
+    plan->envp = env_ptrs.data();
+    plan->groups = groups.data();
+    plan->num_groups = groups.size();
+  }
+};
+
+// Where execve will look for argv[0]: the PATH of the step's own environment, inside the rootfs.
+std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env) {
+  if (argv0.find('/') != std::string::npos) return {argv0};
+  std::string path = kDefaultPath;
+  for (const std::string& e : env) {
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);  // the last one wins, as with getenv on a merged env
+  }
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find(':', pos);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(pos, end - pos);
+    out.push_back((dir.empty() ? "." : dir) + "/" + argv0);
+    pos = end + 1;
+  }
+  return out;
+}
+
+bool IsWithin(const std::string& path, const std::string& dir) {
+  if (dir == "/") return true;
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
+std::string RealPath(const std::string& p) {
+  char* r = ::realpath(p.c_str(), nullptr);
+  if (r == nullptr) return "";
+  std::string out = r;
+  ::free(r);
+  return out;
+}
+
+Result<std::string> ReadHostFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return NotFound("reading " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The flags a read-only remount of a bind must repeat, or the kernel refuses it inside a user
+// namespace ("locked" flags of the source mount).
+unsigned long LockedFlags(const std::string& path) {
+  struct statvfs sv;
+  if (::statvfs(path.c_str(), &sv) != 0) return 0;
+  unsigned long f = 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+std::string IdList(const std::vector<gid_t>& ids) {
+  std::string out;
+  for (gid_t g : ids) out += (out.empty() ? "" : ",") + std::to_string(g);
+  return out;
+}
+
+// A private directory removed with everything in it when the run ends.
+class ScratchDir {
+ public:
+  ~ScratchDir() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  Status Create(const std::string& base) {
+    std::string tmpl = base + "/kiln-run-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return ErrnoStatus("creating a scratch directory in " + base, errno);
+    path_ = tmpl;
+    return OkStatus();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Status WriteScratchFile(const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << content;
+  f.close();
+  if (!f) return IoError("writing " + path);
+  ::chmod(path.c_str(), 0644);
+  return OkStatus();
+}
+
+// Turns a setup failure reported by the child into a message for the person reading the build log.
+Status SetupFailureStatus(const internal::Report& r, const RunSpec& spec, const PlanStorage& st) {
+  using internal::Stage;
+  auto bind_target = [&](int i) -> std::string {
+    if (i < 0 || static_cast<size_t>(i) >= st.bind_targets.size()) return "?";
+    return st.bind_targets[i].substr(st.rootfs.size());
+  };
+  std::string what;
+  switch (r.stage) {
+    case Stage::kSync: what = "waiting for the user namespace's id mapping"; break;
+    case Stage::kMakePrivate: what = "making the sandbox's mounts private"; break;
+    case Stage::kBindRootfs: what = "bind-mounting the rootfs " + st.rootfs; break;
+    case Stage::kMountProc: what = "mounting /proc in the rootfs"; break;
+    case Stage::kMountDev: what = "mounting a tmpfs on /dev in the rootfs"; break;
+    case Stage::kDevNode: what = "creating " + bind_target(r.detail); break;
+    case Stage::kBindFile: what = "bind-mounting the host's " + bind_target(r.detail) + " into the rootfs"; break;
+    case Stage::kLoopback: what = "bringing up loopback in the step's network namespace"; break;
+    case Stage::kHostname: what = "setting the host name to \"" + spec.hostname + "\""; break;
+    case Stage::kPivotRoot: what = "switching the root to " + st.rootfs + " (pivot_root)"; break;
+    case Stage::kForkStep: what = "starting the step (fork)"; break;
+    case Stage::kChroot: what = "chroot into " + st.rootfs; break;
+    case Stage::kDropCap: what = "dropping CAP_SYS_CHROOT for the step"; break;
+    case Stage::kSetgroups: what = "setting supplementary groups [" + IdList(spec.supplementary_groups) + "]"; break;
+    case Stage::kSetgid: what = "switching to gid " + std::to_string(spec.gid); break;
+    case Stage::kSetuid: what = "switching to uid " + std::to_string(spec.uid); break;
+    case Stage::kSetsid: what = "starting a new session"; break;
+    case Stage::kChdir:
+      if (r.err == ENOENT) return NotFound("RUN: working directory " + spec.workdir + " does not exist in the rootfs");
+      what = "changing to working directory " + spec.workdir;
+      break;
+    case Stage::kExec:
+      if (r.err == ENOENT && spec.argv[0].find('/') == std::string::npos) {
+        return NotFound("RUN: exec: \"" + spec.argv[0] + "\": executable file not found in $PATH");
+      }
+      what = "exec: \"" + spec.argv[0] + "\"";
+      break;
+    default: what = "setting up the sandbox"; break;
+  }
+  return ErrnoStatus("RUN: " + what, r.err);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LinuxCommandRunner>> LinuxCommandRunner::Create(LinuxCommandRunnerOptions options) {
+  TierDetection d = DetectSandboxTiers();
+  SandboxTier tier = SandboxTier::kInPlace;
+  switch (options.tier) {
+    case LinuxCommandRunnerOptions::Tier::kAuto: {
+      auto best = d.Best();
+      if (!best) return FailedPrecondition(d.NoTierMessage());
+      tier = *best;
+      break;
+    }
+    case LinuxCommandRunnerOptions::Tier::kUserNamespace:
+      if (!d.user_namespace) return FailedPrecondition("the rootless RUN sandbox is unavailable: " + d.user_namespace_problem);
+      tier = SandboxTier::kUserNamespace;
+      break;
+    case LinuxCommandRunnerOptions::Tier::kChroot:
+      if (!d.chroot) return FailedPrecondition("the chroot RUN sandbox is unavailable: " + d.chroot_problem);
+      tier = SandboxTier::kChroot;
+      break;
+    case LinuxCommandRunnerOptions::Tier::kInPlace:
+      tier = SandboxTier::kInPlace;
+      break;
+  }
+  if (options.scratch_dir.empty()) {
+    const char* t = ::getenv("TMPDIR");
+    options.scratch_dir = t != nullptr && *t != '\0' ? t : "/tmp";
+  }
+  return std::unique_ptr<LinuxCommandRunner>(new LinuxCommandRunner(std::move(options), std::move(d), tier));
+}
+
+std::string LinuxCommandRunner::DescribeTier() const {
+  if (tier_ == SandboxTier::kInPlace) return "RUN sandbox: in place (Kaniko's mode: steps run in kiln's own filesystem)";
+  if (tier_ == SandboxTier::kChroot && detection_.user_namespace) {
+    return "RUN sandbox: chroot (forced; user namespaces would be available)";
+  }
+  if (tier_ == SandboxTier::kChroot) return "RUN sandbox: " + detection_.Describe();
+  std::string out = "RUN sandbox: " + std::string(SandboxTierName(tier_)) + ", " + detection_.id_mapping.Describe();
+  if (!detection_.id_mapping_note.empty()) out += " (" + detection_.id_mapping_note + ")";
+  return out;
+}
+
+Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
+  KILN_RETURN_IF_ERROR(ValidateRunSpec(spec));
+  PlanStorage st;
+  internal::ChildPlan plan;
+  plan.tier = static_cast<int>(tier_);
+
+  if (tier_ == SandboxTier::kInPlace) {
+    if (spec.rootfs != "/") return InvalidArgument("RUN: the in-place sandbox runs only in \"/\", not " + spec.rootfs);
+    st.rootfs = "/";
+  } else {
+    st.rootfs = RealPath(spec.rootfs);
+    struct stat sb;
+    if (st.rootfs.empty() || ::stat(st.rootfs.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+      return NotFound("RUN: rootfs " + spec.rootfs + " is not a directory");
+    }
+    if (st.rootfs == "/") return InvalidArgument("RUN: refusing to use the host's / as a rootfs outside in-place mode");
+    std::vector<std::string> guarded = options_.protected_paths;
+    guarded.push_back(options_.scratch_dir);
+    guarded.push_back("/proc/self/exe");
+    for (const std::string& p : guarded) {
+      std::string real = RealPath(p);
+      if (!real.empty() && IsWithin(real, st.rootfs)) {
+        return FailedPrecondition("RUN: kiln's own " + real + " lies inside the rootfs " + st.rootfs +
+                                  ", where a RUN step could read it");
+      }
+    }
+  }
+
+  // Who the step runs as, and whether this tier can make it so.
+  st.groups = spec.supplementary_groups;
+  switch (tier_) {
+    case SandboxTier::kUserNamespace: {
+      const IdMapPlan& m = detection_.id_mapping;
+      std::string hint = m.kind == IdMapPlan::Kind::kSingle
+                             ? " (only root is mapped: give kiln's user ranges in /etc/subuid and /etc/subgid and "
+                               "install newuidmap/newgidmap to run steps as other users)"
+                             : "";
+      if (!m.MapsUid(spec.uid)) {
+        return FailedPrecondition("RUN as uid " + std::to_string(spec.uid) + ": not mapped in the rootless sandbox, " +
+                                  m.Describe() + hint);
+      }
+      if (!m.MapsGid(spec.gid)) {
+        return FailedPrecondition("RUN as gid " + std::to_string(spec.gid) + ": not mapped in the rootless sandbox, " +
+                                  m.Describe() + hint);
+      }
+      plan.set_groups = m.setgroups_allowed();
+      for (gid_t g : spec.supplementary_groups) {
+        if (!m.MapsGid(g) || (!plan.set_groups && g != spec.gid)) {
+          return FailedPrecondition("RUN with supplementary group " + std::to_string(g) +
+                                    ": not available in the rootless sandbox, " + m.Describe() + hint);
+        }
+      }
+      break;
+    }
+    case SandboxTier::kChroot:
+      plan.drop_sys_chroot = detection_.can_drop_sys_chroot;
+      break;
+    case SandboxTier::kInPlace:
+      if (::geteuid() != 0) {
+        if (spec.uid != ::geteuid() || spec.gid != ::getegid()) {
+          return FailedPrecondition("RUN as " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
+                                    " needs root, but kiln runs as uid " + std::to_string(::geteuid()) +
+                                    " without user namespaces");
+        }
+        plan.change_ids = false;
+      }
+      break;
+  }
+  plan.uid = spec.uid;
+  plan.gid = spec.gid;
+  plan.net_none = spec.network == NetworkMode::kNone;
+  if (plan.net_none && tier_ != SandboxTier::kUserNamespace) {
+    return Unsupported("RUN --network=none needs the rootless (user namespace) sandbox; this one is " +
+                       std::string(SandboxTierName(tier_)));
+  }
+  if (tier_ == SandboxTier::kUserNamespace) st.hostname = spec.hostname;
+  st.workdir = spec.workdir;
+  st.argv = spec.argv;
+  st.env = spec.env;
+  st.candidates = ExecCandidates(spec.argv[0], spec.env);
+
+  // Prepare the rootfs: mount targets (tier 1) or copied files and device nodes (tier 2).
+  std::unique_ptr<RootfsTouches> touches;
+  ScratchDir scratch;
+  if (tier_ != SandboxTier::kInPlace) {
+    KILN_ASSIGN_OR_RETURN(touches, RootfsTouches::Open(st.rootfs));
+    std::string hosts;
+    auto resolv = ReadHostFile(options_.host_resolv_conf);
+    auto hosts_file = ReadHostFile(options_.host_hosts);
+    if (hosts_file.ok()) hosts = *hosts_file;
+    if (!st.hostname.empty()) hosts += (hosts.empty() || hosts.back() == '\n' ? "" : "\n") + std::string("127.0.0.1\t") + st.hostname + "\n";
+    KILN_ASSIGN_OR_RETURN(Outcome etc, touches->EnsureDir("", "etc", 0755));
+
+    if (tier_ == SandboxTier::kUserNamespace) {
+      st.proc = st.rootfs + "/proc";
+      st.dev = st.rootfs + "/dev";
+      st.devpts = st.dev + "/pts";
+      st.devshm = st.dev + "/shm";
+      KILN_ASSIGN_OR_RETURN(Outcome proc, touches->EnsureDir("", "proc", 0555));
+      if (proc == Outcome::kUnusable) return FailedPrecondition("RUN: /proc in the rootfs is not a directory");
+      KILN_ASSIGN_OR_RETURN(Outcome dev, touches->EnsureDir("", "dev", 0755));
+      if (dev == Outcome::kUnusable) return FailedPrecondition("RUN: /dev in the rootfs is not a directory");
+      st.links = {"/proc/self/fd",   st.dev + "/fd",     "/proc/self/fd/0", st.dev + "/stdin",
+                  "/proc/self/fd/1", st.dev + "/stdout", "/proc/self/fd/2", st.dev + "/stderr",
+                  "pts/ptmx",        st.dev + "/ptmx"};
+      for (const char* d : kDevices) {
+        std::string host = std::string("/dev/") + d;
+        if (::access(host.c_str(), F_OK) == 0) st.AddBind(host, st.dev + "/" + d, true, false);
+      }
+      KILN_RETURN_IF_ERROR(scratch.Create(options_.scratch_dir));
+      st.locked_flags = LockedFlags(scratch.path());
+      struct HostFile {
+        const char* name;
+        const Result<std::string>* content;
+      };
+      Result<std::string> hosts_result = hosts_file.ok() || !hosts.empty() ? Result<std::string>(hosts) : hosts_file.status();
+      for (HostFile f : {HostFile{"resolv.conf", &resolv}, HostFile{"hosts", &hosts_result}}) {
+        if (!f.content->ok() || etc == Outcome::kUnusable) continue;
+        KILN_ASSIGN_OR_RETURN(Outcome target, touches->EnsureFile("etc", f.name));
+        if (target == Outcome::kUnusable) continue;  // e.g. a symlink: mounting would follow it
+        std::string copy = scratch.path() + "/" + f.name;
+        KILN_RETURN_IF_ERROR(WriteScratchFile(copy, **f.content));
+        st.AddBind(copy, st.rootfs + "/etc/" + f.name, false, true);
+      }
+    } else {
+      KILN_ASSIGN_OR_RETURN(Outcome dev, touches->EnsureDir("", "dev", 0755));
+      if (dev != Outcome::kUnusable && detection_.can_mknod) {
+        for (const char* d : kDevices) {
+          struct stat hs;
+          if (::stat((std::string("/dev/") + d).c_str(), &hs) != 0 || !S_ISCHR(hs.st_mode)) continue;
+          KILN_RETURN_IF_ERROR(touches->EnsureCharDevice("dev", d, hs.st_rdev).status());
+        }
+      }
+      if (etc != Outcome::kUnusable) {
+        if (resolv.ok()) KILN_RETURN_IF_ERROR(touches->SwapFileContent("etc", "resolv.conf", *resolv).status());
+        if (hosts_file.ok()) KILN_RETURN_IF_ERROR(touches->SwapFileContent("etc", "hosts", hosts).status());
+      }
+    }
+  } else {
+    st.proc = st.dev = st.devpts = st.devshm = "";
+  }
+  st.Finish(&plan);
+
+  auto launched = internal::Launch(plan, &detection_.id_mapping, spec.output);
+  Status undo = touches ? touches->Undo() : OkStatus();
+  if (!launched.ok()) return launched.status().WithContext("RUN");
+  const internal::LaunchResult& l = *launched;
+  if (!l.mapping_error.ok()) return l.mapping_error.WithContext("RUN: installing the user namespace's id mapping");
+  if (auto f = l.SetupFailure()) return SetupFailureStatus(*f, spec, st);
+  if (!undo.ok()) return undo.WithContext("RUN: restoring the rootfs after the step");
+  if (!l.output_error.ok()) return l.output_error.WithContext("RUN: writing the step's output");
+  auto status = l.ExitStatus();
+  if (!status) return InternalError("RUN: the sandbox's supervisor ended without reporting the step's exit status");
+  RunResult r;
+  r.duration = l.duration;
+  if (WIFSIGNALED(*status)) {
+    r.signal = WTERMSIG(*status);
+    r.exit_code = 128 + r.signal;
+  } else {
+    r.exit_code = WEXITSTATUS(*status);
+  }
+  return r;
+}
+
+}  // namespace kiln::sandbox

@@ -1,0 +1,69 @@
+// LinuxCommandRunner: runs RUN steps in the strongest sandbox the machine allows (see
+// tier_detection.h for the tiers).
+//
+// What a step sees, by tier:
+//  1 (user namespace): the rootfs as its root (pivot_root; the host's tree is detached), a fresh
+//    /proc of its own pid namespace (kiln's supervisor is pid 1 and reaps), a tmpfs /dev with null,
+//    zero, full, random, urandom and tty bound from the host plus /dev/pts and /dev/shm, read-only
+//    private copies of the host's /etc/resolv.conf and /etc/hosts bound over the rootfs's, the host
+//    network (or only loopback with NetworkMode::kNone), the given host name. Ids are mapped as
+//    IdMapPlan describes; when kiln is root the mapping is the identity.
+//  2 (chroot): the rootfs as its root via chroot(2), no /proc, /dev/null etc. created with mknod
+//    when CAP_MKNOD allows, the host's resolv.conf and hosts copied in. Root steps lose
+//    CAP_SYS_CHROOT (the classic chroot escape needs it). Background processes that leave the step's
+//    process group (setsid) can outlive the step. Host name and kNone are not available.
+//  3 (in place): kiln's own filesystem, as Kaniko does; only when the caller forces it.
+// In every tier: exactly spec.env, no descriptor but stdin (/dev/null), stdout and stderr (both the
+// output pipe), default signal dispositions, its own session. Everything kiln adds to the rootfs is
+// removed afterwards (see rootfs_touches.h for the one thing the kernel will not let us undo: ctime).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "executor/sandbox/command_runner.h"
+#include "executor/sandbox/tier_detection.h"
+
+namespace kiln::sandbox {
+
+struct LinuxCommandRunnerOptions {
+  enum class Tier { kAuto, kUserNamespace, kChroot, kInPlace };
+  /// kAuto picks DetectSandboxTiers().Best(); the others force a tier (and fail if it is unusable).
+  Tier tier = Tier::kAuto;
+  /// Paths of kiln's own state (credentials, caches, layout dirs). Run refuses a rootfs that contains
+  /// any of them. The scratch directory and the kiln binary are always checked.
+  std::vector<std::string> protected_paths;
+  /// Where tier 1 keeps its private copies of resolv.conf and hosts during a run ("" = $TMPDIR or /tmp).
+  std::string scratch_dir;
+  /// The host files whose content the step sees as /etc/resolv.conf and /etc/hosts.
+  std::string host_resolv_conf = "/etc/resolv.conf";
+  std::string host_hosts = "/etc/hosts";
+};
+
+class LinuxCommandRunner : public CommandRunner {
+ public:
+  /// Detects the tiers and picks one. Fails with kFailedPrecondition when no tier is usable (the
+  /// message says why each failed) or the forced tier is not; callers that may never run a RUN step
+  /// should create the runner lazily.
+  static Result<std::unique_ptr<LinuxCommandRunner>> Create(LinuxCommandRunnerOptions options = {});
+
+  /// Runs `spec` in the chosen tier. Tier 3 requires spec.rootfs == "/"; tiers 1 and 2 refuse "/".
+  /// Not thread-safe: one Run at a time.
+  Result<RunResult> Run(const RunSpec& spec) override;
+
+  SandboxTier tier() const { return tier_; }
+  /// One line for the build log, e.g. "RUN sandbox: rootless (user namespace), identity mapping …".
+  std::string DescribeTier() const;
+  const TierDetection& detection() const { return detection_; }
+
+ private:
+  LinuxCommandRunner(LinuxCommandRunnerOptions options, TierDetection detection, SandboxTier tier)
+      : options_(std::move(options)), detection_(std::move(detection)), tier_(tier) {}
+
+  LinuxCommandRunnerOptions options_;
+  TierDetection detection_;
+  SandboxTier tier_;
+};
+
+}  // namespace kiln::sandbox

@@ -1,2 +1,0 @@
-// sandbox module: see executor/sandbox/CMakeLists.txt.
-namespace kiln {}

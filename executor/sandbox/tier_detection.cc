@@ -1,0 +1,131 @@
+#include "executor/sandbox/tier_detection.h"
+
+#include <linux/capability.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "executor/sandbox/launch.h"
+#include "executor/sandbox/linux_caps.h"
+
+namespace kiln::sandbox {
+namespace {
+
+std::string ReadTrimmed(const char* path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+// Known switches that turn user namespaces off, for a message that says what to change.
+std::string UsernsHints() {
+  std::string hints;
+  std::string max = ReadTrimmed("/proc/sys/user/max_user_namespaces");
+  if (max == "0") hints += "; /proc/sys/user/max_user_namespaces is 0";
+  std::string clone = ReadTrimmed("/proc/sys/kernel/unprivileged_userns_clone");
+  if (clone == "0" && ::geteuid() != 0) hints += "; /proc/sys/kernel/unprivileged_userns_clone is 0";
+  std::string apparmor = ReadTrimmed("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+  if (apparmor == "1" && ::geteuid() != 0) hints += "; AppArmor restricts unprivileged user namespaces";
+  if (hints.empty()) hints = "; probably refused by a seccomp profile (Kubernetes' and Docker's default block it)";
+  return hints;
+}
+
+std::string ProbeStageText(internal::Stage stage) {
+  switch (stage) {
+    case internal::Stage::kSync:
+      return "the id mapping was not installed";
+    case internal::Stage::kMakePrivate:
+      return "making mounts private in the new mount namespace";
+    case internal::Stage::kProbeMountProc:
+      return "mounting a fresh /proc (refused when the existing /proc is partly masked, as inside most containers)";
+    case internal::Stage::kProbeMountTmpfs:
+      return "mounting a tmpfs";
+    default:
+      return "setting up";
+  }
+}
+
+// One probe with `mapping`; empty string on success, else the reason.
+std::string Probe(const IdMapPlan& mapping) {
+  internal::ChildPlan plan;
+  plan.tier = 1;
+  plan.probe = true;
+  auto launched = internal::Launch(plan, &mapping, nullptr);
+  if (!launched.ok()) return launched.status().message() + UsernsHints();
+  if (!launched->mapping_error.ok()) return "installing the id mapping: " + launched->mapping_error.message();
+  if (launched->ProbeOk()) return "";
+  if (auto f = launched->SetupFailure()) return ProbeStageText(f->stage) + ": " + ::strerror(f->err);
+  return "the probe process died without reporting";
+}
+
+}  // namespace
+
+std::string_view SandboxTierName(SandboxTier tier) {
+  switch (tier) {
+    case SandboxTier::kUserNamespace:
+      return "rootless (user namespace)";
+    case SandboxTier::kChroot:
+      return "chroot";
+    case SandboxTier::kInPlace:
+      return "in place";
+  }
+  return "unknown";
+}
+
+std::optional<SandboxTier> TierDetection::Best() const {
+  if (user_namespace) return SandboxTier::kUserNamespace;
+  if (chroot) return SandboxTier::kChroot;
+  return std::nullopt;
+}
+
+std::string TierDetection::Describe() const {
+  auto best = Best();
+  if (!best) return "no RUN sandbox available";
+  std::string out(SandboxTierName(*best));
+  if (*best == SandboxTier::kUserNamespace) {
+    out += ", " + id_mapping.Describe();
+    if (!id_mapping_note.empty()) out += " (" + id_mapping_note + ")";
+  } else {
+    out += " (user namespaces unavailable: " + user_namespace_problem + ")";
+    if (!can_mknod) out += "; no CAP_MKNOD, so no /dev/null inside the rootfs";
+    if (!can_drop_sys_chroot) out += "; no CAP_SETPCAP, so root steps keep CAP_SYS_CHROOT";
+  }
+  return out;
+}
+
+std::string TierDetection::NoTierMessage() const {
+  return "RUN needs either user namespaces or root with CAP_SYS_CHROOT. User namespaces: " + user_namespace_problem +
+         ". Chroot: " + chroot_problem +
+         ". A non-root kiln without user namespaces cannot run RUN steps inside an image's filesystem; only "
+         "Kaniko's in-place mode (steps run in kiln's own filesystem) remains.";
+}
+
+TierDetection DetectSandboxTiers() {
+  TierDetection d;
+  d.id_mapping = PlanIdMapping();
+  std::string problem = Probe(d.id_mapping);
+  if (!problem.empty() && d.id_mapping.kind == IdMapPlan::Kind::kSubordinate) {
+    // newuidmap may refuse (wrong file capabilities, stale /etc/subuid): a single mapping still works.
+    d.id_mapping_note = "subordinate ids unusable: " + problem;
+    d.id_mapping = SingleIdMapping();
+    problem = Probe(d.id_mapping);
+  }
+  d.user_namespace = problem.empty();
+  d.user_namespace_problem = problem;
+
+  if (::geteuid() != 0) {
+    d.chroot_problem = "kiln runs as uid " + std::to_string(::geteuid()) + ", not root";
+  } else if (!HasEffectiveCap(CAP_SYS_CHROOT)) {
+    d.chroot_problem = "kiln runs as root but without CAP_SYS_CHROOT";
+  } else {
+    d.chroot = true;
+  }
+  d.can_mknod = HasEffectiveCap(CAP_MKNOD);
+  d.can_drop_sys_chroot = HasEffectiveCap(CAP_SETPCAP);
+  return d;
+}
+
+}  // namespace kiln::sandbox

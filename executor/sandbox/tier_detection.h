@@ -1,0 +1,48 @@
+// Which RUN sandbox the environment allows, found by trying rather than guessing: the user-namespace
+// tier is probed by really creating the namespaces, mapping ids and mounting a fresh /proc.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "executor/sandbox/id_mapping.h"
+
+namespace kiln::sandbox {
+
+/// The isolation a RUN step gets, strongest first.
+enum class SandboxTier {
+  kUserNamespace = 1,  // rootless: user, mount, pid, uts, ipc namespaces; /proc, minimal /dev; pivot_root
+  kChroot = 2,         // root without CAP_SYS_ADMIN (an ordinary Kubernetes pod): chroot, no mounts
+  kInPlace = 3,        // Kaniko's mode: the step runs in kiln's own filesystem; only when asked for
+};
+
+/// "rootless (user namespace)", "chroot", "in place".
+std::string_view SandboxTierName(SandboxTier tier);
+
+/// The outcome of probing the environment.
+struct TierDetection {
+  bool user_namespace = false;
+  std::string user_namespace_problem;  // why tier 1 is unavailable (empty when available)
+  IdMapPlan id_mapping;                // the mapping tier 1 uses (after any fallback to single)
+  std::string id_mapping_note;         // e.g. why the subordinate ranges were not usable
+
+  bool chroot = false;
+  std::string chroot_problem;          // why tier 2 is unavailable (empty when available)
+  bool can_mknod = false;              // tier 2 can create /dev/null and friends
+  bool can_drop_sys_chroot = false;    // tier 2 can take CAP_SYS_CHROOT from root steps (CAP_SETPCAP)
+
+  /// The strongest tier that works (never kInPlace: that one is chosen, not detected).
+  std::optional<SandboxTier> Best() const;
+  /// For the build log: the chosen tier and how it is set up, e.g.
+  /// "rootless (user namespace), single mapping: uid 0→1000, gid 0→1000 (no subordinate ids)".
+  std::string Describe() const;
+  /// The error for "no tier works": names both reasons and says that a non-root kiln without user
+  /// namespaces cannot run RUN steps inside a rootfs.
+  std::string NoTierMessage() const;
+};
+
+/// Probes tiers 1 and 2. Takes a few milliseconds (forks a short-lived probe child). Thread-safe.
+TierDetection DetectSandboxTiers();
+
+}  // namespace kiln::sandbox
