@@ -236,6 +236,8 @@ class ShellWord {
     bool null_is_unset = false;
     std::string value;
     switch (ch) {
+      case kEof:
+        return InvalidArgument("syntax error: missing '}'");
       case '}': {
         if (!GetEnv(name, &value) && opts_.skip_unset) {
           *out = "${" + name + "}";
