@@ -131,6 +131,11 @@ void SetUpTier1(const ChildPlan& plan) {
   ::_exit(0);
 }
 
+// The supervisor is a copy of kiln's memory, credentials included: non-dumpable, neither /proc/PID/mem
+// nor ptrace lets the step read it. Only after the id maps are in place: non-dumpable makes
+// /proc/PID/uid_map root-owned, and an unprivileged kiln could no longer write it.
+void MakeUnreadable() { ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+
 bool DropBoundingCap(int cap) { return ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; }
 
 [[noreturn]] void StepMain(const ChildPlan& plan) {
@@ -182,10 +187,8 @@ pid_t CloneWithFlags(unsigned long flags) {
 }
 
 void SupervisorMain(const ChildPlan& plan) {
-  // If kiln dies, the step must not outlive it; a non-dumpable supervisor (a copy of kiln's memory,
-  // credentials included) cannot be read through /proc or ptrace by the step it runs.
+  // If kiln dies, the step must not outlive it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
   if (plan.tier == 1) {
     char go = 0;
@@ -197,9 +200,11 @@ void SupervisorMain(const ChildPlan& plan) {
       Fail(plan, Stage::kSync);
     }
     ::close(plan.sync_fd);
+    MakeUnreadable();
     if (plan.probe) ProbeTier1(plan);
     SetUpTier1(plan);
   } else {
+    MakeUnreadable();
     // Orphans of the step are re-parented to us, so they can be reaped (and are not left as zombies).
     ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   }
