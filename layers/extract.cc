@@ -181,6 +181,9 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
       return fail(src.status.ok() ? s : src.status);
     }
   }
+  // libarchive may meet a read error while looking past the end-of-archive blocks and still report
+  // the end; the stream is broken all the same.
+  if (!src.status.ok()) return fail(src.status);
   // The tar ends with two zero blocks, but the blob may go on (padding); the digest and the diff_id
   // cover every byte, so read to the end.
   std::vector<char> rest(64 * 1024);

@@ -172,6 +172,11 @@ Status ExtractTree::Apply(const TarEntry& e, FileData* data) {
 }
 
 Status ExtractTree::Whiteout(std::string_view parent, std::string_view base) {
+  const bool opaque = base == kOpaqueMarker;
+  std::string name(base.substr(kWhiteoutPrefix.size()));
+  if (!opaque && (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)) {
+    return InvalidArgument("invalid whiteout " + Display(Join(parent, base)));
+  }
   auto dir = root_.OpenDir(parent, /*create=*/false);
   if (!dir.ok()) {
     // Nothing below to delete (no such directory, or a lower file where the directory would be).
@@ -180,11 +185,7 @@ Status ExtractTree::Whiteout(std::string_view parent, std::string_view base) {
     }
     return dir.status();
   }
-  if (base == kOpaqueMarker) return Opaque(dir->get(), std::string(parent));
-  std::string name(base.substr(kWhiteoutPrefix.size()));
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
-    return InvalidArgument("invalid whiteout " + Display(Join(parent, base)));
-  }
+  if (opaque) return Opaque(dir->get(), std::string(parent));
   std::string target = Join(parent, name);
   if (Protected(target)) {
     if (!Skipped(target)) Warn("ignoring whiteout of " + Display(target) + ": it holds a skipped path");

@@ -157,12 +157,14 @@ Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<st
   std::deque<std::string> todo;
   SplitInto(rel, &todo, false);
   std::vector<std::string> stack;  // resolved components below the root, all real directories
+  std::string resolved;            // the same, joined with '/' (kept in step: paths can be deep)
   UniqueFd cur(::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
   if (!cur.valid()) return ErrnoStatus("duplicating rootfs fd", errno);
-  auto stack_path = [&stack] {
-    std::string s;
-    for (const auto& c : stack) s = Join(s, c);
-    return s;
+  auto stack_path = [&resolved]() -> const std::string& { return resolved; };
+  auto pop = [&] {
+    stack.pop_back();
+    size_t slash = resolved.rfind('/');
+    resolved.resize(slash == std::string::npos ? 0 : slash);
   };
   auto reopen = [&]() -> Status {
     UniqueFd fd(::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
@@ -183,7 +185,7 @@ Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<st
     if (c == "..") {
       // chroot semantics: `..` of the root is the root.
       if (!stack.empty()) {
-        stack.pop_back();
+        pop();
         KILN_RETURN_IF_ERROR(reopen());
       }
       continue;
@@ -207,6 +209,7 @@ Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<st
       if (!target.empty() && target[0] == '/') {
         // An absolute target is absolute within the rootfs.
         stack.clear();
+        resolved.clear();
         KILN_RETURN_IF_ERROR(reopen());
       }
       SplitInto(target, &todo, true);
@@ -216,6 +219,8 @@ Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<st
       return Status(ErrorCode::kFailedPrecondition,
                     "resolving " + what + ": " + Join(stack_path(), c) + " is not a directory");
     }
+    if (!resolved.empty()) resolved += '/';
+    resolved += c;
     stack.push_back(std::move(c));
     cur = std::move(next);
   }
