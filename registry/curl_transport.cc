@@ -1,0 +1,348 @@
+#include "registry/curl_transport.h"
+
+#include <curl/curl.h>
+
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace kiln::registry {
+
+struct CurlTransport::Handle {
+  CURLM* multi = nullptr;
+  CURL* easy = nullptr;
+  ~Handle() {
+    if (easy != nullptr) curl_easy_cleanup(easy);
+    if (multi != nullptr) curl_multi_cleanup(multi);
+  }
+};
+
+namespace {
+
+// Above this much unread response data the transfer is paused until the reader catches up.
+constexpr size_t kMaxBuffered = 1 << 20;
+constexpr size_t kMaxIdleHandles = 8;
+
+// A reader over bytes owned by someone else (the Request outlives the transfer).
+class ViewReader : public Reader {
+ public:
+  explicit ViewReader(std::string_view data) : data_(data) {}
+  Result<size_t> Read(void* buf, size_t n) override {
+    size_t k = std::min(n, data_.size() - pos_);
+    std::memcpy(buf, data_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+}  // namespace
+
+// The state of one transfer; owned by the response body reader once RoundTrip returns.
+struct Transfer {
+  CurlTransport* owner = nullptr;
+  std::unique_ptr<CurlTransport::Handle> h;
+  curl_slist* req_headers = nullptr;
+  std::string what;  // "METHOD url-without-query" for messages
+  std::unique_ptr<Reader> owned_body;
+  Reader* body = nullptr;
+  Status body_error;
+  Headers headers;
+  std::string buf;
+  size_t buf_pos = 0;
+  bool paused = false;
+  bool got_data = false;
+  bool done = false;
+  bool added = false;
+  CURLcode result = CURLE_OK;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+
+  ~Transfer() {
+    if (added) curl_multi_remove_handle(h->multi, h->easy);
+    if (req_headers != nullptr) curl_slist_free_all(req_headers);
+    if (h != nullptr) owner->Release(std::move(h));
+  }
+
+  size_t Buffered() const { return buf.size() - buf_pos; }
+
+  static size_t OnWrite(char* p, size_t size, size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    size_t len = size * n;
+    t->got_data = true;
+    if (t->Buffered() >= kMaxBuffered) {
+      t->paused = true;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    if (t->buf_pos > 0 && t->buf_pos * 2 >= t->buf.size()) {
+      t->buf.erase(0, t->buf_pos);
+      t->buf_pos = 0;
+    }
+    t->buf.append(p, len);
+    return len;
+  }
+
+  static size_t OnHeader(char* p, size_t size, size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    std::string_view line(p, size * n);
+    // Every status line starts a new header block (100 Continue, followed redirects).
+    if (line.substr(0, 5) == "HTTP/") {
+      t->headers = Headers();
+    } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+      t->headers.Add(std::string(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+    }
+    return size * n;
+  }
+
+  static size_t OnRead(char* p, size_t size, size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    auto r = t->body->Read(p, size * n);
+    if (!r.ok()) {
+      t->body_error = r.status();
+      return CURL_READFUNC_ABORT;
+    }
+    return *r;
+  }
+
+  Status Error() const {
+    if (!body_error.ok()) return body_error.WithContext(what + ": reading the request body");
+    std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(result));
+    std::string msg = what + ": " + detail;
+    switch (result) {
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+      case CURLE_COULDNT_CONNECT:
+      case CURLE_OPERATION_TIMEDOUT:
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR:
+      case CURLE_GOT_NOTHING:
+      case CURLE_PARTIAL_FILE:
+      case CURLE_HTTP2:
+      case CURLE_HTTP2_STREAM:
+      case CURLE_SSL_CONNECT_ERROR:
+        return Unavailable(msg);
+      case CURLE_PEER_FAILED_VERIFICATION:
+        return Status(ErrorCode::kFailedPrecondition,
+                      msg + " (trust the registry's CA with a CA file, or skip verification for this registry only)");
+      default:
+        return IoError(msg);
+    }
+  }
+
+  // Runs the transfer until `ready()` or completion.
+  Status Drive(const std::function<bool()>& ready) {
+    while (!ready() && !done) {
+      int running = 0;
+      CURLMcode mc = curl_multi_perform(h->multi, &running);
+      if (mc != CURLM_OK) return IoError(what + ": " + curl_multi_strerror(mc));
+      int queued = 0;
+      while (CURLMsg* m = curl_multi_info_read(h->multi, &queued)) {
+        if (m->msg == CURLMSG_DONE) {
+          done = true;
+          result = m->data.result;
+        }
+      }
+      if (ready() || done) break;
+      mc = curl_multi_poll(h->multi, nullptr, 0, 1000, nullptr);
+      if (mc != CURLM_OK) return IoError(what + ": " + curl_multi_strerror(mc));
+    }
+    return OkStatus();
+  }
+};
+
+class CurlBodyReader : public Reader {
+ public:
+  explicit CurlBodyReader(std::unique_ptr<Transfer> t) : t_(std::move(t)) {}
+
+  Result<size_t> Read(void* out, size_t n) override {
+    if (n == 0) return size_t{0};
+    if (t_->Buffered() == 0 && !t_->done) {
+      if (t_->paused) {
+        t_->paused = false;
+        curl_easy_pause(t_->h->easy, CURLPAUSE_CONT);
+      }
+      KILN_RETURN_IF_ERROR(t_->Drive([this] { return t_->Buffered() > 0 || t_->paused; }));
+    }
+    if (t_->Buffered() > 0) {
+      size_t k = std::min(n, t_->Buffered());
+      std::memcpy(out, t_->buf.data() + t_->buf_pos, k);
+      t_->buf_pos += k;
+      return k;
+    }
+    if (t_->done && t_->result != CURLE_OK) return t_->Error().WithContext("reading the response body");
+    return size_t{0};
+  }
+
+ private:
+  std::unique_ptr<Transfer> t_;
+};
+
+CurlTransport::CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+CurlTransport::~CurlTransport() = default;
+
+std::unique_ptr<CurlTransport::Handle> CurlTransport::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      auto h = std::move(idle_.back());
+      idle_.pop_back();
+      curl_easy_reset(h->easy);
+      return h;
+    }
+  }
+  auto h = std::make_unique<Handle>();
+  h->multi = curl_multi_init();
+  h->easy = curl_easy_init();
+  return h;
+}
+
+void CurlTransport::Release(std::unique_ptr<Handle> h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(h));
+}
+
+Result<std::string> CurlTransport::CaBundleFor(const std::string& host, const HostTlsOptions& tls) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = ca_bundles_.find(host); it != ca_bundles_.end()) return it->second;
+  }
+  auto slurp = [](const std::string& path, std::string* out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    *out += ss.str();
+    *out += "\n";
+    return true;
+  };
+  std::string bundle;
+  if (!options_.system_ca_file.empty()) {
+    if (!slurp(options_.system_ca_file, &bundle)) {
+      return NotFound("cannot read the CA bundle " + options_.system_ca_file);
+    }
+  } else if (!slurp("/etc/ssl/certs/ca-certificates.crt", &bundle)) {
+    slurp("/etc/pki/tls/certs/ca-bundle.crt", &bundle);
+  }
+  for (const auto& f : tls.ca_files) {
+    if (!slurp(f, &bundle)) return NotFound("cannot read CA file " + f + " for registry " + host);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ca_bundles_[host] = bundle;
+  return bundle;
+}
+
+Result<Response> CurlTransport::RoundTrip(const Request& req) {
+  auto t = std::make_unique<Transfer>();
+  t->owner = this;
+  t->h = Acquire();
+  t->what = req.method + " " + RedactUrl(req.url);
+  if (t->h->multi == nullptr || t->h->easy == nullptr) return InternalError("curl initialisation failed");
+  CURL* e = t->h->easy;
+
+  curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+  curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::OnWrite);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+
+  // TLS: per-host options only for hosts the user named; otherwise the system store.
+  if (req.url.rfind("https://", 0) == 0) {
+    std::string host = UrlHost(req.url);
+    auto it = options_.hosts.find(host);
+    if (it != options_.hosts.end() && it->second.skip_verify) {
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (it != options_.hosts.end() && !it->second.ca_files.empty()) {
+      KILN_ASSIGN_OR_RETURN(std::string bundle, CaBundleFor(host, it->second));
+      curl_blob blob{bundle.data(), bundle.size(), CURL_BLOB_COPY};
+      curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+    } else if (!options_.system_ca_file.empty()) {
+      curl_easy_setopt(e, CURLOPT_CAINFO, options_.system_ca_file.c_str());
+    }
+  }
+
+  bool upload = req.HasStreamBody() || !req.body.empty() || req.method == "PUT" || req.method == "POST" ||
+                req.method == "PATCH";
+  if (req.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (upload) {
+    if (req.body_reader != nullptr) {
+      t->body = req.body_reader;
+    } else if (req.body_opener) {
+      KILN_ASSIGN_OR_RETURN(t->owned_body, req.body_opener());
+      t->body = t->owned_body.get();
+    } else {
+      t->owned_body = std::make_unique<ViewReader>(req.body);
+      t->body = t->owned_body.get();
+    }
+    curl_off_t size = req.HasStreamBody() ? (req.body_size ? static_cast<curl_off_t>(*req.body_size) : -1)
+                                          : static_cast<curl_off_t>(req.body.size());
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &Transfer::OnRead);
+    curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  } else if (req.method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  }
+  // Blob GETs are commonly redirected to object storage. curl (since 7.58) does not forward a custom
+  // Authorization header to another host, which is what registries expect.
+  if (req.method == "GET" || req.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  }
+
+  bool has_content_type = false;
+  for (const auto& [k, v] : req.headers.entries()) {
+    std::string line = k + ": " + v;
+    t->req_headers = curl_slist_append(t->req_headers, line.c_str());
+    if (strcasecmp(k.c_str(), "Content-Type") == 0) has_content_type = true;
+  }
+  // No "Expect: 100-continue" round trip; and no form content type curl would invent for POST.
+  t->req_headers = curl_slist_append(t->req_headers, "Expect:");
+  if (!has_content_type && upload) t->req_headers = curl_slist_append(t->req_headers, "Content-Type:");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+
+  CURLMcode mc = curl_multi_add_handle(t->h->multi, e);
+  if (mc != CURLM_OK) return IoError(t->what + ": " + curl_multi_strerror(mc));
+  t->added = true;
+
+  Transfer* raw = t.get();
+  KILN_RETURN_IF_ERROR(raw->Drive([raw] { return raw->got_data; }));
+  if (raw->done && raw->result != CURLE_OK) return raw->Error();
+
+  Response resp;
+  long code = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+  resp.status = static_cast<int>(code);
+  resp.headers = raw->headers;
+  resp.body = std::make_unique<CurlBodyReader>(std::move(t));
+  return resp;
+}
+
+}  // namespace kiln::registry

@@ -1,0 +1,59 @@
+// Transport over libcurl. Bodies stream in both directions in bounded memory: the request body is
+// pulled from its Reader by curl's read callback, and the response body is pulled by the caller
+// (the transfer is driven through curl's multi interface from inside Response::body->Read, and
+// paused when more than ~1 MiB is waiting), so a 10 GB layer never sits in memory.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "registry/transport.h"
+
+namespace kiln::registry {
+
+/// TLS settings for one registry host ("host:port" as in the reference).
+struct HostTlsOptions {
+  /// Accept any server certificate. Only for hosts the user named (e.g. --skip-tls-verify=HOST).
+  bool skip_verify = false;
+  /// PEM files trusted in addition to the system store for this host.
+  std::vector<std::string> ca_files;
+};
+
+struct CurlTransportOptions {
+  std::chrono::seconds connect_timeout{30};
+  /// Abort a transfer that moves less than 1 byte/s for this long (a whole-transfer timeout would
+  /// kill large blobs on slow links).
+  std::chrono::seconds stall_timeout{60};
+  /// The system trust store (the CLI passes $SSL_CERT_FILE); empty: libcurl's default bundle.
+  std::string system_ca_file;
+  std::map<std::string, HostTlsOptions> hosts;
+  std::string user_agent = "kiln/0.1";
+};
+
+/// Thread-safe; connections are kept in a small pool of curl multi handles and reused.
+class CurlTransport : public Transport {
+ public:
+  explicit CurlTransport(CurlTransportOptions options = {});
+  ~CurlTransport() override;
+  Result<Response> RoundTrip(const Request& req) override;
+
+  struct Handle;  // a multi + easy pair with its connection cache (internal)
+
+ private:
+  friend struct Transfer;
+  std::unique_ptr<Handle> Acquire();
+  void Release(std::unique_ptr<Handle> h);
+  /// The CA bundle bytes for a host with extra CAs: the system bundle followed by the extras.
+  Result<std::string> CaBundleFor(const std::string& host, const HostTlsOptions& tls);
+
+  CurlTransportOptions options_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Handle>> idle_;
+  std::map<std::string, std::string> ca_bundles_;
+};
+
+}  // namespace kiln::registry
