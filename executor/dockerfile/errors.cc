@@ -92,8 +92,15 @@ std::string SuggestClosest(std::string_view word, const std::vector<std::string>
       match = o;
     }
   }
-  if (match.empty() || best >= static_cast<int>(word.size())) return "";
-  return match;
+  if (!match.empty() && best < static_cast<int>(word.size())) return match;
+  // A truncated name ("--plat") is a plausible typo too.
+  if (w.size() >= 3) {
+    for (const std::string& o : options) {
+      std::string lo = ignore_case ? Lower(o) : o;
+      if (lo.size() > w.size() && lo.compare(0, w.size(), w) == 0) return o;
+    }
+  }
+  return "";
 }
 
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& options, bool ignore_case) {
