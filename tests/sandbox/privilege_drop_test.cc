@@ -2,7 +2,14 @@
 // and as root without CAP_SYS_ADMIN, like an ordinary Kubernetes pod (tier 2). The outer tests run
 // this same binary again under setpriv with KILN_SANDBOX_INNER set; the Inner* tests do the work and
 // skip themselves when run directly.
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -67,6 +74,12 @@ TEST(PrivilegeDropTest, ChrootWithoutCapSysAdmin) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
   if (!testing::HaveBusybox()) GTEST_SKIP() << "needs Debian's busybox-static";
   RunInner("setpriv --bounding-set -sys_admin --inh-caps -sys_admin", "nosysadmin", "InnerNoSysAdmin");
+}
+
+TEST(PrivilegeDropTest, KubernetesLikePodFallsBackToChroot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  if (!testing::HaveBusybox()) GTEST_SKIP() << "needs Debian's busybox-static";
+  RunInner("setpriv --bounding-set -sys_admin --inh-caps -sys_admin", "pod", "InnerPod");
 }
 
 class InnerTest : public ::testing::Test {
@@ -168,6 +181,61 @@ TEST_F(InnerNoSysAdmin, ChrootTierWorksWithoutCapSysAdmin) {
 
   // /dev/null and friends (mknod), /etc, resolv.conf and hosts were all created for the steps and
   // are gone again; the root directory even has its old mtime back.
+  EXPECT_EQ(before, ListTree(rootfs_));
+}
+
+// What Docker's and Kubernetes' default seccomp profile does to a container without CAP_SYS_ADMIN:
+// clone and unshare with CLONE_NEWUSER fail with EPERM, and clone3 with ENOSYS (so that callers fall
+// back to clone, whose flags a filter can inspect).
+bool InstallPodSeccompFilter() {
+#if defined(__x86_64__)
+  constexpr unsigned kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  constexpr unsigned kArch = AUDIT_ARCH_AARCH64;
+#else
+  return false;
+#endif
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) == 0;
+}
+
+class InnerPod : public InnerTest {
+ protected:
+  void SetUp() override { Prepare("pod"); }
+};
+
+TEST_F(InnerPod, AutoDetectionPicksChrootAndSaysWhy) {
+  ASSERT_FALSE(HasEffectiveCap(CAP_SYS_ADMIN));
+  ASSERT_TRUE(InstallPodSeccompFilter()) << "cannot install the seccomp filter on this architecture";
+  auto runner = LinuxCommandRunner::Create();
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  EXPECT_EQ((*runner)->tier(), SandboxTier::kChroot);
+  EXPECT_FALSE((*runner)->detection().user_namespace);
+  std::string why = (*runner)->DescribeTier();
+  EXPECT_NE(why.find("chroot (user namespaces unavailable: creating user, mount and pid namespaces (clone)"),
+            std::string::npos) << why;
+  EXPECT_NE(why.find("seccomp"), std::string::npos) << why;
+
+  auto before = ListTree(rootfs_);
+  RecordingWriter w;
+  auto r = Run(**runner, "id -u; echo x > /dev/null && cat /etc/hosts > /dev/null && echo ok", &w);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(w.data(), "0\nok\n");
   EXPECT_EQ(before, ListTree(rootfs_));
 }
 
