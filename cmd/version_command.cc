@@ -1,0 +1,19 @@
+#include <iostream>
+
+#include "cmd/commands.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"
+#endif
+
+namespace kiln::cmd {
+
+void RegisterVersion(CLI::App& app, int* exit_code) {
+  CLI::App* sub = app.add_subcommand("version", "Print kiln's version");
+  sub->callback([exit_code] {
+    std::cout << "kiln " << KILN_VERSION << "\n";
+    *exit_code = kExitOk;
+  });
+}
+
+}  // namespace kiln::cmd
