@@ -202,12 +202,18 @@ Status Authenticator::Authorize(Request& req, const std::vector<std::string>& sc
   auto it = tokens_.find(key);
   if (it == tokens_.end() || clock_->Now() >= it->second.expires) {
     std::string realm = realm_, service = service_;
-    // Token fetches can be slow; other repositories' requests need not wait on this one. Two threads
-    // may fetch the same scope at once; the later token simply wins.
+    // One fetch at a time (parallel blob transfers start together and would each fetch the same
+    // token); requests that already hold a valid token are not held up, since mu_ is released.
     lock.unlock();
-    KILN_ASSIGN_OR_RETURN(Token tok, FetchToken(scopes, realm, service));
+    std::lock_guard<std::mutex> fetching(fetch_mu_);
     lock.lock();
-    it = tokens_.insert_or_assign(key, std::move(tok)).first;
+    it = tokens_.find(key);
+    if (it == tokens_.end() || clock_->Now() >= it->second.expires) {
+      lock.unlock();
+      KILN_ASSIGN_OR_RETURN(Token tok, FetchToken(scopes, realm, service));
+      lock.lock();
+      it = tokens_.insert_or_assign(key, std::move(tok)).first;
+    }
   }
   req.headers.Set("Authorization", "Bearer " + it->second.value);
   return OkStatus();

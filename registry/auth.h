@@ -62,6 +62,7 @@ class Authenticator {
   Credential credential_;
   Clock* clock_;
   std::mutex mu_;
+  std::mutex fetch_mu_;  // held while fetching a token; taken before mu_
   bool pinged_ = false;
   std::string scheme_;  // "", "basic" or "bearer"
   std::string realm_, service_;
