@@ -4,7 +4,8 @@
 // with nothing changed, and a walk+diff after rewriting one file; prints medians and min-max over
 // --runs, the index size and the process's peak RSS.
 //
-//   snapshot_bench [--files N] [--runs R] [--dir PATH] [--keep]
+//   snapshot_bench [--files N] [--runs R] [--dir PATH] [--keep] [--threads T]
+// Without --threads it runs everything with 1 thread and then with 2.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -68,16 +69,23 @@ Stats Summarize(std::vector<double> v) {
   return {v[v.size() / 2], v.front(), v.back()};
 }
 
+unsigned g_threads = 1;
+
 kiln::snapshot::Baseline MustTake(const std::string& root) {
-  auto b = kiln::snapshot::Baseline::Take(root, {});
+  kiln::snapshot::WalkOptions options;
+  options.threads = g_threads;
+  auto b = kiln::snapshot::Baseline::Take(root, options);
   if (!b.ok()) Die(b.status().ToString());
   return std::move(b).value();
 }
 
 }  // namespace
 
+void Measure(const std::string& dir, int runs);
+
 int main(int argc, char** argv) {
   int files = 50000, runs = 7;
+  std::vector<unsigned> thread_counts = {1, 2};
   std::string dir;
   bool keep = false;
   for (int i = 1; i < argc; ++i) {
@@ -86,7 +94,8 @@ int main(int argc, char** argv) {
     else if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
     else if (a == "--keep") keep = true;
-    else Die("usage: snapshot_bench [--files N] [--runs R] [--dir PATH] [--keep]");
+    else if (a == "--threads" && i + 1 < argc) thread_counts = {static_cast<unsigned>(std::atoi(argv[++i]))};
+    else Die("usage: snapshot_bench [--files N] [--runs R] [--dir PATH] [--keep] [--threads T]");
   }
   bool generated = dir.empty();
   if (generated) {
@@ -99,6 +108,22 @@ int main(int argc, char** argv) {
     std::printf("generated %d files in %s (%.0f ms)\n", files, dir.c_str(), Ms(Clock::now() - t0));
     ::usleep(50 * 1000);  // let the racy window pass, as it has between real steps
   }
+  for (unsigned t : thread_counts) {
+    g_threads = t;
+    Measure(dir, runs);
+  }
+  struct rusage ru;
+  ::getrusage(RUSAGE_SELF, &ru);
+  std::printf("peak RSS %.1f MiB (whole process: generation, %zu measurements)\n", ru.ru_maxrss / 1024.0,
+              thread_counts.size());
+  if (generated && !keep) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  return 0;
+}
+
+void Measure(const std::string& dir, int runs) {
 
   std::vector<double> walk, nochange_walk, nochange_diff, touch_walk, touch_diff;
   kiln::snapshot::Baseline base = MustTake(dir);  // warm-up
@@ -147,13 +172,12 @@ int main(int argc, char** argv) {
     base = std::move(now);
   }
 
-  struct rusage ru;
-  ::getrusage(RUSAGE_SELF, &ru);
   auto row = [](const char* name, const Stats& s) {
     std::printf("| %-34s | %9.1f | %9.1f | %9.1f |\n", name, s.median, s.min, s.max);
   };
-  std::printf("\nentries %zu, index %.2f MiB (%.1f bytes/entry), racy fingerprints <= %zu, runs %d\n", entries,
-              bytes / 1048576.0, static_cast<double>(bytes) / static_cast<double>(entries), racy, runs);
+  std::printf("\nthreads %u: entries %zu, index %.2f MiB (%.1f bytes/entry), racy fingerprints <= %zu, runs %d\n",
+              g_threads, entries, bytes / 1048576.0, static_cast<double>(bytes) / static_cast<double>(entries), racy,
+              runs);
   std::printf("| %-34s | %9s | %9s | %9s |\n", "phase (ms)", "median", "min", "max");
   std::printf("|------------------------------------|-----------|-----------|-----------|\n");
   row("baseline walk", Summarize(walk));
@@ -161,11 +185,4 @@ int main(int argc, char** argv) {
   row("no change: compare", Summarize(nochange_diff));
   row("1 file rewritten: walk", Summarize(touch_walk));
   row("1 file rewritten: compare", Summarize(touch_diff));
-  std::printf("peak RSS %.1f MiB\n", ru.ru_maxrss / 1024.0);
-
-  if (generated && !keep) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  return 0;
 }

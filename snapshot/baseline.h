@@ -48,6 +48,10 @@ struct WalkOptions {
   /// "/var/run"); a path and everything below it is ignored. Trailing slashes and "//" are tolerated;
   /// ".." is refused.
   std::vector<std::string> ignore_paths;
+  /// Walking threads (0 means 1). A second thread takes directories the first would have entered
+  /// later. Measured on 2 cores: up to ~1.4x when the second core is idle, nothing when it is busy
+  /// (e.g. compressing the previous layer), so the default stays sequential.
+  unsigned threads = 1;
 };
 
 /// The paths every RUN snapshot ignores: /proc, /sys, /dev (kernel-provided in the sandbox) and

@@ -2,7 +2,10 @@
 //
 // One getdents64 pass per directory, one statx per entry, an openat per subdirectory. Each
 // directory's children are statted and appended as one sorted block before any of them is entered,
-// which gives the block layout Baseline and Diff rely on without ever sorting whole paths.
+// which gives the block layout Baseline and Diff rely on without ever sorting whole paths. Blocks may
+// sit anywhere in the entry vector, so several workers can each fill their own part of it: a worker
+// hands a subdirectory (as an open fd) to an idle one through a short queue, otherwise it descends
+// itself; the parts are concatenated and the block references fixed up at the end.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,6 +15,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -38,6 +45,11 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_;
@@ -89,23 +101,54 @@ class Walker {
   Result<Baseline> Run(const std::string& rootfs, const WalkOptions& options);
 
  private:
-  Status WalkDir(int fd, uint32_t index);
-  std::string ChildPath(std::string_view name) const {
-    return path_.empty() ? std::string(name) : path_ + "/" + std::string(name);
-  }
-  bool IsMount(const struct statx& st) const;
+  using Entry = Baseline::Entry;
+  static constexpr uint32_t kNoBlock = UINT32_MAX;  // a directory that vanished before we entered it
+  static constexpr size_t kMaxQueued = 8;           // bounds the directory fds held by the queue
 
-  Baseline b_;
+  // What one worker produced; entry indexes are local until Assemble.
+  struct Part {
+    std::vector<Entry> entries;
+    std::string arena;
+    std::vector<std::pair<uint32_t, std::string>> racy_candidates;
+    std::vector<std::pair<uint32_t, uint64_t>> dir_xattrs;
+    std::vector<std::string> mount_points, ignored;
+    bool saw_subsecond_ctime = false;
+    std::string dents;  // getdents64 buffer
+    uint32_t index = 0;
+  };
+  struct Task {
+    uint32_t id;  // the directory's block id
+    int fd;       // owned
+    std::string path;
+  };
+  struct Block {
+    uint32_t part = 0, first = 0, count = 0;
+  };
+
+  void Work(Part& part);
+  // Lists directory `fd` into a block of `part`, then enters or hands off its subdirectories.
+  Status ListDir(Part& part, int fd, uint32_t id, const std::string& path);
+  uint32_t NewBlockId();
+  bool IsMount(const struct statx& st) const;
+  static std::string Join(const std::string& dir, std::string_view name) {
+    return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
+  }
+
+  // Read-only while workers run.
   std::unordered_set<std::string> ignore_;          // normalized relative paths
   std::unordered_set<std::string> ignore_parents_;  // directories that contain an ignored path
-  std::string path_;                                // relative path of the directory being walked
-  std::string dents_;                               // getdents64 buffer
   uint32_t root_dev_major_ = 0, root_dev_minor_ = 0;
   uint64_t root_mnt_id_ = 0;
   bool have_mnt_id_ = false;
   int64_t wide_threshold_ns_ = 0;
-  bool saw_subsecond_ctime_ = false;
-  std::vector<std::pair<uint32_t, std::string>> racy_candidates_;
+  unsigned threads_ = 1;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> queue_;  // guarded by mu_
+  unsigned busy_ = 0;       // guarded by mu_: workers holding a task
+  Status error_;            // guarded by mu_: the first failure stops everyone
+  std::deque<Block> blocks_;  // guarded by mu_ (ids are handed out under it); deque: stable refs
 };
 
 bool Walker::IsMount(const struct statx& st) const {
@@ -115,19 +158,24 @@ bool Walker::IsMount(const struct statx& st) const {
   return (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
-Status Walker::WalkDir(int fd, uint32_t index) {
-  const std::string where = path_.empty() ? std::string("/") : "/" + path_;
+uint32_t Walker::NewBlockId() {
+  std::lock_guard<std::mutex> lock(mu_);
+  blocks_.emplace_back();
+  return static_cast<uint32_t>(blocks_.size() - 1);
+}
+
+Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path) {
   // Read every name first: the block of children must be complete before recursing.
   std::string names;
   std::vector<std::pair<uint32_t, uint16_t>> spans;  // offset, length into `names`
   for (;;) {
-    long n = ::syscall(SYS_getdents64, fd, dents_.data(), dents_.size());
+    long n = ::syscall(SYS_getdents64, fd, part.dents.data(), part.dents.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("reading directory " + where, errno);
+    if (n < 0) return ErrnoStatus("reading directory /" + path, errno);
     if (n == 0) break;
     for (long off = 0; off < n;) {
       // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
-      const char* rec = dents_.data() + off;
+      const char* rec = part.dents.data() + off;
       uint16_t reclen;
       std::memcpy(&reclen, rec + 16, sizeof reclen);
       const char* name = rec + 19;
@@ -141,32 +189,33 @@ Status Walker::WalkDir(int fd, uint32_t index) {
   auto view = [&names](const std::pair<uint32_t, uint16_t>& s) { return std::string_view(names).substr(s.first, s.second); };
   std::sort(spans.begin(), spans.end(), [&view](const auto& a, const auto& b) { return view(a) < view(b); });
 
-  const bool check_ignores = ignore_parents_.count(path_) != 0;
-  const size_t first = b_.entries_.size();
+  const bool check_ignores = ignore_parents_.count(path) != 0;
+  const size_t first = part.entries.size();
   char target[PATH_MAX + 1];
+  std::string cname;
   for (const auto& span : spans) {
     std::string_view name = view(span);
     if (check_ignores) {
-      std::string child = ChildPath(name);
+      std::string child = Join(path, name);
       if (ignore_.count(child)) {
-        b_.ignored_.push_back(std::move(child));
+        part.ignored.push_back(std::move(child));
         continue;
       }
     }
-    std::string cname(name);
+    cname.assign(name);
     struct statx st;
     if (::statx(fd, cname.c_str(), kStatxFlags, kStatxMask, &st) != 0) {
       if (errno == ENOENT) continue;  // removed while we walked
-      return ErrnoStatus("stat " + ChildPath(name), errno);
+      return ErrnoStatus("stat /" + Join(path, name), errno);
     }
     if (IsMount(st)) {
-      b_.mount_points_.push_back(ChildPath(name));
+      part.mount_points.push_back(Join(path, name));
       continue;
     }
     auto type = TypeOf(st.stx_mode);
-    if (!type.ok()) return type.status().WithContext(ChildPath(name));
-    Baseline::Entry e{};
-    e.name_off = static_cast<uint32_t>(b_.arena_.size());
+    if (!type.ok()) return type.status().WithContext("/" + Join(path, name));
+    Entry e{};
+    e.name_off = static_cast<uint32_t>(part.arena.size());
     e.name_len = static_cast<uint8_t>(name.size());
     e.type = *type;
     e.mode = static_cast<uint16_t>(st.stx_mode & 07777);
@@ -176,55 +225,91 @@ Status Walker::WalkDir(int fd, uint32_t index) {
     e.mtime_ns = Nanos(st.stx_mtime);
     e.ctime_ns = Nanos(st.stx_ctime);
     e.ino = st.stx_ino;
-    if (st.stx_ctime.tv_nsec != 0) saw_subsecond_ctime_ = true;
-    b_.arena_.append(name);
+    if (st.stx_ctime.tv_nsec != 0) part.saw_subsecond_ctime = true;
+    part.arena.append(name);
     switch (e.type) {
       case FileType::kRegular: e.extra = st.stx_size; break;
       case FileType::kCharDevice:
       case FileType::kBlockDevice: e.extra = makedev(st.stx_rdev_major, st.stx_rdev_minor); break;
+      case FileType::kDirectory: e.extra = kNoBlock; break;
       case FileType::kSymlink: {
         ssize_t n = ::readlinkat(fd, cname.c_str(), target, sizeof target);
-        if (n < 0) return ErrnoStatus("reading symlink " + ChildPath(name), errno);
-        if (static_cast<size_t>(n) >= sizeof target) return IoError("symlink target too long: " + ChildPath(name));
+        if (n < 0) return ErrnoStatus("reading symlink /" + Join(path, name), errno);
+        if (static_cast<size_t>(n) >= sizeof target) return IoError("symlink target too long: /" + Join(path, name));
         e.target_len = static_cast<uint16_t>(n);
         e.extra = static_cast<uint64_t>(n);
-        b_.arena_.append(target, static_cast<size_t>(n));
+        part.arena.append(target, static_cast<size_t>(n));
         break;
       }
       default: break;
     }
     if (e.type != FileType::kDirectory && e.ctime_ns >= wide_threshold_ns_) {
-      racy_candidates_.emplace_back(static_cast<uint32_t>(b_.entries_.size()), ChildPath(name));
+      part.racy_candidates.emplace_back(static_cast<uint32_t>(part.entries.size()), Join(path, name));
     }
-    b_.entries_.push_back(e);
+    part.entries.push_back(e);
   }
-  const size_t count = b_.entries_.size() - first;
-  b_.entries_[index].extra = (static_cast<uint64_t>(first) << 32) | count;
+  const size_t count = part.entries.size() - first;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Block& b = blocks_[id];
+    b.part = part.index;
+    b.first = static_cast<uint32_t>(first);
+    b.count = static_cast<uint32_t>(count);
+  }
 
   for (size_t i = first; i < first + count; ++i) {
-    if (b_.entries_[i].type != FileType::kDirectory) continue;
-    std::string cname(b_.NameOf(b_.entries_[i]));
-    Fd child(::openat(fd, cname.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (child.get() < 0) {
+    if (part.entries[i].type != FileType::kDirectory) continue;
+    cname.assign(part.arena, part.entries[i].name_off, part.entries[i].name_len);
+    int child = ::openat(fd, cname.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child < 0) {
       // Gone or no longer a directory since the stat: index it without children, as it was seen.
       if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) continue;
-      return ErrnoStatus("opening directory " + ChildPath(cname), errno);
+      return ErrnoStatus("opening directory /" + Join(path, cname), errno);
     }
+    Fd owned(child);
     struct stat st;
-    if (::fstat(child.get(), &st) != 0) return ErrnoStatus("stat " + ChildPath(cname), errno);
-    if (st.st_ino != b_.entries_[i].ino) {
-      return FailedPrecondition("/" + ChildPath(cname) + " was replaced while the rootfs was being snapshotted");
+    if (::fstat(child, &st) != 0) return ErrnoStatus("stat /" + Join(path, cname), errno);
+    if (st.st_ino != part.entries[i].ino) {
+      return FailedPrecondition("/" + Join(path, cname) + " was replaced while the rootfs was being snapshotted");
     }
-    KILN_ASSIGN_OR_RETURN(uint64_t xattrs, XattrHash(child.get(), false));
-    if (xattrs != 0) b_.dir_xattrs_.emplace_back(static_cast<uint32_t>(i), xattrs);
-    size_t mark = path_.size();
-    if (!path_.empty()) path_ += '/';
-    path_ += cname;
-    Status s = WalkDir(child.get(), static_cast<uint32_t>(i));
-    path_.resize(mark);
-    KILN_RETURN_IF_ERROR(s);
+    auto xattrs = XattrHash(child, false);
+    if (!xattrs.ok()) return xattrs.status().WithContext("/" + Join(path, cname));
+    if (*xattrs != 0) part.dir_xattrs.emplace_back(static_cast<uint32_t>(i), *xattrs);
+    uint32_t child_id = NewBlockId();
+    part.entries[i].extra = child_id;
+    std::string child_path = Join(path, cname);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!error_.ok()) return OkStatus();  // someone failed; stop quietly
+      if (busy_ < threads_ && queue_.size() < kMaxQueued) {
+        queue_.push_back(Task{child_id, owned.release(), std::move(child_path)});
+        cv_.notify_one();
+        continue;
+      }
+    }
+    KILN_RETURN_IF_ERROR(ListDir(part, child, child_id, child_path));
   }
   return OkStatus();
+}
+
+void Walker::Work(Part& part) {
+  part.dents.resize(64 * 1024);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return !queue_.empty() || busy_ == 0 || !error_.ok(); });
+    if (!error_.ok() || queue_.empty()) break;  // failed, or nothing queued and nobody busy: done
+    Task task = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    lock.unlock();
+    Status s = ListDir(part, task.fd, task.id, task.path);
+    ::close(task.fd);
+    lock.lock();
+    --busy_;
+    if (!s.ok() && error_.ok()) error_ = s;
+    cv_.notify_all();
+  }
+  cv_.notify_all();
 }
 
 Result<Baseline> Walker::Run(const std::string& rootfs, const WalkOptions& options) {
@@ -237,6 +322,7 @@ Result<Baseline> Walker::Run(const std::string& rootfs, const WalkOptions& optio
     ignore_parents_.insert("");
     ignore_.insert(std::move(norm));
   }
+  threads_ = std::max(1u, options.threads);
 
   // Timestamps come from the kernel's coarse clock, so a file changed up to one tick after this
   // instant can carry a ctime just below it; the racy window therefore reaches back by ticks.
@@ -258,10 +344,27 @@ Result<Baseline> Walker::Run(const std::string& rootfs, const WalkOptions& optio
   have_mnt_id_ = (st.stx_mask & STATX_MNT_ID) != 0;
   root_mnt_id_ = st.stx_mnt_id;
 
-  b_.rootfs_ = rootfs;
-  b_.dev_ = makedev(st.stx_dev_major, st.stx_dev_minor);
-  b_.entries_.reserve(4096);
-  Baseline::Entry r{};
+  int root_for_walk = ::fcntl(root.get(), F_DUPFD_CLOEXEC, 0);
+  if (root_for_walk < 0) return ErrnoStatus("duplicating rootfs descriptor", errno);
+  queue_.push_back(Task{NewBlockId(), root_for_walk, ""});
+  std::vector<Part> parts(threads_);
+  for (unsigned i = 0; i < threads_; ++i) parts[i].index = i;
+  std::vector<std::thread> helpers;
+  for (unsigned i = 1; i < threads_; ++i) helpers.emplace_back([this, &parts, i] { Work(parts[i]); });
+  Work(parts[0]);
+  for (auto& t : helpers) t.join();
+  for (Task& t : queue_) ::close(t.fd);  // left only after a failure
+  if (!error_.ok()) return error_.WithContext("snapshot of " + rootfs);
+
+  // Assemble: the root, then each part; block ids become (first index, count).
+  Baseline b;
+  b.rootfs_ = rootfs;
+  b.dev_ = makedev(st.stx_dev_major, st.stx_dev_minor);
+  size_t total = 1, arena = 0;
+  for (const Part& p : parts) total += p.entries.size(), arena += p.arena.size();
+  b.entries_.reserve(total);
+  b.arena_.reserve(arena);
+  Entry r{};
   r.type = FileType::kDirectory;
   r.mode = static_cast<uint16_t>(st.stx_mode & 07777);
   r.nlink = st.stx_nlink;
@@ -270,29 +373,54 @@ Result<Baseline> Walker::Run(const std::string& rootfs, const WalkOptions& optio
   r.mtime_ns = Nanos(st.stx_mtime);
   r.ctime_ns = Nanos(st.stx_ctime);
   r.ino = st.stx_ino;
-  b_.entries_.push_back(r);
-  dents_.resize(64 * 1024);
-  Status s = WalkDir(root.get(), 0);
-  if (!s.ok()) return s.WithContext("snapshot of " + rootfs);
+  r.extra = 0;  // block id of the root
+  b.entries_.push_back(r);
+  std::vector<uint32_t> part_offset(parts.size());
+  bool saw_subsecond_ctime = st.stx_ctime.tv_nsec != 0;
+  std::vector<std::pair<uint32_t, std::string>> candidates;
+  for (Part& p : parts) {
+    const uint32_t offset = static_cast<uint32_t>(b.entries_.size());
+    const uint32_t arena_offset = static_cast<uint32_t>(b.arena_.size());
+    part_offset[p.index] = offset;
+    for (Entry e : p.entries) {
+      e.name_off += arena_offset;
+      b.entries_.push_back(e);
+    }
+    b.arena_ += p.arena;
+    for (auto& [i, rel] : p.racy_candidates) candidates.emplace_back(i + offset, std::move(rel));
+    for (auto& [i, h] : p.dir_xattrs) b.dir_xattrs_.emplace_back(i + offset, h);
+    for (auto& m : p.mount_points) b.mount_points_.push_back(std::move(m));
+    for (auto& m : p.ignored) b.ignored_.push_back(std::move(m));
+    saw_subsecond_ctime = saw_subsecond_ctime || p.saw_subsecond_ctime;
+    p = Part{};  // release as we go: peak memory stays near one copy
+  }
+  for (Entry& e : b.entries_) {
+    if (e.type != FileType::kDirectory) continue;
+    if (e.extra == kNoBlock) {
+      e.extra = 0;
+      continue;
+    }
+    const Block& blk = blocks_[e.extra];
+    e.extra = (static_cast<uint64_t>(part_offset[blk.part] + blk.first) << 32) | blk.count;
+  }
+  std::sort(b.dir_xattrs_.begin(), b.dir_xattrs_.end());
+  std::sort(b.mount_points_.begin(), b.mount_points_.end());
+  std::sort(b.ignored_.begin(), b.ignored_.end());
 
-  if (st.stx_ctime.tv_nsec != 0) saw_subsecond_ctime_ = true;
-  const int64_t granularity_ns = (saw_subsecond_ctime_ ? 0 : 1000000000LL) + 2 * tick_ns;
-  b_.racy_threshold_ns_ = start_ns - granularity_ns;
-  for (const auto& [index, rel] : racy_candidates_) {
-    const Baseline::Entry& e = b_.entries_[index];
-    if (e.ctime_ns < b_.racy_threshold_ns_) continue;
+  const int64_t granularity_ns = (saw_subsecond_ctime ? 0 : 1000000000LL) + 2 * tick_ns;
+  b.racy_threshold_ns_ = start_ns - granularity_ns;
+  for (const auto& [index, rel] : candidates) {
+    const Entry& e = b.entries_[index];
+    if (e.ctime_ns < b.racy_threshold_ns_) continue;
     auto digest = Fingerprint(root.get(), rel, e.type);
     if (!digest.ok()) {
       if (digest.status().code() == ErrorCode::kNotFound) continue;
       return digest.status().WithContext("snapshot of " + rootfs);
     }
-    b_.racy_.emplace_back(index, std::move(*digest));
+    b.racy_.emplace_back(index, std::move(*digest));
   }
-  b_.entries_.shrink_to_fit();
-  b_.arena_.shrink_to_fit();
-  std::sort(b_.mount_points_.begin(), b_.mount_points_.end());
-  std::sort(b_.ignored_.begin(), b_.ignored_.end());
-  return std::move(b_);
+  std::sort(b.racy_.begin(), b.racy_.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  return b;
 }
 
 }  // namespace internal

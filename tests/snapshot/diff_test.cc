@@ -398,3 +398,33 @@ TEST_F(DiffTest, MemoryIsCompact) {
 
 }  // namespace
 }  // namespace kiln::snapshot
+
+namespace kiln::snapshot {
+namespace {
+
+TEST_F(DiffTest, ParallelWalkMatchesSequential) {
+  for (int i = 0; i < 600; ++i) {
+    Write("d" + std::to_string(i % 7) + "/e" + std::to_string(i % 13) + "/f" + std::to_string(i), "x");
+  }
+  ASSERT_EQ(::symlink("d0", P("link").c_str()), 0);
+  ::usleep(100 * 1000);  // past the racy window, so both walks fingerprint nothing
+  options_.threads = 1;
+  Baseline seq = Take();
+  options_.threads = 4;
+  Baseline par = Take();
+  EXPECT_EQ(seq.size(), par.size());
+  EXPECT_EQ(seq.Paths(), par.Paths());
+  EXPECT_EQ(seq.racy_count(), 0u);
+  EXPECT_EQ(par.racy_count(), 0u);
+  auto c = Diff(seq, par);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->empty());
+  Write("d3/e5/new", "y");
+  Baseline later = Take();
+  auto c2 = Diff(seq, later);
+  ASSERT_TRUE(c2.ok());
+  EXPECT_THAT(c2->added_or_modified, ElementsAre("d3", "d3/e5", "d3/e5/new"));
+}
+
+}  // namespace
+}  // namespace kiln::snapshot
