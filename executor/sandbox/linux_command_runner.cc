@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
+#include <utility>
 #include <fstream>
 #include <sstream>
 
@@ -216,6 +218,76 @@ Status SetupFailureStatus(const internal::Report& r, const RunSpec& spec, const 
   return ErrnoStatus("RUN: " + what, r.err);
 }
 
+// What the step sees as /etc/resolv.conf and /etc/hosts (nullopt: the host has no such file).
+struct HostNetworkFiles {
+  std::optional<std::string> resolv_conf;
+  std::optional<std::string> hosts;
+};
+
+HostNetworkFiles ReadHostNetworkFiles(const LinuxCommandRunnerOptions& options, const std::string& hostname) {
+  HostNetworkFiles f;
+  if (auto r = ReadHostFile(options.host_resolv_conf); r.ok()) f.resolv_conf = *r;
+  if (auto h = ReadHostFile(options.host_hosts); h.ok()) f.hosts = *h;
+  if (!hostname.empty()) {
+    // Like Docker, the step's own host name resolves to itself.
+    std::string hosts = f.hosts.value_or("");
+    if (!hosts.empty() && hosts.back() != '\n') hosts += "\n";
+    f.hosts = hosts + "127.0.0.1\t" + hostname + "\n";
+  }
+  return f;
+}
+
+// Tier 1: mount targets for /proc, /dev and the two /etc files, plus the bind table the child mounts.
+Status PrepareUserNamespaceRootfs(const HostNetworkFiles& files, const std::string& scratch, RootfsTouches& touches,
+                                  PlanStorage* st) {
+  st->proc = st->rootfs + "/proc";
+  st->dev = st->rootfs + "/dev";
+  st->devpts = st->dev + "/pts";
+  st->devshm = st->dev + "/shm";
+  KILN_ASSIGN_OR_RETURN(Outcome proc, touches.EnsureDir("", "proc", 0555));
+  if (proc == Outcome::kUnusable) return FailedPrecondition("RUN: /proc in the rootfs is not a directory");
+  KILN_ASSIGN_OR_RETURN(Outcome dev, touches.EnsureDir("", "dev", 0755));
+  if (dev == Outcome::kUnusable) return FailedPrecondition("RUN: /dev in the rootfs is not a directory");
+  st->links = {"/proc/self/fd",   st->dev + "/fd",     "/proc/self/fd/0", st->dev + "/stdin",
+               "/proc/self/fd/1", st->dev + "/stdout", "/proc/self/fd/2", st->dev + "/stderr",
+               "pts/ptmx",        st->dev + "/ptmx"};
+  for (const char* d : kDevices) {
+    std::string host = std::string("/dev/") + d;
+    if (::access(host.c_str(), F_OK) == 0) st->AddBind(host, st->dev + "/" + d, true, false);
+  }
+  // The step gets private copies, never the host's files themselves: with an identity mapping a
+  // writable bind of the host's /etc/resolv.conf would let a root step change the host's.
+  st->locked_flags = LockedFlags(scratch);
+  KILN_ASSIGN_OR_RETURN(Outcome etc, touches.EnsureDir("", "etc", 0755));
+  if (etc == Outcome::kUnusable) return OkStatus();  // e.g. /etc is a symlink: mounting would follow it
+  for (const auto& [name, content] : {std::pair{"resolv.conf", &files.resolv_conf}, std::pair{"hosts", &files.hosts}}) {
+    if (!content->has_value()) continue;
+    KILN_ASSIGN_OR_RETURN(Outcome target, touches.EnsureFile("etc", name));
+    if (target == Outcome::kUnusable) continue;
+    std::string copy = scratch + "/" + name;
+    KILN_RETURN_IF_ERROR(WriteScratchFile(copy, **content));
+    st->AddBind(copy, st->rootfs + "/etc/" + name, false, true);
+  }
+  return OkStatus();
+}
+
+// Tier 2: no mounts, so device nodes are made with mknod and the /etc files are swapped in place.
+Status PrepareChrootRootfs(const HostNetworkFiles& files, bool can_mknod, RootfsTouches& touches) {
+  KILN_ASSIGN_OR_RETURN(Outcome dev, touches.EnsureDir("", "dev", 0755));
+  if (dev != Outcome::kUnusable && can_mknod) {
+    for (const char* d : kDevices) {
+      struct stat hs;
+      if (::stat((std::string("/dev/") + d).c_str(), &hs) != 0 || !S_ISCHR(hs.st_mode)) continue;
+      KILN_RETURN_IF_ERROR(touches.EnsureCharDevice("dev", d, hs.st_rdev).status());
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Outcome etc, touches.EnsureDir("", "etc", 0755));
+  if (etc == Outcome::kUnusable) return OkStatus();
+  if (files.resolv_conf) KILN_RETURN_IF_ERROR(touches.SwapFileContent("etc", "resolv.conf", *files.resolv_conf).status());
+  if (files.hosts) KILN_RETURN_IF_ERROR(touches.SwapFileContent("etc", "hosts", *files.hosts).status());
+  return OkStatus();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LinuxCommandRunner>> LinuxCommandRunner::Create(LinuxCommandRunnerOptions options) {
@@ -344,60 +416,13 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   ScratchDir scratch;
   if (tier_ != SandboxTier::kInPlace) {
     KILN_ASSIGN_OR_RETURN(touches, RootfsTouches::Open(st.rootfs));
-    std::string hosts;
-    auto resolv = ReadHostFile(options_.host_resolv_conf);
-    auto hosts_file = ReadHostFile(options_.host_hosts);
-    if (hosts_file.ok()) hosts = *hosts_file;
-    if (!st.hostname.empty()) hosts += (hosts.empty() || hosts.back() == '\n' ? "" : "\n") + std::string("127.0.0.1\t") + st.hostname + "\n";
-    KILN_ASSIGN_OR_RETURN(Outcome etc, touches->EnsureDir("", "etc", 0755));
-
+    HostNetworkFiles files = ReadHostNetworkFiles(options_, st.hostname);
     if (tier_ == SandboxTier::kUserNamespace) {
-      st.proc = st.rootfs + "/proc";
-      st.dev = st.rootfs + "/dev";
-      st.devpts = st.dev + "/pts";
-      st.devshm = st.dev + "/shm";
-      KILN_ASSIGN_OR_RETURN(Outcome proc, touches->EnsureDir("", "proc", 0555));
-      if (proc == Outcome::kUnusable) return FailedPrecondition("RUN: /proc in the rootfs is not a directory");
-      KILN_ASSIGN_OR_RETURN(Outcome dev, touches->EnsureDir("", "dev", 0755));
-      if (dev == Outcome::kUnusable) return FailedPrecondition("RUN: /dev in the rootfs is not a directory");
-      st.links = {"/proc/self/fd",   st.dev + "/fd",     "/proc/self/fd/0", st.dev + "/stdin",
-                  "/proc/self/fd/1", st.dev + "/stdout", "/proc/self/fd/2", st.dev + "/stderr",
-                  "pts/ptmx",        st.dev + "/ptmx"};
-      for (const char* d : kDevices) {
-        std::string host = std::string("/dev/") + d;
-        if (::access(host.c_str(), F_OK) == 0) st.AddBind(host, st.dev + "/" + d, true, false);
-      }
       KILN_RETURN_IF_ERROR(scratch.Create(options_.scratch_dir));
-      st.locked_flags = LockedFlags(scratch.path());
-      struct HostFile {
-        const char* name;
-        const Result<std::string>* content;
-      };
-      Result<std::string> hosts_result = hosts_file.ok() || !hosts.empty() ? Result<std::string>(hosts) : hosts_file.status();
-      for (HostFile f : {HostFile{"resolv.conf", &resolv}, HostFile{"hosts", &hosts_result}}) {
-        if (!f.content->ok() || etc == Outcome::kUnusable) continue;
-        KILN_ASSIGN_OR_RETURN(Outcome target, touches->EnsureFile("etc", f.name));
-        if (target == Outcome::kUnusable) continue;  // e.g. a symlink: mounting would follow it
-        std::string copy = scratch.path() + "/" + f.name;
-        KILN_RETURN_IF_ERROR(WriteScratchFile(copy, **f.content));
-        st.AddBind(copy, st.rootfs + "/etc/" + f.name, false, true);
-      }
+      KILN_RETURN_IF_ERROR(PrepareUserNamespaceRootfs(files, scratch.path(), *touches, &st));
     } else {
-      KILN_ASSIGN_OR_RETURN(Outcome dev, touches->EnsureDir("", "dev", 0755));
-      if (dev != Outcome::kUnusable && detection_.can_mknod) {
-        for (const char* d : kDevices) {
-          struct stat hs;
-          if (::stat((std::string("/dev/") + d).c_str(), &hs) != 0 || !S_ISCHR(hs.st_mode)) continue;
-          KILN_RETURN_IF_ERROR(touches->EnsureCharDevice("dev", d, hs.st_rdev).status());
-        }
-      }
-      if (etc != Outcome::kUnusable) {
-        if (resolv.ok()) KILN_RETURN_IF_ERROR(touches->SwapFileContent("etc", "resolv.conf", *resolv).status());
-        if (hosts_file.ok()) KILN_RETURN_IF_ERROR(touches->SwapFileContent("etc", "hosts", hosts).status());
-      }
+      KILN_RETURN_IF_ERROR(PrepareChrootRootfs(files, detection_.can_mknod, *touches));
     }
-  } else {
-    st.proc = st.dev = st.devpts = st.devshm = "";
   }
   st.Finish(&plan);
 
