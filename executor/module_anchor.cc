@@ -1,0 +1,2 @@
+// executor module: see executor/CMakeLists.txt.
+namespace kiln {}
