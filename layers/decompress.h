@@ -17,10 +17,11 @@
 #include <string_view>
 
 #include "core/io.h"
+#include "core/media_types.h"
 
 namespace kiln::layers {
 
-enum class Compression { kNone, kGzip, kZstd };
+using Compression = media_type::Compression;
 
 /// "none", "gzip" or "zstd".
 std::string_view CompressionName(Compression c);

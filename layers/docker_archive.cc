@@ -3,11 +3,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/media_types.h"
+#include "layers/decompress.h"
 
 namespace kiln::layers {
 namespace {
@@ -116,14 +116,6 @@ class EntryReader : public Reader {
  private:
   std::unique_ptr<ArchiveFile> f_;
 };
-
-media_type::Compression Sniff(std::string_view head) {
-  if (head.size() >= 2 && static_cast<uint8_t>(head[0]) == 0x1f && static_cast<uint8_t>(head[1]) == 0x8b) {
-    return media_type::Compression::kGzip;
-  }
-  if (head.size() >= 4 && std::memcmp(head.data(), "\x28\xb5\x2f\xfd", 4) == 0) return media_type::Compression::kZstd;
-  return media_type::Compression::kNone;
-}
 
 }  // namespace
 
@@ -282,7 +274,7 @@ Result<std::string> DockerArchiveReader::BuildManifest(size_t i, bool oci) const
     HashingReader hr(r.get());
     char head[8] = {};
     KILN_ASSIGN_OR_RETURN(size_t got, hr.Read(head, sizeof head));
-    auto comp = Sniff(std::string_view(head, got));
+    auto comp = DetectCompression(std::string_view(head, got));
     Descriptor d;
     d.media_type = std::string(media_type::LayerMediaType(comp, !oci));
     if (comp == media_type::Compression::kNone) {

@@ -10,7 +10,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   docker-registry skopeo umoci apache2-utils openssl curl python3 ca-certificates
-  uidmap libcap2-bin util-linux pigz zstd time jq
+  uidmap libcap2-bin util-linux pigz zstd time jq busybox-static
 )
 
 SUDO=""
