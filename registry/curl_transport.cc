@@ -118,7 +118,7 @@ struct Transfer {
   Status Error() const {
     if (!body_error.ok()) return body_error.WithContext(what + ": reading the request body");
     std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(result));
-    std::string msg = what + ": " + detail;
+    std::string msg = what + ": " + detail + " [curl " + std::to_string(static_cast<int>(result)) + "]";
     switch (result) {
       case CURLE_COULDNT_RESOLVE_HOST:
       case CURLE_COULDNT_RESOLVE_PROXY:
@@ -131,6 +131,7 @@ struct Transfer {
       case CURLE_HTTP2:
       case CURLE_HTTP2_STREAM:
       case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_SEND_FAIL_REWIND:  // the connection broke mid-upload; the caller re-opens the body
         return Unavailable(msg);
       case CURLE_PEER_FAILED_VERIFICATION:
         return Status(ErrorCode::kFailedPrecondition,
