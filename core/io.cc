@@ -156,6 +156,12 @@ Result<size_t> VerifyingReader::Read(void* buf, size_t n) {
   return size_t{0};
 }
 
+Result<size_t> TeeReader::Read(void* buf, size_t n) {
+  auto r = src_->Read(buf, n);
+  if (r.ok() && *r > 0) KILN_RETURN_IF_ERROR(copy_->Write(buf, *r));
+  return r;
+}
+
 Result<size_t> LimitReader::Read(void* buf, size_t n) {
   if (remaining_ == 0) {
     // Probe for one more byte: exactly `limit` bytes is fine, more is not.

@@ -168,6 +168,18 @@ class VerifyingReader : public Reader {
   bool done_ = false;
 };
 
+/// Passes reads through from `src` and writes every byte read to `copy` (e.g. a blob store while the
+/// same bytes are extracted). A failed write to `copy` fails the read.
+class TeeReader : public Reader {
+ public:
+  TeeReader(Reader* src, Writer* copy) : src_(src), copy_(copy) {}
+  Result<size_t> Read(void* buf, size_t n) override;
+
+ private:
+  Reader* src_;
+  Writer* copy_;
+};
+
 /// Reads at most `limit` bytes of `src`; reading past the limit fails with `error` (e.g. to stop a
 /// decompression bomb), rather than silently truncating.
 class LimitReader : public Reader {

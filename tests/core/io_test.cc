@@ -95,6 +95,16 @@ TEST(IoTest, AtomicFileWriterCommitsOnlyOnClose) {
   EXPECT_EQ(testing::ReadFile(path), "complete");
 }
 
+TEST(IoTest, TeeReaderCopiesEverythingRead) {
+  StringReader src("stream me twice");
+  StringWriter copy;
+  TeeReader tee(&src, &copy);
+  auto all = ReadAll(tee, 1024);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, "stream me twice");
+  EXPECT_EQ(copy.data(), "stream me twice");
+}
+
 TEST(IoTest, ReadAllEnforcesLimit) {
   StringReader src(std::string(100, 'a'));
   auto r = ReadAll(src, 10);
