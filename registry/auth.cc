@@ -73,7 +73,10 @@ std::vector<Challenge> ParseChallenges(std::string_view h) {
         }
         if (i < n) ++i;
       } else {
-        value = read_token();
+        // Lenient: unquoted values up to the next comma or blank (some servers send bare URLs).
+        size_t start = i;
+        while (i < n && h[i] != ',' && h[i] != ' ' && h[i] != '\t') ++i;
+        value = std::string(h.substr(start, i - start));
       }
       ch.params[Lower(name)] = value;
     }
