@@ -9,6 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
+  using namespace kiln;
   using namespace kiln::dockerfile;
   Result<Dockerfile> df = Parse(text);
   if (df.ok()) {

@@ -147,7 +147,9 @@ std::string PlanToJson(const Plan& plan) {
   j["stages"] = stages;
   j["unused_build_args"] = plan.unused_build_args;
   j["warnings"] = plan.warnings;
-  return j.dump(2);
+  // Dockerfiles are not required to be UTF-8; invalid bytes become U+FFFD instead of throwing
+  // (found by the fuzzer).
+  return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace kiln::dockerfile

@@ -269,5 +269,13 @@ TEST(PlanTest, JsonShowsWhatKilnUnderstood) {
   EXPECT_EQ(PlanToJson(*p).substr(0, 20), "{\n  \"escape\": \"\\\\\",\n");
 }
 
+// Fuzzer crash: invalid UTF-8 made nlohmann::json::dump throw.
+TEST(PlanTest, JsonSurvivesInvalidUtf8) {
+  Result<Plan> p = PlanOf(std::string("FROM a\nRUN --mount=type=cache\x0b\0\0\0,target=/c\xa1x\nCOPY <<-\"X\" /y\n\tz\n\tX\n", 66));
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  std::string json = PlanToJson(*p);
+  EXPECT_NE(json.find("/c\xEF\xBF\xBDx"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kiln::dockerfile
