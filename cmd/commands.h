@@ -1,8 +1,15 @@
-// The subcommands of the kiln executable. Each Register* adds one CLI11 subcommand whose callback
-// stores the exit code in *exit_code. Exit codes: 0 success, 1 build/operation failed, 2 usage error.
+// The subcommands of the kiln executable. Each subcommand lives in its own file and registers itself
+// with a file-scope KILN_REGISTER_COMMAND(name, fn): main() builds the CLI from the table, in name
+// order, so adding a command never touches main.cc. A Register function adds one CLI11 subcommand
+// whose callback stores the exit code in *exit_code.
+//
+// Exit codes (documented in the README): 0 success, 1 the build or operation failed, 2 usage error
+// (bad flags, unsupported Kaniko flag, malformed Dockerfile arguments).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
+#include <string>
 
 namespace kiln::cmd {
 
@@ -10,7 +17,17 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
-void RegisterVersion(CLI::App& app, int* exit_code);
-void RegisterPack(CLI::App& app, int* exit_code);
+using RegisterFn = void (*)(CLI::App& app, int* exit_code);
+
+/// The table of subcommands: name → register function.
+std::map<std::string, RegisterFn>& CommandTable();
+
+/// Adds `fn` to the table at static-initialisation time.
+struct CommandRegistration {
+  CommandRegistration(const char* name, RegisterFn fn) { CommandTable()[name] = fn; }
+};
+
+#define KILN_REGISTER_COMMAND(name, fn) \
+  static const ::kiln::cmd::CommandRegistration kiln_command_registration_##fn{name, fn}
 
 }  // namespace kiln::cmd

@@ -108,6 +108,7 @@ Status Pack(const PackOptions& o) {
 
 }  // namespace
 
+namespace {
 void RegisterPack(CLI::App& app, int* exit_code) {
   auto opts = std::make_shared<PackOptions>();
   CLI::App* sub = app.add_subcommand("pack", "Make a one-layer image of a directory (FROM scratch + COPY . /)");
@@ -128,5 +129,9 @@ void RegisterPack(CLI::App& app, int* exit_code) {
     }
   });
 }
+
+}  // namespace
+
+KILN_REGISTER_COMMAND("pack", RegisterPack);
 
 }  // namespace kiln::cmd

@@ -8,6 +8,7 @@
 
 namespace kiln::cmd {
 
+namespace {
 void RegisterVersion(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand("version", "Print kiln's version");
   sub->callback([exit_code] {
@@ -15,5 +16,9 @@ void RegisterVersion(CLI::App& app, int* exit_code) {
     *exit_code = kExitOk;
   });
 }
+
+}  // namespace
+
+KILN_REGISTER_COMMAND("version", RegisterVersion);
 
 }  // namespace kiln::cmd
