@@ -10,14 +10,18 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   docker-registry skopeo umoci apache2-utils openssl curl python3 ca-certificates
-  uidmap libcap2-bin util-linux pigz zstd time jq busybox-static
+  uidmap libcap2-bin util-linux pigz zstd time jq busybox-static debootstrap
+)
+# Benchmarks only: the builder kiln is compared with, and a command timer.
+BENCH_PKGS=(
+  buildah hyperfine fuse-overlayfs
 )
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
