@@ -70,6 +70,8 @@ struct DockerConfigSearch {
 
   /// The candidate files, most preferred first.
   std::vector<std::string> Candidates() const;
+  /// From $DOCKER_CONFIG and $HOME (unset variables leave their field empty), with the Kaniko path.
+  static DockerConfigSearch FromEnvironment();
 };
 
 /// Docker's config.json lookup. The first existing candidate file is used (as docker does);
