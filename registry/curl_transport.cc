@@ -2,6 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -135,7 +140,9 @@ struct Transfer {
         return Unavailable(msg);
       case CURLE_PEER_FAILED_VERIFICATION:
         return Status(ErrorCode::kFailedPrecondition,
-                      msg + " (trust the registry's CA with a CA file, or skip verification for this registry only)");
+                      msg + " (trust the registry's CA with --registry-certificate HOST=CA.pem or "
+                            "/etc/docker/certs.d/HOST/ca.crt, or skip verification for this registry only "
+                            "with --skip-tls-verify-registry HOST)");
       default:
         return IoError(msg);
     }
@@ -217,6 +224,46 @@ void CurlTransport::Release(std::unique_ptr<Handle> h) {
   if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(h));
 }
 
+Status AddCertsDir(const std::string& dir, HostTlsOptions* tls) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT || errno == ENOTDIR) return OkStatus();
+    return ErrnoStatus("reading certificate directory " + dir, errno);
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+  ::closedir(d);
+  std::sort(names.begin(), names.end());  // deterministic order, as Docker's ReadDir
+  auto ends_with = [](const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (const std::string& n : names) {
+    if (ends_with(n, ".crt")) {
+      tls->ca_files.push_back(dir + "/" + n);
+    } else if (ends_with(n, ".cert")) {
+      std::string key = n.substr(0, n.size() - 5) + ".key";
+      if (std::find(names.begin(), names.end(), key) == names.end()) {
+        return NotFound("client certificate " + dir + "/" + n + " has no key " + key + " beside it");
+      }
+      tls->client_cert = dir + "/" + n;
+      tls->client_key = dir + "/" + key;
+    }
+  }
+  return OkStatus();
+}
+
+Result<HostTlsOptions> CurlTransport::TlsFor(const std::string& host) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = tls_cache_.find(host); it != tls_cache_.end()) return it->second;
+  HostTlsOptions tls;
+  if (auto it = options_.hosts.find(host); it != options_.hosts.end()) tls = it->second;
+  for (const std::string& root : options_.certs_d_roots) {
+    KILN_RETURN_IF_ERROR(AddCertsDir(root + "/" + host, &tls));
+  }
+  tls_cache_[host] = tls;
+  return tls;
+}
+
 Result<std::string> CurlTransport::CaBundleFor(const std::string& host, const HostTlsOptions& tls) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -274,16 +321,23 @@ Result<Response> CurlTransport::RoundTrip(const Request& req) {
   // TLS: per-host options only for hosts the user named; otherwise the system store.
   if (req.url.rfind("https://", 0) == 0) {
     std::string host = UrlHost(req.url);
-    auto it = options_.hosts.find(host);
-    if (it != options_.hosts.end() && it->second.skip_verify) {
+    KILN_ASSIGN_OR_RETURN(HostTlsOptions tls, TlsFor(host));
+    if (tls.skip_verify) {
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    } else if (it != options_.hosts.end() && !it->second.ca_files.empty()) {
-      KILN_ASSIGN_OR_RETURN(std::string bundle, CaBundleFor(host, it->second));
+    } else if (!tls.ca_files.empty()) {
+      KILN_ASSIGN_OR_RETURN(std::string bundle, CaBundleFor(host, tls));
       curl_blob blob{bundle.data(), bundle.size(), CURL_BLOB_COPY};
       curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
     } else if (!options_.system_ca_file.empty()) {
       curl_easy_setopt(e, CURLOPT_CAINFO, options_.system_ca_file.c_str());
+    }
+    if (!options_.system_ca_dir.empty() && !tls.skip_verify) {
+      curl_easy_setopt(e, CURLOPT_CAPATH, options_.system_ca_dir.c_str());
+    }
+    if (!tls.client_cert.empty()) {
+      curl_easy_setopt(e, CURLOPT_SSLCERT, tls.client_cert.c_str());
+      curl_easy_setopt(e, CURLOPT_SSLKEY, tls.client_key.c_str());
     }
   }
 

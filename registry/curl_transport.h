@@ -21,7 +21,14 @@ struct HostTlsOptions {
   bool skip_verify = false;
   /// PEM files trusted in addition to the system store for this host.
   std::vector<std::string> ca_files;
+  /// A client certificate and its key (PEM) for registries that require mutual TLS.
+  std::string client_cert, client_key;
 };
+
+/// Reads a Docker certs.d-style directory (/etc/docker/certs.d/HOST/): every *.crt is a CA, every
+/// NAME.cert with a NAME.key beside it is a client certificate. Appends to `tls`. A missing directory
+/// adds nothing; a .cert without its .key fails, as in Docker.
+Status AddCertsDir(const std::string& dir, HostTlsOptions* tls);
 
 struct CurlTransportOptions {
   std::chrono::seconds connect_timeout{30};
@@ -30,7 +37,13 @@ struct CurlTransportOptions {
   std::chrono::seconds stall_timeout{60};
   /// The system trust store (the CLI passes $SSL_CERT_FILE); empty: libcurl's default bundle.
   std::string system_ca_file;
+  /// A hashed certificate directory also trusted (the CLI passes $SSL_CERT_DIR); empty: none extra.
+  std::string system_ca_dir;
+  /// Per "host:port" (as in the URL) settings; hosts not listed use the system store only.
   std::map<std::string, HostTlsOptions> hosts;
+  /// Roots of certs.d trees ("/etc/docker/certs.d"): ROOT/HOST[:PORT]/ is read with AddCertsDir the
+  /// first time kiln talks to HOST over HTTPS, in addition to `hosts`.
+  std::vector<std::string> certs_d_roots;
   std::string user_agent = "kiln/0.1";
 };
 
@@ -49,11 +62,14 @@ class CurlTransport : public Transport {
   void Release(std::unique_ptr<Handle> h);
   /// The CA bundle bytes for a host with extra CAs: the system bundle followed by the extras.
   Result<std::string> CaBundleFor(const std::string& host, const HostTlsOptions& tls);
+  /// `hosts[host]` merged with the host's certs.d directories (read once, then cached).
+  Result<HostTlsOptions> TlsFor(const std::string& host);
 
   CurlTransportOptions options_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;
   std::map<std::string, std::string> ca_bundles_;
+  std::map<std::string, HostTlsOptions> tls_cache_;
 };
 
 }  // namespace kiln::registry

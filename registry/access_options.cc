@@ -1,0 +1,70 @@
+#include "registry/access_options.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+
+#include "registry/reference.h"
+
+namespace kiln::registry {
+
+RegistryAccessOptions RegistryAccessOptions::FromEnvironment() {
+  RegistryAccessOptions o;
+  if (const char* f = std::getenv("SSL_CERT_FILE"); f != nullptr) o.system_ca_file = f;
+  if (const char* d = std::getenv("SSL_CERT_DIR"); d != nullptr) o.system_ca_dir = d;
+  return o;
+}
+
+Status RegistryAccessOptions::AddRegistryCertificate(std::string_view value) {
+  size_t eq = value.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == value.size()) {
+    return InvalidArgument("--registry-certificate wants HOST=PATH, not \"" + std::string(value) + "\"");
+  }
+  registry_certificates[std::string(value.substr(0, eq))].emplace_back(value.substr(eq + 1));
+  return OkStatus();
+}
+
+Result<CurlTransportOptions> RegistryAccessOptions::TransportOptions() const {
+  CurlTransportOptions t;
+  t.system_ca_file = system_ca_file;
+  t.system_ca_dir = system_ca_dir;
+  t.certs_d_roots = certs_d_roots;
+  // Requests go to the API host (registry-1.docker.io for docker.io); users name the registry.
+  auto hosts_for = [](const std::string& registry) {
+    std::vector<std::string> h{registry};
+    if (std::string api = ApiHostFor(NormalizeRegistry(registry)); api != registry) h.push_back(api);
+    return h;
+  };
+  for (const auto& r : skip_verify_registries) {
+    for (const auto& h : hosts_for(r)) t.hosts[h].skip_verify = true;
+  }
+  for (const auto& [registry, paths] : registry_certificates) {
+    for (const std::string& path : paths) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) {
+        return ErrnoStatus("--registry-certificate " + registry + "=" + path, errno);
+      }
+      for (const auto& h : hosts_for(registry)) {
+        if (S_ISDIR(st.st_mode)) {
+          KILN_RETURN_IF_ERROR(AddCertsDir(path, &t.hosts[h]));
+        } else {
+          t.hosts[h].ca_files.push_back(path);
+        }
+      }
+    }
+  }
+  return t;
+}
+
+ClientOptions RegistryAccessOptions::ClientSettings() const {
+  ClientOptions c;
+  c.insecure_registries = insecure_registries;
+  c.docker_io_mirrors = mirrors;
+  c.mirror_fallback = mirror_fallback;
+  c.retry.max_attempts = std::max(1, retry_attempts);
+  return c;
+}
+
+}  // namespace kiln::registry

@@ -1,0 +1,149 @@
+// TLS and plain-HTTP settings from RegistryAccessOptions (what the CLI flags fill) against the
+// harness's HTTPS registry with a private CA: per-registry CA files and certs.d directories, the
+// system store from SSL_CERT_FILE, skip-verify only for the registry named, and plain HTTP only for
+// registries named insecure.
+#include "registry/access_options.h"
+
+#include <gtest/gtest.h>
+
+#include "registry/client.h"
+#include "registry/curl_transport.h"
+#include "tests/testing/registry_server.h"
+#include "tests/testing/temp_dir.h"
+
+namespace kiln::registry {
+namespace {
+
+const Digest kAbsent = Sha256Of("no such blob");
+
+class TlsOptionsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    kiln::testing::RegistryOptions ro;
+    ro.tls = true;
+    tls_ = kiln::testing::RegistryServer::Start(ro).release();
+    plain_ = kiln::testing::RegistryServer::Start({}).release();
+  }
+  static void TearDownTestSuite() {
+    delete tls_;
+    delete plain_;
+  }
+
+  // Talks to `host` with the settings `o` makes: OK when the registry answered (404 for an absent blob).
+  Status Reach(const RegistryAccessOptions& o, const std::string& host) {
+    KILN_ASSIGN_OR_RETURN(CurlTransportOptions to, o.TransportOptions());
+    CurlTransport wire(to);
+    AnonymousKeychain anon;
+    ClientOptions co = o.ClientSettings();
+    co.retry.max_attempts = 1;
+    Client client(&wire, &anon, co);
+    KILN_ASSIGN_OR_RETURN(auto repo, client.Open(client.PushEndpoint(host), "tls/probe", false));
+    KILN_ASSIGN_OR_RETURN(auto size, repo->HeadBlob(kAbsent));
+    if (size) return InternalError("absent blob reported present");
+    return OkStatus();
+  }
+
+  RegistryAccessOptions Base() {
+    RegistryAccessOptions o;
+    o.certs_d_roots.clear();  // the machine's /etc/docker/certs.d is not part of the test
+    return o;
+  }
+
+  static kiln::testing::RegistryServer* tls_;
+  static kiln::testing::RegistryServer* plain_;
+};
+kiln::testing::RegistryServer* TlsOptionsTest::tls_ = nullptr;
+kiln::testing::RegistryServer* TlsOptionsTest::plain_ = nullptr;
+
+TEST_F(TlsOptionsTest, UntrustedCertificateFailsWithAHint) {
+  Status s = Reach(Base(), tls_->host());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("CA"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(tls_->host()), std::string::npos) << s.message();
+}
+
+TEST_F(TlsOptionsTest, RegistryCertificateAsFileOrDirectory) {
+  RegistryAccessOptions file = Base();
+  ASSERT_TRUE(file.AddRegistryCertificate(tls_->host() + "=" + tls_->ca_cert_path()).ok());
+  EXPECT_TRUE(Reach(file, tls_->host()).ok()) << Reach(file, tls_->host()).ToString();
+
+  RegistryAccessOptions dir = Base();
+  ASSERT_TRUE(dir.AddRegistryCertificate(tls_->host() + "=" + tls_->ca_cert_dir()).ok());
+  EXPECT_TRUE(Reach(dir, tls_->host()).ok()) << Reach(dir, tls_->host()).ToString();
+
+  // The CA is trusted for that registry only: "localhost:PORT" is another name.
+  RegistryAccessOptions other = Base();
+  std::string port = tls_->host().substr(tls_->host().find(':'));
+  ASSERT_TRUE(other.AddRegistryCertificate("localhost" + port + "=" + tls_->ca_cert_path()).ok());
+  EXPECT_FALSE(Reach(other, tls_->host()).ok());
+
+  RegistryAccessOptions missing = Base();
+  ASSERT_TRUE(missing.AddRegistryCertificate(tls_->host() + "=/nonexistent/ca.pem").ok());
+  auto t = missing.TransportOptions();
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("/nonexistent/ca.pem"), std::string::npos);
+
+  EXPECT_FALSE(Base().AddRegistryCertificate("no-equals-sign").ok());
+  EXPECT_FALSE(Base().AddRegistryCertificate("host=").ok());
+}
+
+TEST_F(TlsOptionsTest, CertsDDirectoryIsFoundByHost) {
+  kiln::testing::TempDir t;
+  kiln::testing::WriteFile(t.Sub("certs.d/" + tls_->host() + "/ca.crt"), kiln::testing::ReadFile(tls_->ca_cert_path()));
+  RegistryAccessOptions o = Base();
+  o.certs_d_roots = {t.Sub("nonexistent"), t.Sub("certs.d")};
+  EXPECT_TRUE(Reach(o, tls_->host()).ok()) << Reach(o, tls_->host()).ToString();
+
+  // A client certificate without its key is a configuration error, reported with the path.
+  kiln::testing::WriteFile(t.Sub("bad.d/" + tls_->host() + "/client.cert"), "x");
+  o.certs_d_roots = {t.Sub("bad.d")};
+  Status s = Reach(o, tls_->host());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("client.key"), std::string::npos) << s.message();
+}
+
+TEST_F(TlsOptionsTest, SystemStoreFromSslCertFile) {
+  RegistryAccessOptions o = Base();
+  o.system_ca_file = tls_->ca_cert_path();
+  EXPECT_TRUE(Reach(o, tls_->host()).ok()) << Reach(o, tls_->host()).ToString();
+  ::setenv("SSL_CERT_FILE", "/some/bundle.pem", 1);
+  EXPECT_EQ(RegistryAccessOptions::FromEnvironment().system_ca_file, "/some/bundle.pem");
+  ::unsetenv("SSL_CERT_FILE");
+}
+
+TEST_F(TlsOptionsTest, SkipVerifyOnlyForTheNamedRegistry) {
+  RegistryAccessOptions o = Base();
+  o.skip_verify_registries.insert(tls_->host());
+  EXPECT_TRUE(Reach(o, tls_->host()).ok()) << Reach(o, tls_->host()).ToString();
+  RegistryAccessOptions other = Base();
+  other.skip_verify_registries.insert("127.0.0.1:1");
+  EXPECT_FALSE(Reach(other, tls_->host()).ok());
+}
+
+TEST_F(TlsOptionsTest, PlainHttpOnlyForInsecureRegistries) {
+  Status https = Reach(Base(), plain_->host());
+  EXPECT_FALSE(https.ok()) << "HTTPS to a plain-HTTP registry must fail";
+  RegistryAccessOptions o = Base();
+  o.insecure_registries.insert(plain_->host());
+  EXPECT_TRUE(Reach(o, plain_->host()).ok()) << Reach(o, plain_->host()).ToString();
+  EXPECT_EQ(Client(nullptr, nullptr, o.ClientSettings()).PushEndpoint(plain_->host()).base_url,
+            "http://" + plain_->host());
+}
+
+TEST(AccessOptionsTest, DockerHubSettingsApplyToItsApiHost) {
+  RegistryAccessOptions o;
+  o.skip_verify_registries.insert("docker.io");
+  auto t = o.TransportOptions();
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->hosts["docker.io"].skip_verify);
+  EXPECT_TRUE(t->hosts["registry-1.docker.io"].skip_verify);
+  o.retry_attempts = 2;
+  o.mirrors = {"mirror.example:5000"};
+  ClientOptions c = o.ClientSettings();
+  EXPECT_EQ(c.retry.max_attempts, 2);
+  EXPECT_EQ(c.docker_io_mirrors, o.mirrors);
+}
+
+}  // namespace
+}  // namespace kiln::registry
