@@ -1,0 +1,231 @@
+#include "executor/build_log.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace kiln::executor {
+namespace {
+
+std::string_view LevelName(LogLevel l) {
+  switch (l) {
+    case LogLevel::kError: return "error";
+    case LogLevel::kWarn: return "warning";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kDebug: return "debug";
+  }
+  return "info";
+}
+
+std::string NowRfc3339() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t;
+  gmtime_r(&ts.tv_sec, &t);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  char out[80];
+  snprintf(out, sizeof out, "%s.%03ldZ", buf, ts.tv_nsec / 1000000);
+  return out;
+}
+
+void WriteAllFd(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::write(fd, s.data(), s.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // a log that cannot be written must not fail the build
+    }
+    s.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+class FdBuildLog : public BuildLog {
+ public:
+  FdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps)
+      : fd_(fd), format_(format), level_(level), timestamps_(timestamps), output_(this) {}
+
+  void Log(LogLevel level, std::string_view message) override {
+    if (level > level_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (format_ == LogFormat::kJson) {
+      nlohmann::ordered_json j;
+      j["time"] = NowRfc3339();
+      j["level"] = LevelName(level);
+      j["msg"] = message;
+      AddStep(j);
+      WriteLine(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    }
+    std::string line = Prefix();
+    if (level == LogLevel::kError) line += "error: ";
+    if (level == LogLevel::kWarn) line += "warning: ";
+    line += message;
+    WriteLine(line);
+  }
+
+  void StepStart(int stage, int stages, int step, int steps, std::string_view text) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stage_ = stage, stages_ = stages, step_ = step, steps_ = steps;
+      partial_.clear();
+    }
+    Log(LogLevel::kInfo, std::string(StepTag()) + ": " + std::string(text));
+  }
+
+  void StepDone(std::chrono::nanoseconds took, std::string_view note) override {
+    FlushPartial();
+    std::string msg = StepTag() + ": done in " + FormatDuration(took);
+    if (!note.empty()) msg += " (" + std::string(note) + ")";
+    Log(LogLevel::kInfo, msg);
+    std::lock_guard<std::mutex> lock(mu_);
+    step_ = 0;
+  }
+
+  Writer* StepOutput() override { return &output_; }
+
+ private:
+  class Output : public Writer {
+   public:
+    explicit Output(FdBuildLog* log) : log_(log) {}
+    Status Write(const void* data, size_t n) override {
+      log_->StepBytes(std::string_view(static_cast<const char*>(data), n));
+      return OkStatus();
+    }
+    using Writer::Write;
+   private:
+    FdBuildLog* log_;
+  };
+
+  std::string StepTag() const {
+    return "[stage " + std::to_string(stage_) + "/" + std::to_string(stages_) + "] STEP " + std::to_string(step_) +
+           "/" + std::to_string(steps_);
+  }
+
+  std::string Prefix() const { return timestamps_ ? NowRfc3339() + " " : std::string(); }
+
+  void AddStep(nlohmann::ordered_json& j) const {
+    if (step_ == 0) return;
+    j["stage"] = stage_;
+    j["step"] = step_;
+  }
+
+  // Text mode passes output straight through (a progress bar's carriage returns included); JSON mode
+  // needs whole lines, so it keeps the unfinished tail until the next newline or the step's end.
+  void StepBytes(std::string_view bytes) {
+    if (format_ != LogFormat::kJson) {
+      if (level_ < LogLevel::kInfo) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      WriteAllFd(fd_, bytes);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    partial_.append(bytes);
+    size_t start = 0, nl;
+    while ((nl = partial_.find('\n', start)) != std::string::npos) {
+      EmitOutputLine(std::string_view(partial_).substr(start, nl - start));
+      start = nl + 1;
+    }
+    partial_.erase(0, start);
+  }
+
+  void FlushPartial() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (format_ == LogFormat::kJson && !partial_.empty()) EmitOutputLine(partial_);
+    partial_.clear();
+  }
+
+  void EmitOutputLine(std::string_view line) {
+    nlohmann::ordered_json j;
+    j["time"] = NowRfc3339();
+    j["level"] = "info";
+    j["output"] = line;
+    AddStep(j);
+    WriteLine(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+
+  void WriteLine(std::string_view line) {
+    std::string s(line);
+    s += '\n';
+    WriteAllFd(fd_, s);
+  }
+
+  int fd_;
+  LogFormat format_;
+  LogLevel level_;
+  bool timestamps_;
+  std::mutex mu_;
+  int stage_ = 0, stages_ = 0, step_ = 0, steps_ = 0;
+  std::string partial_;
+  Output output_;
+};
+
+}  // namespace
+
+LogLevel ParseLogLevel(std::string_view v) {
+  if (v == "panic" || v == "fatal" || v == "error") return LogLevel::kError;
+  if (v == "warn" || v == "warning") return LogLevel::kWarn;
+  if (v == "debug" || v == "trace") return LogLevel::kDebug;
+  return LogLevel::kInfo;
+}
+
+std::unique_ptr<BuildLog> NewFdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps) {
+  return std::make_unique<FdBuildLog>(fd, format, level, timestamps);
+}
+
+void MemoryBuildLog::Log(LogLevel level, std::string_view message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  text_ += std::string(LevelName(level)) + ": " + std::string(message) + "\n";
+}
+
+void MemoryBuildLog::StepStart(int stage, int stages, int step, int steps, std::string_view text) {
+  Log(LogLevel::kInfo, "[stage " + std::to_string(stage) + "/" + std::to_string(stages) + "] STEP " +
+                           std::to_string(step) + "/" + std::to_string(steps) + ": " + std::string(text));
+}
+
+void MemoryBuildLog::StepDone(std::chrono::nanoseconds, std::string_view note) {
+  Log(LogLevel::kInfo, "done " + std::string(note));
+}
+
+Status MemoryBuildLog::Output::Write(const void* data, size_t n) {
+  std::lock_guard<std::mutex> lock(log_->mu_);
+  log_->text_.append(static_cast<const char*>(data), n);
+  return OkStatus();
+}
+
+std::string MemoryBuildLog::text() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return text_;
+}
+
+std::string FormatDuration(std::chrono::nanoseconds d) {
+  double s = std::chrono::duration<double>(d).count();
+  char buf[32];
+  if (s < 1) {
+    snprintf(buf, sizeof buf, "%.0fms", s * 1000);
+  } else if (s < 60) {
+    snprintf(buf, sizeof buf, "%.2fs", s);
+  } else {
+    int m = static_cast<int>(s / 60);
+    snprintf(buf, sizeof buf, "%dm%02.0fs", m, s - m * 60);
+  }
+  return buf;
+}
+
+std::string FormatBytes(uint64_t n) {
+  char buf[32];
+  if (n < 1000) {
+    snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
+  } else if (n < 1000 * 1000) {
+    snprintf(buf, sizeof buf, "%.1f kB", n / 1e3);
+  } else if (n < 1000ull * 1000 * 1000) {
+    snprintf(buf, sizeof buf, "%.1f MB", n / 1e6);
+  } else {
+    snprintf(buf, sizeof buf, "%.2f GB", n / 1e9);
+  }
+  return buf;
+}
+
+}  // namespace kiln::executor

@@ -1,0 +1,77 @@
+// BuildLog: what a build tells the person watching it. Steps look like Buildah's and BuildKit's:
+//
+//   [stage 1/2] STEP 3/7: RUN make
+//   ... the step's output ...
+//   [stage 1/2] STEP 3/7: done in 2.31s (layer sha256:ab12… 4.1 MB)
+//
+// Text goes to one file descriptor (stderr by default); --log-format json writes one JSON object per
+// line instead ({"time","level","msg"} plus "stage"/"step" when inside one), so CI systems can parse
+// it. A RUN step's output is passed through as it comes in text mode and becomes one "output" record
+// per line in JSON mode. Thread-safe: pulls and pushes report progress from worker threads.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "core/io.h"
+#include "executor/build_options.h"
+
+namespace kiln::executor {
+
+enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
+
+/// Parses Kaniko's --verbosity values (panic, fatal and error map to kError; trace to kDebug).
+LogLevel ParseLogLevel(std::string_view verbosity);
+
+class BuildLog {
+ public:
+  virtual ~BuildLog() = default;
+  virtual void Log(LogLevel level, std::string_view message) = 0;
+  void Error(std::string_view m) { Log(LogLevel::kError, m); }
+  void Warn(std::string_view m) { Log(LogLevel::kWarn, m); }
+  void Info(std::string_view m) { Log(LogLevel::kInfo, m); }
+  void Debug(std::string_view m) { Log(LogLevel::kDebug, m); }
+
+  /// Announces a step; `stage`/`step` are 1-based. Until StepDone, messages carry the step.
+  virtual void StepStart(int stage, int stages, int step, int steps, std::string_view text) = 0;
+  /// Ends the current step with its duration and a short note ("layer sha256:… 4.1 MB", "no changes").
+  virtual void StepDone(std::chrono::nanoseconds took, std::string_view note) = 0;
+  /// Where a RUN step's combined output goes while it runs. Valid until the next StepDone.
+  virtual Writer* StepOutput() = 0;
+};
+
+/// A log that writes to `fd` (not owned, not closed).
+std::unique_ptr<BuildLog> NewFdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps);
+
+/// Collects everything in memory (tests).
+class MemoryBuildLog : public BuildLog {
+ public:
+  void Log(LogLevel level, std::string_view message) override;
+  void StepStart(int stage, int stages, int step, int steps, std::string_view text) override;
+  void StepDone(std::chrono::nanoseconds took, std::string_view note) override;
+  Writer* StepOutput() override { return &output_; }
+  std::string text() const;
+
+ private:
+  class Output : public Writer {
+   public:
+    explicit Output(MemoryBuildLog* log) : log_(log) {}
+    Status Write(const void* data, size_t n) override;
+    using Writer::Write;
+   private:
+    MemoryBuildLog* log_;
+  };
+  mutable std::mutex mu_;
+  std::string text_;
+  Output output_{this};
+};
+
+/// "1.23s", "450ms", "2m03s".
+std::string FormatDuration(std::chrono::nanoseconds d);
+/// "4.1 MB", "812 kB", "12 B" (decimal units, as docker prints sizes).
+std::string FormatBytes(uint64_t n);
+
+}  // namespace kiln::executor

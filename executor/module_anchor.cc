@@ -1,2 +1,0 @@
-// executor module: see executor/CMakeLists.txt.
-namespace kiln {}

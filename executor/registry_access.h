@@ -1,0 +1,38 @@
+// RegistryAccess: one registry client for a build, set up from BuildOptions the way Kaniko sets up
+// go-containerregistry: credentials from docker config files and helpers, plain HTTP and skipped TLS
+// verification only for the registries the user named, extra CAs per registry, docker.io mirrors.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "core/status.h"
+#include "executor/build_options.h"
+#include "registry/client.h"
+#include "registry/credentials.h"
+#include "registry/curl_transport.h"
+
+namespace kiln::executor {
+
+class RegistryAccess {
+ public:
+  /// `pull_registries` and `push_registries`: the registries the build reads from (bases, COPY
+  /// --from images) and writes to (destinations); --insecure-pull / --insecure and the
+  /// --skip-tls-verify flags apply to them. `keychain` may be null: docker config files are searched
+  /// in $DOCKER_CONFIG (from options.environ), ~/.docker and /kaniko/.docker.
+  static Result<std::unique_ptr<RegistryAccess>> Create(const BuildOptions& options,
+                                                        const std::set<std::string>& pull_registries,
+                                                        const std::set<std::string>& push_registries,
+                                                        std::unique_ptr<registry::Keychain> keychain = nullptr);
+  registry::Client& client() { return *client_; }
+
+ private:
+  RegistryAccess() = default;
+  std::unique_ptr<registry::HelperRunner> helpers_;
+  std::unique_ptr<registry::Keychain> keychain_;
+  std::unique_ptr<registry::Transport> transport_;
+  std::unique_ptr<registry::Client> client_;
+};
+
+}  // namespace kiln::executor
