@@ -60,6 +60,10 @@ Result<CopyResult> Copy(ImageSource& src, ImageSink& sink, const CopyOptions& op
     result.root = std::move(child).value();
   }
 
+  if (*kind == ManifestKind::kIndex && !opt.platform && !sink.AcceptsIndex()) {
+    return Unsupported(what + ": " + sink.Describe() +
+                       " holds single images, not an index of several platforms; choose one with --platform");
+  }
   Plan plan;
   if (Status s = Collect(src, result.root, opt, plan, 0); !s.ok()) return s.WithContext(what);
 
@@ -74,13 +78,13 @@ Result<CopyResult> Copy(ImageSource& src, ImageSink& sink, const CopyOptions& op
       if (i >= plan.blobs.size()) return;
       const Descriptor& d = plan.blobs[i];
       Status s;
-      bool skipped = false;
+      BlobPresence presence = BlobPresence::kAbsent;
       uint64_t bytes = 0;
       auto has = sink.HasBlob(d, src);
       if (!has.ok()) {
         s = has.status();
-      } else if (*has) {
-        skipped = true;
+      } else if (*has != BlobPresence::kAbsent) {
+        presence = *has;
       } else {
         for (int attempt = 1; attempt <= std::max(1, opt.blob_attempts); ++attempt) {
           auto reader = src.OpenBlob(d);
@@ -95,12 +99,18 @@ Result<CopyResult> Copy(ImageSource& src, ImageSink& sink, const CopyOptions& op
         failed = true;
         return;
       }
-      if (skipped) {
+      BlobEvent event{d, BlobEvent::Action::kCopied};
+      if (presence == BlobPresence::kPresent) {
         ++result.blobs_skipped;
+        event.action = BlobEvent::Action::kSkipped;
+      } else if (presence == BlobPresence::kMounted) {
+        ++result.blobs_mounted;
+        event.action = BlobEvent::Action::kMounted;
       } else {
         ++result.blobs_copied;
         result.bytes_copied += bytes;
       }
+      if (opt.on_blob) opt.on_blob(event);
     }
   };
   int n = std::max(1, std::min<int>(opt.parallel, static_cast<int>(plan.blobs.size())));

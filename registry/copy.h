@@ -14,6 +14,13 @@
 
 namespace kiln::registry {
 
+/// What happened to one blob, reported as it finishes.
+struct BlobEvent {
+  enum class Action { kCopied, kSkipped, kMounted };
+  Descriptor blob;
+  Action action;
+};
+
 struct CopyOptions {
   /// Copy only this platform's image out of an index (the result is that image, not an index).
   /// Unset: copy the whole index, every platform.
@@ -24,12 +31,15 @@ struct CopyOptions {
   int blob_attempts = 3;
   /// Copy foreign / non-distributable layers (skipped by default, as skopeo and docker do).
   bool copy_nondistributable = false;
+  /// Called once per blob as it finishes, from worker threads but never concurrently.
+  std::function<void(const BlobEvent&)> on_blob;
 };
 
 struct CopyResult {
   RawManifest root;  // what was stored as the root (digest = the image's identity)
   int blobs_copied = 0;
-  int blobs_skipped = 0;  // already present (or mounted)
+  int blobs_skipped = 0;  // already present
+  int blobs_mounted = 0;  // mounted from another repository of the same registry
   uint64_t bytes_copied = 0;
 };
 

@@ -32,15 +32,25 @@ class ImageSource {
   virtual std::optional<std::pair<std::string, std::string>> RegistryLocation() const { return std::nullopt; }
 };
 
+/// Whether a sink has a blob before any bytes are sent.
+enum class BlobPresence {
+  kAbsent,   // must be transferred
+  kPresent,  // already there
+  kMounted,  // made present without a transfer (cross-repository mount)
+};
+
 /// A writable image store. Copy() calls HasBlob/PutBlob (possibly from several threads) for every
 /// blob, then PutManifest for each child manifest, then PutRoot once, last.
 class ImageSink {
  public:
   virtual ~ImageSink() = default;
   virtual std::string Describe() const = 0;
-  /// True if the sink has blob `d` already, or could make it present without a transfer (e.g. a
+  /// Whether the sink has blob `d` already, or made it present without a transfer (e.g. a
   /// cross-repository mount from `from`). Thread-safe.
-  virtual Result<bool> HasBlob(const Descriptor& d, const ImageSource& from) = 0;
+  virtual Result<BlobPresence> HasBlob(const Descriptor& d, const ImageSource& from) = 0;
+  /// False for stores that hold single images only (docker-archive); Copy() then refuses an index
+  /// before transferring anything.
+  virtual bool AcceptsIndex() const { return true; }
   /// Stores `content` as blob `d`; stores nothing and fails with kDigestMismatch unless it hashes to
   /// d.digest. Thread-safe.
   virtual Status PutBlob(const Descriptor& d, Reader& content) = 0;

@@ -43,13 +43,14 @@ class RegistrySink : public ImageSink {
 
   std::string Describe() const override { return "docker://" + ref_.ToString(); }
 
-  Result<bool> HasBlob(const Descriptor& d, const ImageSource& from) override {
+  Result<BlobPresence> HasBlob(const Descriptor& d, const ImageSource& from) override {
     KILN_ASSIGN_OR_RETURN(auto size, repo_->HeadBlob(d.digest));
-    if (size) return true;
+    if (size) return BlobPresence::kPresent;
     auto loc = from.RegistryLocation();
-    if (!loc || loc->first != repo_->endpoint().registry || loc->second == repo_->name()) return false;
+    if (!loc || loc->first != repo_->endpoint().registry || loc->second == repo_->name()) return BlobPresence::kAbsent;
     KILN_ASSIGN_OR_RETURN(Repository * mount_repo, MountRepo(loc->second));
-    return mount_repo->MountBlob(d.digest, loc->second);
+    KILN_ASSIGN_OR_RETURN(bool mounted, mount_repo->MountBlob(d.digest, loc->second));
+    return mounted ? BlobPresence::kMounted : BlobPresence::kAbsent;
   }
 
   Status PutBlob(const Descriptor& d, Reader& content) override {

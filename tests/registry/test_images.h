@@ -109,9 +109,9 @@ class MemorySource : public ImageSource {
 class MemorySink : public ImageSink {
  public:
   std::string Describe() const override { return "memory"; }
-  Result<bool> HasBlob(const Descriptor& d, const ImageSource&) override {
+  Result<BlobPresence> HasBlob(const Descriptor& d, const ImageSource&) override {
     std::lock_guard<std::mutex> lock(mu_);
-    return blobs.count(d.digest) > 0;
+    return blobs.count(d.digest) > 0 ? BlobPresence::kPresent : BlobPresence::kAbsent;
   }
   Status PutBlob(const Descriptor& d, Reader& content) override {
     KILN_ASSIGN_OR_RETURN(std::string bytes, ReadAll(content, 1 << 30));
