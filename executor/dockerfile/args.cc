@@ -4,38 +4,22 @@
 
 namespace kiln::dockerfile {
 
-std::string Platform::ToString() const {
-  std::string s = os + "/" + architecture;
-  if (!variant.empty()) s += "/" + variant;
-  return s;
-}
-
-Result<Platform> Platform::Parse(std::string_view s) {
-  std::vector<std::string> parts;
-  std::string cur;
-  for (char c : s) {
-    if (c == '/') {
-      parts.push_back(cur);
-      cur.clear();
-    } else {
-      cur += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+Result<Platform> ParsePlatform(std::string_view s) {
+  size_t start = 0;
+  for (;;) {
+    size_t slash = s.find('/', start);
+    std::string_view part = s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    for (char c : part) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+        return InvalidArgument("invalid platform \"" + std::string(s) +
+                               "\": expected OS/ARCH[/VARIANT] made of letters, digits, '_', '-' and '.', e.g. linux/arm64");
+      }
     }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
   }
-  parts.push_back(cur);
-  for (const std::string& p : parts) {
-    bool ok = !p.empty();
-    for (char c : p) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
-    if (!ok || parts.size() < 2 || parts.size() > 3)
-      return InvalidArgument("invalid platform \"" + std::string(s) + "\": expected os/arch[/variant], e.g. linux/arm64");
-  }
-  Platform p;
-  p.os = parts[0];
-  p.architecture = parts[1];
-  if (p.architecture == "x86_64" || p.architecture == "x86-64") p.architecture = "amd64";
-  if (p.architecture == "aarch64") p.architecture = "arm64";
-  if (parts.size() == 3) p.variant = parts[2];
-  // containerd normalises arm64/v8 to arm64 (v8 is the default variant).
-  if (p.architecture == "arm64" && p.variant == "v8") p.variant.clear();
+  KILN_ASSIGN_OR_RETURN(Platform p, Platform::Parse(s));
+  if (p.architecture == "arm64" && (p.variant == "v8" || p.variant == "v8.0")) p.variant.clear();
   return p;
 }
 

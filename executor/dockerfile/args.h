@@ -19,24 +19,22 @@
 #include <string_view>
 #include <vector>
 
+#include "core/image_model.h"
 #include "core/status.h"
 #include "executor/dockerfile/instructions.h"
 #include "executor/dockerfile/shell_lex.h"
 
 namespace kiln::dockerfile {
 
-/// An OCI platform. ToString gives "os/arch[/variant]".
-struct Platform {
-  std::string os = "linux";
-  std::string architecture = "amd64";
-  std::string variant;
+/// The platform type of the image model (core/image_model.h): one type from FROM --platform to the
+/// image config.
+using Platform = kiln::Platform;
 
-  std::string ToString() const;
-  /// Parses "os/arch[/variant]" (lower-cased, as containerd's platforms.Parse normalises it for
-  /// the common forms: "x86_64"→"amd64", "aarch64"→"arm64").
-  static Result<Platform> Parse(std::string_view s);
-  bool operator==(const Platform&) const = default;
-};
+/// Parses a build platform ("os/arch[/variant]", from FROM --platform or --custom-platform) with
+/// kiln::Platform::Parse, then as containerd's Normalize does for builds: every component must match
+/// [A-Za-z0-9_.-]+, and arm64's only variant (v8) is dropped, so TARGETVARIANT is "" for
+/// linux/arm64/v8 as in BuildKit. Errors are kInvalidArgument with a plain message.
+Result<Platform> ParsePlatform(std::string_view s);
 
 /// Whether `name` is one of the predefined proxy args.
 bool IsProxyArg(std::string_view name);

@@ -63,7 +63,10 @@ Status FlagSet::Parse(const std::vector<RawFlag>& flags, const Source& src) {
       if (accepted.empty()) {
         msg += " (" + keyword_ + " takes no flags)";
       } else {
-        msg += DidYouMean("--" + arg, accepted, false);
+        // Flag names are case-sensitive; "--FROM" is still plainly a typo of "--from".
+        std::string suggestion = DidYouMean("--" + arg, accepted, false);
+        if (suggestion.empty()) suggestion = DidYouMean("--" + arg, accepted, true);
+        msg += suggestion;
       }
       return src.ErrorAt(f.loc, msg);
     }

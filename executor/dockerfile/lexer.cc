@@ -174,6 +174,27 @@ void ExtractFlags(const LogicalLine& ll, size_t start, std::vector<RawFlag>* fla
   *rest = line.size();
 }
 
+// The instruction a heredoc would belong to: the line's own, or an ONBUILD's trigger; it must be
+// RUN, COPY or ADD and not in JSON form (flags are skipped before the JSON check, as the parser does).
+bool CanContainHeredoc(const LogicalLine& ll) {
+  std::string kw = ToLower(ll.keyword);
+  std::string args = ll.args;
+  if (kw == "onbuild") {
+    LogicalLine sub;
+    size_t k = 0;
+    while (k < args.size() && !IsGoSpace(args[k])) ++k;
+    kw = ToLower(args.substr(0, k));
+    while (k < args.size() && IsGoSpace(args[k])) ++k;
+    sub.original = args;
+    std::vector<RawFlag> ignored;
+    size_t rest = args.size();
+    ExtractFlags(sub, k, &ignored, &rest);
+    args = args.substr(rest);
+  }
+  if (kw != "run" && kw != "copy" && kw != "add") return false;
+  return ParseJsonArgs(args, nullptr) == JsonArgs::kNotJson;
+}
+
 std::string ChompTabs(const std::string& s) {
   std::string out;
   bool at_start = true;
@@ -297,11 +318,10 @@ Result<LexResult> Lex(const Source& source, char escape) {
     ll.args_loc = ll.At(as);
     ll.args_offset = as;
 
-    // Heredocs: only RUN, COPY and ADD in their non-JSON form, found among the shell words of the
-    // whole line (BuildKit's heredocsFromLine always lexes with a backslash escape).
-    std::string kw = ToLower(ll.keyword);
-    if ((kw == "run" || kw == "copy" || kw == "add") && o.find("<<") != std::string::npos &&
-        ParseJsonArgs(ll.args, nullptr) == JsonArgs::kNotJson) {
+    // Heredocs: only RUN, COPY and ADD in their non-JSON form, also as an ONBUILD trigger
+    // (BuildKit's canContainHeredoc), found among the shell words of the whole line
+    // (heredocsFromLine always lexes with a backslash escape).
+    if (o.find("<<") != std::string::npos && CanContainHeredoc(ll)) {
       LexOptions opts;
       opts.raw_quotes = true;
       opts.raw_escapes = true;

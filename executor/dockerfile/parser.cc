@@ -138,7 +138,7 @@ class InstructionParser {
   }
 
   // parseMaybeJSON for RUN/CMD/ENTRYPOINT.
-  Result<CommandLine> CommandForm(bool empty_as_nil) {
+  Result<CommandLine> CommandForm() {
     CommandLine c;
     std::vector<std::string> argv;
     switch (ParseJsonArgs(ll_.args, &argv)) {
@@ -154,7 +154,9 @@ class InstructionParser {
     if (!ll_.args.empty() && ll_.args[0] == '[' && warnings_ != nullptr) {
       warnings_->push_back(src_.Format(ll_.args_loc, kw_ + " arguments start with '[' but are not a valid JSON array of strings; they run as a shell command"));
     }
-    if (!(empty_as_nil && ll_.args.empty())) c.args.push_back(ll_.args);
+    // handleJSONArgs: an empty shell form is an empty command (CMD alone becomes the bare shell,
+    // ENTRYPOINT alone clears the entrypoint), never one empty argument.
+    if (!ll_.args.empty()) c.args.push_back(ll_.args);
     return c;
   }
 
@@ -217,12 +219,12 @@ class InstructionParser {
     if (kw == "run") return Run();
     if (kw == "cmd") {
       KILN_RETURN_IF_ERROR(NoFlags());
-      KILN_ASSIGN_OR_RETURN(CommandLine c, CommandForm(false));
+      KILN_ASSIGN_OR_RETURN(CommandLine c, CommandForm());
       return Command(CmdInst{std::move(c)});
     }
     if (kw == "entrypoint") {
       KILN_RETURN_IF_ERROR(NoFlags());
-      KILN_ASSIGN_OR_RETURN(CommandLine c, CommandForm(true));
+      KILN_ASSIGN_OR_RETURN(CommandLine c, CommandForm());
       return Command(EntrypointInst{std::move(c)});
     }
     if (kw == "shell") {
@@ -347,7 +349,7 @@ class InstructionParser {
       return src_.ErrorAt(flags.Where("security"), "unsupported security mode \"" + r.security + "\"" +
                                                       DidYouMean(r.security, {"sandbox", "insecure"}, false));
     }
-    KILN_ASSIGN_OR_RETURN(r.cmd, CommandForm(false));
+    KILN_ASSIGN_OR_RETURN(r.cmd, CommandForm());
     if (!r.cmd.exec_form) r.cmd.heredocs = ll_.heredocs;
     return Command(std::move(r));
   }
@@ -439,13 +441,17 @@ class InstructionParser {
     size_t k = 0;
     while (k < ll_.args.size() && !IsReWhitespace(ll_.args[k])) ++k;
     std::string trigger = Upper(ll_.args.substr(0, k));
-    if (trigger == "ONBUILD") return Err("chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+    if (trigger == "ONBUILD") return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
     if (trigger == "MAINTAINER" || trigger == "FROM") return Err(trigger + " isn't allowed as an ONBUILD trigger");
     // (?i)^\s*ONBUILD\s* removed from the original line.
     std::string expr = ll_.original.substr(ll_.keyword.size());
     size_t s = 0;
     while (s < expr.size() && IsGoSpace(expr[s])) ++s;
-    return Command(OnbuildInst{expr.substr(s)});
+    expr = expr.substr(s);
+    // BuildKit keeps a trigger's heredocs by appending each body and its delimiter, so the trigger
+    // re-parses to the same instruction in the child build.
+    for (const Heredoc& h : ll_.heredocs) expr += "\n" + h.content + h.name;
+    return Command(OnbuildInst{std::move(expr)});
   }
 
   Result<Command> Healthcheck() {
@@ -580,7 +586,7 @@ Result<Instruction> ParseTrigger(std::string_view expression, char escape, const
   KILN_ASSIGN_OR_RETURN(LexResult lexed, Lex(src, escape));
   if (lexed.lines.size() != 1) return src.ErrorAt(Location{}, "an ONBUILD trigger must be exactly one instruction");
   std::string kw = Upper(lexed.lines[0].keyword);
-  if (kw == "ONBUILD") return src.ErrorAt(lexed.lines[0].loc, "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+  if (kw == "ONBUILD") return src.ErrorAt(lexed.lines[0].loc, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
   if (kw == "FROM" || kw == "MAINTAINER") return src.ErrorAt(lexed.lines[0].loc, kw + " isn't allowed as an ONBUILD trigger");
   KILN_ASSIGN_OR_RETURN(std::vector<Instruction> insts, ParseInstructions(src, lexed, nullptr));
   insts[0].from_onbuild = true;

@@ -28,6 +28,8 @@ class Planner {
 
   Result<Plan> Run() {
     plan_.escape = df_.directives.escape;
+    plan_.syntax = df_.directives.syntax;
+    plan_.check = df_.directives.check;
     plan_.source = df_.source;
     plan_.warnings = df_.warnings;
     KILN_RETURN_IF_ERROR(ResolveGlobals());
@@ -86,12 +88,22 @@ class Planner {
       ref.stage = idx;
       return ref;
     }
+    if (name.empty()) return df_.source.ErrorAt(inst.loc, what + " names nothing: the value is empty after expansion");
     std::string why = CheckImageReference(name);
     if (!why.empty()) {
       std::vector<std::string> all;
       for (const auto& [nm, _] : names_) all.push_back(nm);
       return df_.source.ErrorAt(inst.loc, what + "=" + name + ": no stage has this name and it is not a valid image reference (" +
                                               why + ")" + DidYouMean(name, all, true));
+    }
+    // A valid image name that is one typo away from a stage name is legal (BuildKit pulls it), but
+    // almost never meant: say so.
+    std::vector<std::string> all;
+    for (const auto& [nm, _] : names_) all.push_back(nm);
+    std::string near = SuggestClosest(name, all, true);
+    if (!near.empty() && name.find_first_of("/:@") == std::string::npos) {
+      plan_.warnings.push_back(df_.source.Format(inst.loc, what + "=" + name + " names no stage, so it is read from the image " + name +
+                                                               " (did you mean the stage " + near + "?)"));
     }
     ref.kind = SourceRef::Kind::kImage;
     ref.image = name;
@@ -148,7 +160,7 @@ class Planner {
     if (!f.platform.empty()) {
       Result<std::string> p = ExpandWord(f.platform, global_.values, esc);
       if (!p.ok()) return df_.source.ErrorAt(st.from.loc, p.status().message());
-      Result<Platform> parsed = Platform::Parse(*p);
+      Result<Platform> parsed = ParsePlatform(*p);
       if (!parsed.ok()) return df_.source.ErrorAt(st.from.loc, parsed.status().message());
       ps.platform = *parsed;
       ps.platform_set = true;

@@ -27,8 +27,11 @@ namespace kiln::dockerfile {
 struct PlanOptions {
   std::string target;  ///< stage name; "" = the last stage
   BuildArgs build_args;
-  Platform target_platform;
-  Platform build_platform;
+  /// What TARGET* args describe and stages without --platform build for. BuildKit's default: the
+  /// build platform.
+  Platform target_platform = Platform::Host();
+  /// The machine running the build (BUILD* args).
+  Platform build_platform = Platform::Host();
   /// Optional: an image reference (expanded) and platform → the OnBuild list of its config.
   std::function<Result<std::vector<std::string>>(const std::string& image, const Platform& platform)> onbuild_triggers;
 };
@@ -67,6 +70,8 @@ struct Plan {
   int target = 0;                    ///< Dockerfile index of the target stage (stages.back())
   GlobalArgs global_args;
   char escape = '\\';
+  std::string syntax;  ///< the `# syntax=` directive, "" if none (kiln does not switch frontends)
+  std::string check;   ///< the `# check=` directive, "" if none
   std::vector<std::string> unused_build_args;  ///< "--build-arg X was not used by any ARG"
   std::vector<std::string> warnings;           ///< parse warnings plus plan notes
   Source source;                               ///< for formatting build-time errors
@@ -78,7 +83,11 @@ struct Plan {
 /// malformed ONBUILD triggers.
 Result<Plan> BuildPlan(const Dockerfile& df, const PlanOptions& options);
 
-/// The plan as pretty JSON (fixed field order) for `kiln plan` / `kiln build --print-plan`.
+/// The plan as pretty JSON (fixed field order) for `kiln plan` / `kiln build --print-plan`. Never
+/// throws: bytes that are not UTF-8 become U+FFFD.
 std::string PlanToJson(const Plan& plan);
+
+/// One instruction's "details" object of PlanToJson, as compact JSON (what the parser understood).
+std::string InstructionDetailsJson(const Instruction& inst);
 
 }  // namespace kiln::dockerfile

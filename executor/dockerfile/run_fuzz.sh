@@ -1,10 +1,10 @@
 #!/bin/sh
 # Builds the Dockerfile parser fuzzer with clang and runs it for N seconds (default 180).
-# Usage: executor/dockerfile/run_fuzz.sh [seconds]
+# Usage: executor/dockerfile/run_fuzz.sh [seconds]   (KILN_FUZZ_BUILD_DIR overrides the build dir)
 set -eu
 secs=${1:-180}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build="$root/build-fuzz"
+build="${KILN_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DKILN_FUZZ=ON -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j2 --target dockerfile_parser_fuzz

@@ -60,7 +60,7 @@ const ErrorCase kErrorCases[] = {
     {"FROM a\nUSER\n", "Dockerfile:2:1: USER requires exactly one argument\nUSER\n^"},
     {"FROM a\nEXPOSE\n", "Dockerfile:2:1: EXPOSE requires at least one argument\nEXPOSE\n^"},
     {"FROM a\nVOLUME [\"\"]\n", "Dockerfile:2:8: VOLUME specified can not be an empty string\nVOLUME [\"\"]\n       ^"},
-    {"FROM a\nONBUILD ONBUILD RUN x\n", "Dockerfile:2:9: chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed\nONBUILD ONBUILD RUN x\n        ^"},
+    {"FROM a\nONBUILD ONBUILD RUN x\n", "Dockerfile:2:9: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed\nONBUILD ONBUILD RUN x\n        ^"},
     {"FROM a\nONBUILD from b\n", "Dockerfile:2:9: FROM isn't allowed as an ONBUILD trigger\nONBUILD from b\n        ^"},
     {"FROM a\nHEALTHCHECK NONE x\n", "Dockerfile:2:18: HEALTHCHECK NONE takes no arguments\nHEALTHCHECK NONE x\n                 ^"},
     {"FROM a\nHEALTHCHECK CMD\n", "Dockerfile:2:13: missing command after HEALTHCHECK CMD\nHEALTHCHECK CMD\n            ^"},

@@ -36,7 +36,7 @@ TEST(PlanTest, ArgScopeRules) {
   ASSERT_TRUE(df.ok());
   BuildArgs ba;
   ba.Set("LOCAL", "from-cli");
-  Result<GlobalArgs> g = ResolveGlobalArgs(df->meta_args, ba, Platform{}, Platform{}, '\\');
+  Result<GlobalArgs> g = ResolveGlobalArgs(df->meta_args, ba, Platform::Host(), Platform::Host(), '\\');
   ASSERT_TRUE(g.ok());
   StageScope scope(&*g, &ba);
   const auto& cmds = df->stages[0].commands;
@@ -77,8 +77,8 @@ TEST(PlanTest, RunEnvironmentHasProxyArgsWithoutDeclaration) {
 
 TEST(PlanTest, PlatformArgs) {
   PlanOptions o;
-  o.target_platform = *Platform::Parse("linux/arm/v7");
-  o.build_platform = *Platform::Parse("linux/x86_64");
+  o.target_platform = *ParsePlatform("linux/arm/v7");
+  o.build_platform = *ParsePlatform("linux/x86_64");
   Result<Plan> p = PlanOf("FROM --platform=$BUILDPLATFORM golang:1-$TARGETARCH AS b\nFROM scratch\nCOPY --from=b /x /x\n", o);
   ASSERT_TRUE(p.ok()) << p.status().message();
   ASSERT_EQ(p->stages.size(), 2u);
@@ -89,8 +89,10 @@ TEST(PlanTest, PlatformArgs) {
   EXPECT_EQ(p->stages[1].platform.ToString(), "linux/arm/v7");
   EXPECT_EQ(p->global_args.values.at("TARGETVARIANT"), "v7");
   EXPECT_EQ(p->global_args.values.at("BUILDOS"), "linux");
-  EXPECT_EQ(Platform::Parse("linux/arm64/v8")->ToString(), "linux/arm64");
-  EXPECT_FALSE(Platform::Parse("linux").ok());
+  EXPECT_EQ(ParsePlatform("linux/arm64/v8")->ToString(), "linux/arm64");
+  EXPECT_EQ(ParsePlatform("linux/aarch64")->ToString(), "linux/arm64");
+  EXPECT_FALSE(ParsePlatform("linux").ok());
+  EXPECT_FALSE(ParsePlatform("linux/amd64!").ok());
 }
 
 TEST(PlanTest, BuildArgFlags) {
@@ -213,7 +215,7 @@ TEST(PlanTest, Errors) {
       {"ARG IMG\nFROM ${IMG}\n", "", "Dockerfile:2:1: base name (${IMG}) should not be blank\nFROM ${IMG}\n^"},
       {"FROM Ubuntu\n", "", "Dockerfile:1:1: base image \"Ubuntu\": invalid reference format: repository name must be lowercase\nFROM Ubuntu\n^"},
       {"FROM --platform=linux a\n", "",
-       "Dockerfile:1:1: invalid platform \"linux\": expected os/arch[/variant], e.g. linux/arm64\nFROM --platform=linux a\n^"},
+       "Dockerfile:1:1: invalid platform \"linux\": expected OS/ARCH[/VARIANT], e.g. linux/amd64\nFROM --platform=linux a\n^"},
       {"ARG A=${B\nFROM a\n", "", "Dockerfile:1:1: failed to process \"${B\": syntax error: missing '}'\nARG A=${B\n^"},
       {"FROM a\nENV X=\"${Y:?needs Y}\"\n", "", "Dockerfile:2:1: failed to process \"\"${Y:?needs Y}\"\": Y: needs Y\nENV X=\"${Y:?needs Y}\"\n^"},
   };
@@ -257,6 +259,7 @@ TEST(PlanTest, ImageReferences) {
 TEST(PlanTest, JsonShowsWhatKilnUnderstood) {
   PlanOptions o;
   o.target = "app";
+  o.target_platform = *ParsePlatform("linux/amd64");
   Result<Plan> p = PlanOf("FROM alpine AS app\nCOPY --from=busybox /bin/sh /sh\nRUN [\"true\"]\n", o);
   ASSERT_TRUE(p.ok());
   nlohmann::json j = nlohmann::json::parse(PlanToJson(*p));
