@@ -14,7 +14,7 @@ Json CommandJson(const CommandLine& c) {
   j["args"] = c.args;
   if (!c.heredocs.empty()) {
     Json docs = Json::array();
-    for (const Heredoc& h : c.heredocs) docs.push_back({{"name", h.name}, {"expand", h.expand}, {"chomp", h.chomp}, {"content", h.content}});
+    for (const Heredoc& h : c.heredocs) docs.push_back({{"name", h.name}, {"fd", h.fd}, {"expand", h.expand}, {"chomp", h.chomp}, {"content", h.content}});
     j["heredocs"] = docs;
   }
   return j;
@@ -109,9 +109,15 @@ Json RefJson(const SourceRef& r) {
 
 }  // namespace
 
+std::string InstructionDetailsJson(const Instruction& inst) {
+  return std::visit(Details{}, inst.cmd).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 std::string PlanToJson(const Plan& plan) {
   Json j;
   j["escape"] = std::string(1, plan.escape);
+  if (!plan.syntax.empty()) j["syntax"] = plan.syntax;
+  if (!plan.check.empty()) j["check"] = plan.check;
   j["target"] = plan.target;
   Json globals = Json::object();
   for (const auto& [k, v] : plan.global_args.values) globals[k] = v;
