@@ -1,5 +1,7 @@
 // kiln: a daemonless container image builder.
+#include <algorithm>
 #include <cstring>
+#include <vector>
 #include <iostream>
 #include <string>
 
@@ -17,8 +19,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = kiln::cmd::kExitOk;
   for (const auto& [name, fn] : kiln::cmd::CommandTable()) fn(app, &exit_code);
+  // Installed as Kaniko's /kaniko/executor, the binary takes Kaniko's command line unchanged.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string self = argv[0];
+  if (self.substr(self.rfind('/') + 1) == "executor" && (args.empty() || args[0] != "build")) {
+    args.insert(args.begin(), "build");
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kiln::cmd::kExitUsage;

@@ -1,5 +1,7 @@
 #include "executor/registry_access.h"
 
+#include "registry/access_options.h"
+
 #include <algorithm>
 
 namespace kiln::executor {
@@ -23,27 +25,26 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
     a->keychain_ = std::make_unique<registry::DockerConfigKeychain>(search, a->helpers_.get());
   }
 
-  registry::CurlTransportOptions topts;
-  auto ssl = options.environ.find("SSL_CERT_FILE");
-  if (ssl != options.environ.end()) topts.system_ca_file = ssl->second;
-  for (const auto& [host, path] : options.registry_certificates) topts.hosts[host].ca_files.push_back(path);
-  for (const std::string& host : options.skip_tls_verify_registries) topts.hosts[host].skip_verify = true;
-  if (options.skip_tls_verify_pull) {
-    for (const std::string& r : pull_registries) topts.hosts[r].skip_verify = true;
-  }
-  if (options.skip_tls_verify_push) {
-    for (const std::string& r : push_registries) topts.hosts[r].skip_verify = true;
-  }
+  registry::RegistryAccessOptions ro;
+  auto env = [&](const char* k) {
+    auto it = options.environ.find(k);
+    return it == options.environ.end() ? std::string() : it->second;
+  };
+  ro.system_ca_file = env("SSL_CERT_FILE");
+  ro.system_ca_dir = env("SSL_CERT_DIR");
+  for (const auto& [host, path] : options.registry_certificates) ro.registry_certificates[host].push_back(path);
+  ro.skip_verify_registries = options.skip_tls_verify_registries;
+  if (options.skip_tls_verify_pull) ro.skip_verify_registries.insert(pull_registries.begin(), pull_registries.end());
+  if (options.skip_tls_verify_push) ro.skip_verify_registries.insert(push_registries.begin(), push_registries.end());
+  ro.insecure_registries = options.insecure_registries;
+  if (options.insecure_pull) ro.insecure_registries.insert(pull_registries.begin(), pull_registries.end());
+  if (options.insecure_push) ro.insecure_registries.insert(push_registries.begin(), push_registries.end());
+  ro.mirrors = options.registry_mirrors;
+  ro.mirror_fallback = !options.skip_default_registry_fallback;
+  ro.retry_attempts = std::max(ro.retry_attempts, 1 + std::max(options.push_retry, options.image_download_retry));
+  KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions topts, ro.TransportOptions());
   a->transport_ = std::make_unique<registry::CurlTransport>(topts);
-
-  registry::ClientOptions copts;
-  copts.insecure_registries = options.insecure_registries;
-  if (options.insecure_pull) copts.insecure_registries.insert(pull_registries.begin(), pull_registries.end());
-  if (options.insecure_push) copts.insecure_registries.insert(push_registries.begin(), push_registries.end());
-  copts.docker_io_mirrors = options.registry_mirrors;
-  copts.mirror_fallback = !options.skip_default_registry_fallback;
-  copts.retry.max_attempts = std::max(copts.retry.max_attempts, 1 + std::max(options.push_retry, options.image_download_retry));
-  a->client_ = std::make_unique<registry::Client>(a->transport_.get(), a->keychain_.get(), copts);
+  a->client_ = std::make_unique<registry::Client>(a->transport_.get(), a->keychain_.get(), ro.ClientSettings());
   return a;
 }
 

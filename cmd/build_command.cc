@@ -1,0 +1,201 @@
+// `kiln build` (alias `kiln executor`, and the whole binary when it is invoked as `executor`):
+// Kaniko's executor command line, flag for flag, mapped onto executor::BuildOptions.
+//
+// Kaniko flags kiln does not implement yet are still declared, so that using one fails with a clear
+// message instead of being ignored (or CLI11's generic "not expected").
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "cmd/commands.h"
+#include "executor/build.h"
+
+extern char** environ;
+
+namespace kiln::cmd {
+namespace {
+
+struct BuildFlags {
+  executor::BuildOptions o;
+  std::vector<std::string> registry_certificates;
+  std::string log_format = "text";
+  std::string sandbox = "auto";
+  bool ignore_var_run = true;
+  int image_fs_extract_retry = 0;
+  bool preserve_context = false;
+  bool skip_unused_stages = true;
+  std::string kaniko_dir;
+  // Declared for the message only.
+  std::vector<std::pair<std::string, std::string>> unsupported_values;
+};
+
+// A Kaniko flag kiln knows but does not implement: accepted by the parser, refused when set.
+void Unsupported(CLI::App* sub, BuildFlags* f, const std::string& name, const std::string& why, bool is_flag) {
+  auto* value = new std::string();  // lives as long as the process; the CLI is built once
+  CLI::Option* opt;
+  if (is_flag) {
+    opt = sub->add_flag_function(
+        name, [f, name, why](int64_t) { f->unsupported_values.emplace_back(name, why); }, "(Kaniko) not supported yet");
+  } else {
+    opt = sub->add_option_function<std::string>(
+        name, [f, name, why, value](const std::string& v) {
+          *value = v;
+          f->unsupported_values.emplace_back(name, why);
+        },
+        "(Kaniko) not supported yet");
+  }
+  opt->group("Kaniko flags not supported yet");
+}
+
+std::map<std::string, std::string> Environ() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+int RunBuildCommand(BuildFlags& f) {
+  for (const auto& [name, why] : f.unsupported_values) {
+    std::cerr << "kiln: " << name << " is a Kaniko flag that kiln does not implement yet (" << why << ")\n";
+  }
+  if (!f.unsupported_values.empty()) return kExitUsage;
+  executor::BuildOptions& o = f.o;
+  o.environ = Environ();
+  if (o.log_format == executor::LogFormat::kText && f.log_format == "json") o.log_format = executor::LogFormat::kJson;
+  if (f.log_format != "text" && f.log_format != "color" && f.log_format != "json") {
+    std::cerr << "kiln: --log-format must be text, color or json\n";
+    return kExitUsage;
+  }
+  if (f.log_format == "json") o.log_format = executor::LogFormat::kJson;
+  if (f.sandbox == "auto") o.sandbox = executor::SandboxChoice::kAuto;
+  else if (f.sandbox == "rootless") o.sandbox = executor::SandboxChoice::kRootless;
+  else if (f.sandbox == "chroot") o.sandbox = executor::SandboxChoice::kChroot;
+  else {
+    std::cerr << "kiln: --sandbox must be auto, rootless or chroot\n";
+    return kExitUsage;
+  }
+  for (const std::string& rc : f.registry_certificates) {
+    size_t eq = rc.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == rc.size()) {
+      std::cerr << "kiln: --registry-certificate must be REGISTRY=PATH, not \"" << rc << "\"\n";
+      return kExitUsage;
+    }
+    o.registry_certificates[rc.substr(0, eq)] = rc.substr(eq + 1);
+  }
+  if (f.ignore_var_run) o.ignore_paths.push_back("/var/run");
+  o.image_download_retry = std::max(o.image_download_retry, f.image_fs_extract_retry);
+  if (!f.kaniko_dir.empty() && o.state_dir.empty()) o.state_dir = f.kaniko_dir;
+  if (o.compression == "uncompressed") o.compression = "none";
+  auto sde = o.environ.find("SOURCE_DATE_EPOCH");
+  for (const std::string& a : o.build_args) {
+    if (a.rfind("SOURCE_DATE_EPOCH=", 0) == 0) o.source_date_epoch = std::strtoll(a.c_str() + 18, nullptr, 10);
+  }
+  if (!o.source_date_epoch && sde != o.environ.end() && !sde->second.empty()) {
+    o.source_date_epoch = std::strtoll(sde->second.c_str(), nullptr, 10);
+  }
+
+  auto log = executor::NewFdBuildLog(STDERR_FILENO, o.log_format, executor::ParseLogLevel(o.verbosity), o.log_timestamp);
+  executor::BuildDeps deps;
+  deps.log = log.get();
+  Result<executor::BuildResult> r = executor::RunBuild(o, deps);
+  if (!r.ok()) {
+    log->Error(r.status().message());
+    return kExitFailure;
+  }
+  if (o.print_plan) std::cout << r->plan_json << "\n";
+  return kExitOk;
+}
+
+void RegisterBuild(CLI::App& app, int* exit_code) {
+  auto f = std::make_shared<BuildFlags>();
+  executor::BuildOptions& o = f->o;
+  CLI::App* sub = app.add_subcommand("build", "Build an image from a Dockerfile (takes Kaniko's executor flags)");
+  sub->alias("executor");
+  auto multi = [](CLI::Option* opt) { return opt->allow_extra_args(false)->take_all(); };
+
+  sub->add_option("-c,--context", o.context, "Build context: a directory, dir://DIR, tar://FILE or a .tar.gz")
+      ->capture_default_str();
+  sub->add_option("-f,--dockerfile", o.dockerfile, "Path to the Dockerfile (default CONTEXT/Dockerfile)");
+  multi(sub->add_option("-d,--destination", o.destinations, "Where to push the image (repeatable)"));
+  multi(sub->add_option("--build-arg", o.build_args, "ARG value NAME=VALUE, or NAME to take it from the environment"));
+  sub->add_option("--target", o.target, "Build this stage (and what it needs) instead of the last");
+  sub->add_option("--custom-platform", o.platform, "Platform to build for, os/arch[/variant]");
+  multi(sub->add_option("--label", o.labels, "Set a label KEY=VALUE on the image (repeatable)"));
+  sub->add_flag("--no-push", o.no_push, "Build without pushing");
+  sub->add_option("--tar-path", o.tar_path, "Also write the image as a docker-archive tar");
+  sub->add_option("--oci-layout-path", o.oci_layout_path, "Also write the image into an OCI layout DIR[:TAG]");
+  sub->add_option("--digest-file", o.digest_file, "Write the image digest to this file");
+  sub->add_option("--image-name-with-digest-file", o.image_name_with_digest_file,
+                  "Write REGISTRY/REPO@DIGEST for each destination to this file");
+  sub->add_option("--image-name-tag-with-digest-file", o.image_name_tag_with_digest_file,
+                  "Write REGISTRY/REPO:TAG@DIGEST for each destination to this file");
+  sub->add_flag("--insecure", o.insecure_push, "Push to the destinations' registries over plain HTTP");
+  sub->add_flag("--insecure-pull", o.insecure_pull, "Pull from registries over plain HTTP");
+  auto* insecure_reg = multi(sub->add_option("--insecure-registry", f->o.insecure_registries, "Use plain HTTP for this registry (repeatable)"));
+  (void)insecure_reg;
+  sub->add_flag("--skip-tls-verify", o.skip_tls_verify_push, "Do not verify the destinations' TLS certificates");
+  sub->add_flag("--skip-tls-verify-pull", o.skip_tls_verify_pull, "Do not verify TLS certificates when pulling");
+  multi(sub->add_option("--skip-tls-verify-registry", o.skip_tls_verify_registries,
+                        "Do not verify this registry's TLS certificate (repeatable)"));
+  multi(sub->add_option("--registry-certificate", f->registry_certificates,
+                        "Trust this CA file or certs.d directory for a registry: REGISTRY=PATH (repeatable)"));
+  multi(sub->add_option("--registry-mirror", o.registry_mirrors, "Mirror for docker.io (repeatable, tried in order)"));
+  sub->add_flag("--skip-default-registry-fallback", o.skip_default_registry_fallback,
+                "Fail when every mirror failed instead of trying docker.io");
+  sub->add_option("--push-retry", o.push_retry, "Extra attempts for a failed push");
+  sub->add_option("--image-download-retry", o.image_download_retry, "Extra attempts for a failed pull");
+  sub->add_option("--image-fs-extract-retry", f->image_fs_extract_retry, "Same as --image-download-retry");
+  sub->add_flag("--single-snapshot", o.single_snapshot, "One layer for the whole target stage");
+  sub->add_option("--snapshot-mode", o.snapshot_mode, "full, redo or time (kiln's stat index serves all three)")
+      ->check(CLI::IsMember({"full", "redo", "time"}));
+  sub->add_flag("--reproducible", o.reproducible, "Zero timestamps (or SOURCE_DATE_EPOCH) in layers, config and history");
+  sub->add_option("--compression", o.compression, "Layer compression: gzip, zstd or uncompressed")
+      ->check(CLI::IsMember({"gzip", "zstd", "uncompressed", "none"}));
+  sub->add_option("--compression-level", o.compression_level, "Compression level (0 = default)");
+  multi(sub->add_option("--ignore-path", o.ignore_paths, "Leave this path out of RUN snapshots (repeatable)"));
+  sub->add_flag("--ignore-var-run", f->ignore_var_run, "Leave /var/run out of snapshots (default true)");
+  sub->add_flag("--cleanup", o.cleanup, "Remove the build's working files at the end (kiln always does)");
+  sub->add_flag("--preserve-context", f->preserve_context, "Accepted; kiln never modifies the context");
+  sub->add_flag("--skip-unused-stages", f->skip_unused_stages, "Accepted; kiln always skips unneeded stages");
+  sub->add_option("-v,--verbosity", o.verbosity, "panic, fatal, error, warn, info, debug or trace")
+      ->check(CLI::IsMember({"panic", "fatal", "error", "warn", "info", "debug", "trace"}));
+  sub->add_option("--log-format", f->log_format, "text, color or json");
+  sub->add_flag("--log-timestamp", o.log_timestamp, "Timestamp every log line");
+  sub->add_option("--kaniko-dir", f->kaniko_dir, "Same as --state-dir");
+  // kiln's own.
+  sub->add_option("--state-dir", o.state_dir, "kiln's blob store and work directory (default /var/lib/kiln as root)")
+      ->group("kiln");
+  sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace) or chroot")->group("kiln");
+  sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln");
+  sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln");
+
+  Unsupported(sub, f.get(), "--cache", "the layer cache is being built", true);
+  Unsupported(sub, f.get(), "--cache-repo", "the layer cache is being built", false);
+  Unsupported(sub, f.get(), "--cache-dir", "the layer cache is being built", false);
+  Unsupported(sub, f.get(), "--cache-ttl", "the layer cache is being built", false);
+  Unsupported(sub, f.get(), "--cache-run-layers", "the layer cache is being built", true);
+  Unsupported(sub, f.get(), "--cache-copy-layers", "the layer cache is being built", true);
+  Unsupported(sub, f.get(), "--compressed-caching", "the layer cache is being built", true);
+  Unsupported(sub, f.get(), "--no-push-cache", "the layer cache is being built", true);
+  Unsupported(sub, f.get(), "--git", "git contexts are not supported; check out the repository and pass a directory", false);
+  Unsupported(sub, f.get(), "--context-sub-path", "pass the sub-directory as --context", false);
+  Unsupported(sub, f.get(), "--force", "kiln never builds in the host's own filesystem", true);
+  Unsupported(sub, f.get(), "--use-new-run", "kiln's RUN snapshots are always incremental", true);
+  Unsupported(sub, f.get(), "--registry-client-cert", "use --registry-certificate with a certs.d directory", false);
+  Unsupported(sub, f.get(), "--push-ignore-immutable-tag-errors", "not implemented", true);
+  Unsupported(sub, f.get(), "--skip-push-permission-check", "not implemented", true);
+  Unsupported(sub, f.get(), "--materialize", "not implemented", true);
+
+  sub->callback([f, exit_code] { *exit_code = RunBuildCommand(*f); });
+}
+
+}  // namespace
+
+KILN_REGISTER_COMMAND("build", RegisterBuild);
+
+}  // namespace kiln::cmd

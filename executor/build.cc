@@ -1,0 +1,308 @@
+#include "executor/build.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "executor/dockerfile/parser.h"
+#include "executor/dockerfile/plan.h"
+#include "executor/registry_access.h"
+#include "executor/outputs.h"
+#include "executor/sandbox/linux_command_runner.h"
+#include "layers/safe_path.h"
+#include "registry/reference.h"
+
+namespace kiln::executor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Env(const BuildOptions& o, const char* k) {
+  auto it = o.environ.find(k);
+  return it == o.environ.end() ? std::string() : it->second;
+}
+
+Status MkdirAll(const std::string& path, mode_t mode = 0755) {
+  std::string cur;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t slash = path.find('/', i);
+    if (slash == std::string::npos) slash = path.size();
+    cur = path.substr(0, slash);
+    if (!cur.empty() && ::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return ErrnoStatus("creating " + cur, errno);
+    }
+    i = slash + 1;
+  }
+  return OkStatus();
+}
+
+bool FileExists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+// The context directory as written (for finding the Dockerfile), or "" for a tarball context.
+std::string ContextDir(const std::string& spec) {
+  std::string s = spec;
+  if (s.rfind("dir://", 0) == 0) s = s.substr(6);
+  struct stat st;
+  if (::stat(s.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return s;
+  return "";
+}
+
+// Kaniko: a relative --dockerfile is looked up in the context first, then as given.
+std::string ResolveDockerfile(const BuildOptions& o, const std::string& context_root) {
+  std::string df = o.dockerfile.empty() ? "Dockerfile" : o.dockerfile;
+  if (!df.empty() && df[0] == '/') return df;
+  if (!context_root.empty() && FileExists(context_root + "/" + df)) return context_root + "/" + df;
+  if (FileExists(df)) return df;
+  return context_root.empty() ? df : context_root + "/" + df;
+}
+
+Result<std::string> ReadSmallFile(const std::string& path, const std::string& what) {
+  Result<std::unique_ptr<Reader>> r = OpenFileReader(path);
+  if (!r.ok()) return r.status().WithContext("reading " + what);
+  return ReadAll(**r, 16 << 20);
+}
+
+Status RemoveTree(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string parent = slash == 0 ? "/" : path.substr(0, slash);
+  int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("opening " + parent, errno);
+  Status s = layers::RemoveAllAt(fd, path.substr(slash + 1));
+  ::close(fd);
+  return s;
+}
+
+sandbox::LinuxCommandRunnerOptions::Tier TierFor(SandboxChoice c) {
+  switch (c) {
+    case SandboxChoice::kRootless: return sandbox::LinuxCommandRunnerOptions::Tier::kUserNamespace;
+    case SandboxChoice::kChroot: return sandbox::LinuxCommandRunnerOptions::Tier::kChroot;
+    case SandboxChoice::kInPlace: return sandbox::LinuxCommandRunnerOptions::Tier::kInPlace;
+    case SandboxChoice::kAuto: break;
+  }
+  return sandbox::LinuxCommandRunnerOptions::Tier::kAuto;
+}
+
+Result<media_type::Compression> ParseCompression(const std::string& s) {
+  if (s == "gzip" || s.empty()) return media_type::Compression::kGzip;
+  if (s == "zstd") return media_type::Compression::kZstd;
+  if (s == "uncompressed" || s == "none") return media_type::Compression::kNone;
+  return InvalidArgument("--compression must be gzip, zstd or uncompressed, not \"" + s + "\"");
+}
+
+}  // namespace
+
+std::string ResolveStateDir(const BuildOptions& o) {
+  if (!o.state_dir.empty()) return o.state_dir;
+  std::string env = Env(o, "KILN_DIR");
+  if (!env.empty()) return env;
+  if (::geteuid() == 0) return "/var/lib/kiln";
+  std::string xdg = Env(o, "XDG_CACHE_HOME");
+  if (!xdg.empty()) return xdg + "/kiln";
+  std::string home = Env(o, "HOME");
+  if (!home.empty()) return home + "/.cache/kiln";
+  return "/tmp/kiln-" + std::to_string(::geteuid());
+}
+
+Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
+  BuildLog* log = deps.log;
+  BuildResult result;
+  auto build_start = Clock::now();
+
+  if (options.sandbox == SandboxChoice::kInPlace) {
+    return Unsupported("in-place builds (RUN in kiln's own filesystem, Kaniko's mode) are not implemented yet");
+  }
+  if (!options.no_push && options.destinations.empty() && options.tar_path.empty() &&
+      options.oci_layout_path.empty() && !options.print_plan) {
+    return InvalidArgument("no --destination given: name where to push the image, or use --no-push (with "
+                           "--tar-path or --oci-layout-path to keep it)");
+  }
+  std::set<std::string> push_registries;
+  for (const std::string& d : options.destinations) {
+    Result<registry::Reference> ref = registry::Reference::Parse(d);
+    if (!ref.ok()) return ref.status().WithContext("--destination");
+    push_registries.insert(ref->registry());
+  }
+  KILN_ASSIGN_OR_RETURN(media_type::Compression compression, ParseCompression(options.compression));
+
+  // --- Dockerfile and plan ---
+  std::string context_dir = ContextDir(options.context);
+  std::string dockerfile_path = ResolveDockerfile(options, context_dir);
+  KILN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(dockerfile_path, "the Dockerfile"));
+  std::string display = options.dockerfile.empty() ? "Dockerfile" : options.dockerfile;
+  KILN_ASSIGN_OR_RETURN(dockerfile::Dockerfile df, dockerfile::Parse(text, display));
+  for (const std::string& w : df.warnings) log->Warn(w);
+  KILN_ASSIGN_OR_RETURN(dockerfile::BuildArgs build_args, dockerfile::BuildArgs::FromFlags(options.build_args, options.environ));
+
+  Platform host = Platform::Host();
+  Platform target = host;
+  if (!options.platform.empty()) {
+    Result<Platform> p = Platform::Parse(options.platform);
+    if (!p.ok()) return p.status().WithContext("--custom-platform");
+    target = *p;
+  }
+  dockerfile::PlanOptions popts;
+  popts.target = options.target;
+  popts.build_args = build_args;
+  popts.target_platform = {target.os, target.architecture, target.variant};
+  popts.build_platform = {host.os, host.architecture, host.variant};
+  KILN_ASSIGN_OR_RETURN(dockerfile::Plan plan, dockerfile::BuildPlan(df, popts));
+
+  std::set<std::string> pull_registries;
+  bool onbuild_pending = false;
+  auto note_image = [&](const std::string& image) {
+    Result<registry::Reference> r = registry::Reference::Parse(image);
+    if (r.ok()) pull_registries.insert(r->registry());
+  };
+  for (const dockerfile::PlannedStage& s : plan.stages) {
+    if (s.base.kind == dockerfile::SourceRef::Kind::kImage) note_image(s.base.image);
+    for (const dockerfile::FromRef& f : s.from_refs) {
+      if (f.ref.kind == dockerfile::SourceRef::Kind::kImage) note_image(f.ref.image);
+    }
+    onbuild_pending |= s.onbuild_pending;
+  }
+
+  // --- state ---
+  std::string state = ResolveStateDir(options);
+  KILN_RETURN_IF_ERROR(MkdirAll(state, 0700));
+  Result<layers::OciLayout> store = layers::OciLayout::OpenOrCreate(state + "/store");
+  if (!store.ok()) return store.status().WithContext("kiln's blob store in " + state);
+  KILN_RETURN_IF_ERROR(MkdirAll(state + "/work", 0700));
+  std::string work_tmpl = state + "/work/build-XXXXXX";
+  if (::mkdtemp(work_tmpl.data()) == nullptr) return ErrnoStatus("creating a work directory in " + state, errno);
+  std::string work = work_tmpl;
+  struct Cleanup {
+    std::string dir;
+    bool keep;
+    BuildLog* log;
+    ~Cleanup() {
+      if (keep) return;
+      Status s = RemoveTree(dir);
+      if (!s.ok()) log->Warn("could not remove " + dir + ": " + s.message());
+    }
+  } cleanup{work, options.keep_work, log};
+
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<RegistryAccess> access,
+                        RegistryAccess::Create(options, pull_registries, push_registries, std::move(deps.keychain)));
+  ImageFetcher fetcher(&access->client(), &*store, log);
+
+  if (onbuild_pending) {
+    popts.onbuild_triggers = [&](const std::string& image, const dockerfile::Platform& p) -> Result<std::vector<std::string>> {
+      Platform want{p.os, p.architecture, p.variant, {}, {}};
+      KILN_ASSIGN_OR_RETURN(std::shared_ptr<const SourceImage> img, fetcher.Resolve(image, want));
+      return img->config.config.on_build;
+    };
+    KILN_ASSIGN_OR_RETURN(plan, dockerfile::BuildPlan(df, popts));
+  }
+  for (const std::string& u : plan.unused_build_args) log->Warn(u);
+  if (options.print_plan) {
+    result.plan_json = dockerfile::PlanToJson(plan);
+    return result;
+  }
+
+  // --- context ---
+  KILN_RETURN_IF_ERROR(MkdirAll(work + "/context", 0700));
+  Result<std::unique_ptr<BuildContext>> context = BuildContext::Open(options.context, dockerfile_path, work + "/context");
+  if (!context.ok()) return context.status().WithContext("build context " + options.context);
+
+  // --- stages ---
+  std::unique_ptr<sandbox::LinuxCommandRunner> owned_runner;
+  std::unique_ptr<UrlFetcher> owned_fetcher;
+  BuildServices svc;
+  svc.options = &options;
+  svc.log = log;
+  svc.store = &*store;
+  svc.fetcher = &fetcher;
+  svc.context = context->get();
+  svc.plan = &plan;
+  svc.build_args = &build_args;
+  svc.runner = [&]() -> Result<sandbox::CommandRunner*> {
+    if (deps.runner) return deps.runner;
+    if (!owned_runner) {
+      sandbox::LinuxCommandRunnerOptions ro;
+      ro.tier = TierFor(options.sandbox);
+      ro.protected_paths = {state + "/store"};
+      ro.scratch_dir = work;
+      Result<std::unique_ptr<sandbox::LinuxCommandRunner>> r = sandbox::LinuxCommandRunner::Create(ro);
+      if (!r.ok()) return r.status().WithContext("no sandbox for RUN steps");
+      owned_runner = std::move(r).value();
+      log->Info(owned_runner->DescribeTier());
+    }
+    return owned_runner.get();
+  };
+  if (deps.url_fetcher) {
+    svc.url_fetcher = deps.url_fetcher;
+  } else {
+    owned_fetcher = NewCurlUrlFetcher();
+    svc.url_fetcher = owned_fetcher.get();
+  }
+  svc.work_dir = work;
+  svc.platform = target;
+  svc.layer_options.compression.algorithm = compression;
+  svc.layer_options.compression.level = options.compression_level;
+  std::optional<int64_t> epoch = options.source_date_epoch;
+  if (!epoch && options.reproducible) epoch = 0;
+  svc.layer_options.tar.source_date_epoch = epoch;
+  svc.created = FormatRfc3339(epoch ? *epoch : static_cast<int64_t>(::time(nullptr)));
+  svc.times = &result.times;
+  std::map<int, StageResult> done;
+  std::map<std::string, std::string> image_roots;
+  svc.done = &done;
+  svc.image_roots = &image_roots;
+  for (const dockerfile::PlannedStage& s : plan.stages) {
+    if (s.base.kind == dockerfile::SourceRef::Kind::kStage) svc.rootfs_wanted.insert(s.base.stage);
+    for (const dockerfile::FromRef& f : s.from_refs) {
+      if (f.ref.kind == dockerfile::SourceRef::Kind::kStage) svc.rootfs_wanted.insert(f.ref.stage);
+    }
+  }
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    KILN_ASSIGN_OR_RETURN(StageResult r, BuildStage(svc, i));
+    done[plan.stages[i].index] = std::move(r);
+  }
+
+  // --- the image ---
+  BuiltImage image = done.at(plan.target).image;
+  for (const std::string& l : options.labels) {
+    size_t eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) return InvalidArgument("--label must be KEY=VALUE, not \"" + l + "\"");
+    image.config.config.labels[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+  image.config.created = svc.created;
+  MediaTypeFamily family = ChooseFamily(image, compression == media_type::Compression::kZstd);
+  KILN_ASSIGN_OR_RETURN(AssembledImage assembled, Assemble(image, family, *store));
+  result.digest = assembled.manifest.digest;
+  result.manifest_bytes = assembled.manifest_bytes;
+  result.config_bytes = assembled.config_bytes;
+  log->Info("built image " + assembled.manifest.digest.ToString() + " (" + std::to_string(assembled.layers.size()) +
+            " layers)");
+
+  auto t = Clock::now();
+  if (!options.tar_path.empty()) {
+    KILN_RETURN_IF_ERROR(WriteTarOutput(assembled, *store, options.destinations, options.tar_path));
+    log->Info("wrote docker-archive " + options.tar_path);
+  }
+  if (!options.oci_layout_path.empty()) {
+    KILN_RETURN_IF_ERROR(WriteOciLayoutOutput(assembled, *store, options.oci_layout_path));
+    log->Info("wrote OCI layout " + options.oci_layout_path);
+  }
+  result.times.outputs = Clock::now() - t;
+  if (!options.no_push && !options.destinations.empty()) {
+    t = Clock::now();
+    KILN_RETURN_IF_ERROR(PushImage(assembled, *store, image.base, access->client(), options.destinations,
+                                   1 + options.push_retry, log));
+    result.times.push = Clock::now() - t;
+    result.pushed = options.destinations;
+  }
+  KILN_RETURN_IF_ERROR(WriteDigestFiles(assembled.manifest.digest, options.destinations, options.digest_file,
+                                        options.image_name_with_digest_file, options.image_name_tag_with_digest_file));
+  log->Info("done in " + FormatDuration(Clock::now() - build_start) + ": " + result.times.Summary());
+  return result;
+}
+
+}  // namespace kiln::executor

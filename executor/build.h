@@ -1,0 +1,51 @@
+// RunBuild: `kiln build` from start to finish.
+//
+//   read and parse the Dockerfile → plan the stages (--target, build args, ONBUILD triggers)
+//   → open the build context → build each needed stage in order (stage_builder.h)
+//   → assemble the target's config and manifest → docker-archive / OCI layout / push to every
+//   destination → digest files.
+//
+// Work happens under the state directory: `store/` is a content-addressed blob store shared by
+// builds (so base layers are fetched once per machine), `work/<build>/` holds this build's rootfs
+// trees and is removed at the end, whatever happened. Nothing is pushed unless every stage built.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/digest.h"
+#include "core/status.h"
+#include "executor/build_log.h"
+#include "executor/build_options.h"
+#include "executor/sandbox/command_runner.h"
+#include "executor/stage_builder.h"
+#include "executor/url_fetcher.h"
+#include "registry/credentials.h"
+
+namespace kiln::executor {
+
+/// Replaceable parts (tests). Defaults: LinuxCommandRunner (created at the first RUN), credentials
+/// from docker config files, libcurl for ADD URLs.
+struct BuildDeps {
+  BuildLog* log = nullptr;  ///< required
+  sandbox::CommandRunner* runner = nullptr;
+  std::unique_ptr<registry::Keychain> keychain;
+  UrlFetcher* url_fetcher = nullptr;
+};
+
+struct BuildResult {
+  Digest digest;  ///< the image manifest's digest
+  std::string manifest_bytes;
+  std::string config_bytes;
+  std::vector<std::string> pushed;  ///< destinations pushed
+  PhaseTimes times;
+  std::string plan_json;  ///< set when options.print_plan
+};
+
+Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps);
+
+/// The state directory for `options` (see BuildOptions::state_dir).
+std::string ResolveStateDir(const BuildOptions& options);
+
+}  // namespace kiln::executor

@@ -1,0 +1,482 @@
+#include "executor/stage_builder.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <variant>
+
+#include "executor/copy_step.h"
+#include "executor/dockerfile/parser.h"
+#include "executor/dockerfile/shell_lex.h"
+#include "executor/metadata.h"
+#include "executor/user_db.h"
+#include "layers/extract.h"
+#include "layers/safe_path.h"
+#include "snapshot/snapshotter.h"
+
+namespace kiln::executor {
+namespace {
+
+using namespace kiln::dockerfile;
+using Clock = std::chrono::steady_clock;
+
+std::string JoinArgv(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const std::string& a : argv) {
+    if (!s.empty()) s += ' ';
+    s += a;
+  }
+  return s;
+}
+
+Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("creating " + path, errno);
+  return OkStatus();
+}
+
+class Stage {
+ public:
+  Stage(BuildServices& svc, size_t position)
+      : svc_(svc),
+        ps_(svc.plan->stages[position]),
+        position_(position),
+        scope_(&svc.plan->global_args, svc.build_args) {}
+
+  Result<StageResult> Build() {
+    steps_ = static_cast<int>(ps_.instructions.size()) + 1;
+    KILN_RETURN_IF_ERROR(From());
+    for (size_t i = 0; i < ps_.instructions.size(); ++i) {
+      const Instruction& inst = ps_.instructions[i];
+      auto start = Clock::now();
+      svc_.log->StepStart(static_cast<int>(position_) + 1, static_cast<int>(svc_.plan->stages.size()),
+                          static_cast<int>(i) + 2, steps_, StepText(inst));
+      note_.clear();
+      Status s = Step(i, inst);
+      if (!s.ok()) return Status(s.code(), svc_.plan->source.Format(inst.loc, s.message()));
+      svc_.log->StepDone(Clock::now() - start, note_);
+    }
+    if (svc_.options->single_snapshot && snap_) {
+      auto t = Clock::now();
+      KILN_ASSIGN_OR_RETURN(snapshot::ChangeSet cs, snap_->Changes());
+      svc_.times->snapshot += Clock::now() - t;
+      KILN_RETURN_IF_ERROR(AddSnapshotLayer(cs, "kiln --single-snapshot: the whole stage as one layer"));
+    }
+    if (svc_.rootfs_wanted.count(ps_.index) && rootfs_.empty()) KILN_RETURN_IF_ERROR(EnsureRootfs());
+    StageResult r;
+    r.image = std::move(image_);
+    r.rootfs = rootfs_;
+    r.env = scope_.env();
+    r.shell = meta_.shell;
+    return r;
+  }
+
+ private:
+  // --- FROM ---
+
+  Status From() {
+    auto start = Clock::now();
+    std::string what;
+    svc_.log->StepStart(static_cast<int>(position_) + 1, static_cast<int>(svc_.plan->stages.size()), 1, steps_,
+                        ps_.original.empty() ? "FROM" : ps_.original);
+    switch (ps_.base.kind) {
+      case SourceRef::Kind::kScratch:
+        image_.config.os = svc_.platform.os;
+        image_.config.architecture = svc_.platform.architecture;
+        image_.config.variant = svc_.platform.variant;
+        image_.config.config.env = {std::string("PATH=") + kDefaultPath};
+        what = "scratch";
+        break;
+      case SourceRef::Kind::kImage: {
+        Result<std::shared_ptr<const SourceImage>> base = svc_.fetcher->Resolve(ps_.base.image, ps_.platform);
+        if (!base.ok()) return Status(base.status().code(), svc_.plan->source.Format(ps_.loc, base.status().message()));
+        base_ = *base;
+        image_.base = base_;
+        image_.config = base_->config;
+        image_.config.config.on_build.clear();  // triggers run once, in the child (already in the plan)
+        for (size_t i = 0; i < base_->manifest.layers.size(); ++i) {
+          image_.layers.push_back(ImageLayer{base_->manifest.layers[i], base_->config.diff_ids[i], base_});
+        }
+        what = base_->canonical;
+        break;
+      }
+      case SourceRef::Kind::kStage: {
+        auto it = svc_.done->find(ps_.base.stage);
+        if (it == svc_.done->end()) return InternalError("stage " + std::to_string(ps_.base.stage) + " was not built");
+        image_ = it->second.image;
+        meta_.shell = it->second.shell;
+        what = "stage " + std::to_string(ps_.base.stage) + (ps_.base.image.empty() ? "" : " (" + ps_.base.image + ")");
+        break;
+      }
+    }
+    image_.config.created = svc_.created;
+    if (ps_.base.kind == SourceRef::Kind::kStage) {
+      scope_.SeedEnv(svc_.done->at(ps_.base.stage).env);
+    } else {
+      scope_.SeedEnv(image_.config.config.env);
+    }
+    if (!image_.config.config.shell.empty()) meta_.shell = image_.config.config.shell;
+    meta_.image = &image_.config;
+    meta_.scope = &scope_;
+    if (NeedsRootfs()) KILN_RETURN_IF_ERROR(EnsureRootfs());
+    svc_.log->StepDone(Clock::now() - start, what);
+    return OkStatus();
+  }
+
+  bool NeedsRootfs() const {
+    if (svc_.rootfs_wanted.count(ps_.index)) return true;
+    for (const Instruction& inst : ps_.instructions) {
+      if (std::holds_alternative<RunInst>(inst.cmd) || std::holds_alternative<CopyInst>(inst.cmd) ||
+          std::holds_alternative<AddInst>(inst.cmd) || std::holds_alternative<WorkdirInst>(inst.cmd)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  layers::ExtractOptions ExtractOpts() {
+    layers::ExtractOptions o;
+    BuildLog* log = svc_.log;
+    o.warn = [log](std::string_view m) { log->Warn(m); };
+    return o;
+  }
+
+  // Materialises the stage's rootfs from its base: extracted from the base image, re-extracted from
+  // the layers of a parent stage, or empty for scratch.
+  Status EnsureRootfs() {
+    if (!rootfs_.empty()) return OkStatus();
+    std::string dir = svc_.work_dir + "/stage-" + std::to_string(ps_.index);
+    KILN_RETURN_IF_ERROR(MakeDir(dir));
+    auto start = Clock::now();
+    if (ps_.base.kind == SourceRef::Kind::kImage) {
+      KILN_ASSIGN_OR_RETURN(UnpackStats st, svc_.fetcher->Unpack(*base_, dir, ExtractOpts()));
+      svc_.log->Info("unpacked " + base_->name + ": " + std::to_string(st.layers) + " layers, " +
+                     FormatBytes(st.extracted_bytes) + " (" + std::to_string(st.fetched_layers) + " fetched, " +
+                     FormatBytes(st.fetched_bytes) + ") in " + FormatDuration(st.took));
+    } else if (ps_.base.kind == SourceRef::Kind::kStage) {
+      for (const ImageLayer& l : image_.layers) {
+        if (l.origin && !svc_.store->HasBlob(l.desc.digest)) KILN_RETURN_IF_ERROR(svc_.fetcher->Fetch(*l.origin, l.desc));
+        KILN_ASSIGN_OR_RETURN(auto blob, svc_.store->OpenBlob(l.desc.digest, l.desc.size));
+        layers::LayerExpectation expect{l.desc.digest, static_cast<uint64_t>(l.desc.size), l.diff_id};
+        Result<layers::ExtractResult> r = layers::ExtractLayer(*blob, expect, dir, ExtractOpts());
+        if (!r.ok()) return r.status().WithContext("re-creating the rootfs of stage " + std::to_string(ps_.base.stage));
+      }
+    }
+    svc_.times->base += Clock::now() - start;
+    rootfs_ = dir;
+    snap_stale_ = true;
+    if (svc_.options->single_snapshot) {
+      KILN_RETURN_IF_ERROR(FreshSnapshot());
+    }
+    return OkStatus();
+  }
+
+  snapshot::WalkOptions WalkOpts() const {
+    snapshot::WalkOptions w;
+    w.ignore_paths = snapshot::DefaultIgnorePaths();
+    for (const std::string& p : svc_.options->ignore_paths) w.ignore_paths.push_back(p);
+    return w;
+  }
+
+  Status FreshSnapshot() {
+    auto t = Clock::now();
+    Result<snapshot::Snapshotter> s = snapshot::Snapshotter::Create(rootfs_, WalkOpts());
+    if (!s.ok()) return s.status().WithContext("indexing the rootfs");
+    snap_.emplace(std::move(s).value());
+    snap_stale_ = false;
+    svc_.times->snapshot += Clock::now() - t;
+    return OkStatus();
+  }
+
+  // --- steps ---
+
+  std::string StepText(const Instruction& inst) const {
+    std::string s = inst.original;
+    size_t nl = s.find('\n');
+    if (nl != std::string::npos) s = s.substr(0, nl) + " …";
+    return s;
+  }
+
+  Vars Vars_() const { return scope_.ExpansionVars(); }
+  Result<std::string> Expand(const std::string& w) const { return ExpandWord(w, Vars_(), svc_.plan->escape); }
+
+  Status Step(size_t index, const Instruction& inst) {
+    if (const auto* run = std::get_if<RunInst>(&inst.cmd)) return Run(inst, *run);
+    if (const auto* copy = std::get_if<CopyInst>(&inst.cmd)) return CopyOrAdd(index, inst, *copy, false, copy->from, copy->parents, "");
+    if (const auto* add = std::get_if<AddInst>(&inst.cmd)) return CopyOrAdd(index, inst, *add, true, "", false, add->checksum);
+    if (const auto* wd = std::get_if<WorkdirInst>(&inst.cmd)) return Workdir(inst, *wd);
+    KILN_ASSIGN_OR_RETURN(bool handled, ApplyMetadata(inst, svc_.plan->escape, meta_));
+    if (!handled) return Unsupported(inst.keyword + " is not supported here");
+    if (!std::holds_alternative<ArgInst>(inst.cmd)) AddHistory(inst.original, true);
+    note_ = "config";
+    return OkStatus();
+  }
+
+  void AddHistory(const std::string& created_by, bool empty) {
+    History h;
+    h.created = svc_.created;
+    h.created_by = created_by;
+    h.comment = "kiln";
+    h.empty_layer = empty;
+    image_.config.history.push_back(std::move(h));
+  }
+
+  Status AddLayerFromChanges(const layers::LayerChanges& changes, const std::string& created_by) {
+    auto t = Clock::now();
+    Result<layers::LayerInfo> info =
+        layers::WriteLayerToBlobDir(rootfs_, changes, svc_.layer_options, svc_.store->dir() + "/blobs");
+    if (!info.ok()) return info.status().WithContext("writing the layer");
+    svc_.times->layer += Clock::now() - t;
+    svc_.times->layers++;
+    svc_.times->layer_bytes += info->size;
+    Descriptor d;
+    d.media_type = info->media_type;
+    d.digest = info->digest;
+    d.size = static_cast<int64_t>(info->size);
+    image_.layers.push_back(ImageLayer{d, info->diff_id, nullptr});
+    AddHistory(created_by, false);
+    note_ = "layer " + info->digest.ToString().substr(7, 12) + ", " + FormatBytes(info->size) + ", " +
+            std::to_string(info->stats.entries) + " entries";
+    return OkStatus();
+  }
+
+  Status AddSnapshotLayer(const snapshot::ChangeSet& cs, const std::string& created_by) {
+    if (cs.empty()) {
+      AddHistory(created_by, true);
+      note_ = "no changes";
+      return OkStatus();
+    }
+    layers::LayerChanges lc;
+    lc.paths = cs.added_or_modified;
+    lc.deletions = cs.deleted;
+    lc.opaque_dirs = cs.opaque_dirs;
+    return AddLayerFromChanges(lc, created_by);
+  }
+
+  // A step that wrote known paths: its layer, unless the whole stage is one snapshot.
+  Status AddPathsLayer(std::vector<std::string> paths, const std::string& created_by) {
+    snap_stale_ = true;
+    if (svc_.options->single_snapshot) {
+      AddHistory(created_by, true);
+      return OkStatus();
+    }
+    if (paths.empty()) {
+      AddHistory(created_by, true);
+      note_ = "no changes";
+      return OkStatus();
+    }
+    layers::LayerChanges lc;
+    lc.paths = std::move(paths);
+    return AddLayerFromChanges(lc, created_by);
+  }
+
+  Result<ResolvedUser> CurrentUser() {
+    const std::string& u = image_.config.config.user;
+    Result<ResolvedUser> r = ResolveUser(rootfs_, u.empty() ? "0" : u);
+    if (!r.ok()) return r.status().WithContext("USER " + u);
+    return r;
+  }
+
+  Status Workdir(const Instruction& inst, const WorkdirInst& wd) {
+    KILN_ASSIGN_OR_RETURN(std::string path, Expand(wd.path));
+    std::string dir = ResolveWorkdir(image_.config.config.working_dir, path);
+    image_.config.config.working_dir = dir;
+    KILN_RETURN_IF_ERROR(EnsureRootfs());
+    std::vector<std::string> created;
+    KILN_RETURN_IF_ERROR(CreateDirs(dir, &created));
+    return AddPathsLayer(created, inst.original);
+  }
+
+  // Creates `dir` and its missing parents inside the rootfs, owned by the stage's USER (as BuildKit
+  // does for WORKDIR).
+  Status CreateDirs(const std::string& dir, std::vector<std::string>* created) {
+    KILN_ASSIGN_OR_RETURN(layers::RootDir root, layers::RootDir::Open(rootfs_, layers::ResolveMode::kAuto, false));
+    KILN_ASSIGN_OR_RETURN(layers::UniqueFd fd, root.OpenDir(dir.substr(1), true, created));
+    if (!created->empty() && !image_.config.config.user.empty()) {
+      KILN_ASSIGN_OR_RETURN(ResolvedUser u, CurrentUser());
+      for (const std::string& rel : *created) {
+        KILN_ASSIGN_OR_RETURN(layers::UniqueFd d, root.OpenDir(rel, false));
+        if (::fchownat(d.get(), "", u.uid, u.gid, AT_EMPTY_PATH) != 0 && errno != EPERM) {
+          return ErrnoStatus("chown " + rel, errno);
+        }
+      }
+    }
+    return OkStatus();
+  }
+
+  Status Run(const Instruction& inst, const RunInst& run) {
+    if (!run.mounts.empty()) {
+      return Unsupported("RUN --mount (" + run.mounts[0].raw + ") is not supported by kiln yet");
+    }
+    if (run.security == "insecure") return Unsupported("RUN --security=insecure is not supported: kiln runs steps unprivileged");
+    KILN_RETURN_IF_ERROR(EnsureRootfs());
+    KILN_ASSIGN_OR_RETURN(sandbox::CommandRunner * runner, svc_.runner());
+    if (!svc_.options->single_snapshot && (!snap_ || snap_stale_)) KILN_RETURN_IF_ERROR(FreshSnapshot());
+
+    sandbox::RunSpec spec;
+    spec.rootfs = rootfs_;
+    if (run.cmd.exec_form) {
+      spec.argv = run.cmd.args;
+    } else {
+      spec.argv = meta_.shell;
+      spec.argv.push_back(RunScriptWithHeredocs(run.cmd));
+    }
+    if (spec.argv.empty() || spec.argv[0].empty()) return InvalidArgument("RUN has no command");
+    KILN_ASSIGN_OR_RETURN(ResolvedUser user, CurrentUser());
+    spec.uid = user.uid;
+    spec.gid = user.gid;
+    spec.supplementary_groups.assign(user.supplementary_groups.begin(), user.supplementary_groups.end());
+    Vars env = scope_.RunEnvironment();
+    if (!env.count("PATH")) env["PATH"] = kDefaultPath;
+    if (!env.count("HOME")) env["HOME"] = user.home.empty() ? "/" : user.home;
+    for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
+    spec.workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    if (spec.workdir != "/") {
+      std::vector<std::string> created;
+      KILN_RETURN_IF_ERROR(CreateDirs(spec.workdir, &created));
+    }
+    spec.network = run.network == "none" ? sandbox::NetworkMode::kNone : sandbox::NetworkMode::kHost;
+    spec.output = svc_.log->StepOutput();
+
+    auto t = Clock::now();
+    Result<sandbox::RunResult> rr = runner->Run(spec);
+    svc_.times->run += Clock::now() - t;
+    if (!rr.ok()) return rr.status().WithContext("RUN could not start");
+    if (!rr->success()) {
+      return Status(ErrorCode::kFailedPrecondition,
+                    "RUN " + JoinArgv(spec.argv) + " failed: " + rr->Describe());
+    }
+
+    // History as Docker writes it: the build args the step saw, then the command.
+    std::string created_by = "RUN ";
+    std::vector<std::string> args;
+    for (const auto& [k, v] : scope_.args()) {
+      if (!IsProxyArg(k)) args.push_back(k + "=" + v);
+    }
+    if (!args.empty()) created_by += "|" + std::to_string(args.size()) + " " + JoinArgv(args) + " ";
+    created_by += JoinArgv(spec.argv);
+    if (svc_.options->single_snapshot) {
+      AddHistory(created_by, true);
+      return OkStatus();
+    }
+    auto ts = Clock::now();
+    Result<snapshot::ChangeSet> cs = snap_->Changes();
+    svc_.times->snapshot += Clock::now() - ts;
+    if (!cs.ok()) return cs.status().WithContext("finding what RUN changed");
+    return AddSnapshotLayer(*cs, created_by);
+  }
+
+  // The rootfs a COPY --from reads: a built stage's, or an image's unpacked for this build.
+  Result<std::string> FromRoot(size_t index, const std::string& from_text) {
+    for (const FromRef& fr : ps_.from_refs) {
+      if (fr.instruction != index) continue;
+      if (fr.ref.kind == SourceRef::Kind::kStage) {
+        auto it = svc_.done->find(fr.ref.stage);
+        if (it == svc_.done->end() || it->second.rootfs.empty()) {
+          return InternalError("stage " + fr.name + " has no files to copy from");
+        }
+        return it->second.rootfs;
+      }
+      if (fr.ref.kind == SourceRef::Kind::kImage) {
+        auto cached = svc_.image_roots->find(fr.ref.image);
+        if (cached != svc_.image_roots->end()) return cached->second;
+        KILN_ASSIGN_OR_RETURN(std::shared_ptr<const SourceImage> img, svc_.fetcher->Resolve(fr.ref.image, ps_.platform));
+        std::string dir = svc_.work_dir + "/image-" + std::to_string(svc_.image_roots->size());
+        KILN_RETURN_IF_ERROR(MakeDir(dir));
+        auto t = Clock::now();
+        KILN_RETURN_IF_ERROR(svc_.fetcher->Unpack(*img, dir, ExtractOpts()).status());
+        svc_.times->base += Clock::now() - t;
+        (*svc_.image_roots)[fr.ref.image] = dir;
+        return dir;
+      }
+      return InvalidArgument("--from=" + from_text + " names scratch, which has no files");
+    }
+    return InternalError("--from=" + from_text + " was not resolved by the plan");
+  }
+
+  Status CopyOrAdd(size_t index, const Instruction& inst, const CopyCommon& c, bool add, const std::string& from,
+                   bool parents, const std::string& checksum) {
+    KILN_RETURN_IF_ERROR(EnsureRootfs());
+    CopySource src;
+    if (from.empty()) {
+      if (!svc_.context) return FailedPrecondition("no build context");
+      src.root = svc_.context->root();
+      src.ignore = &svc_.context->ignore();
+    } else {
+      KILN_ASSIGN_OR_RETURN(src.root, FromRoot(index, from));
+      src.from_stage = true;
+    }
+    CopyRequest req;
+    req.add = add;
+    req.parents = parents;
+    for (const std::string& s : c.sources) {
+      KILN_ASSIGN_OR_RETURN(std::string e, Expand(s));
+      req.sources.push_back(e);
+    }
+    for (const InlineSource& is : c.inline_sources) {
+      InlineSource e = is;
+      if (is.expand) {
+        LexOptions lo;
+        lo.escape = svc_.plan->escape;
+        lo.raw_quotes = true;
+        lo.raw_escapes = true;
+        KILN_ASSIGN_OR_RETURN(e.data, ExpandWord(is.data, Vars_(), lo));
+      }
+      req.inline_sources.push_back(e);
+    }
+    KILN_ASSIGN_OR_RETURN(req.dest, Expand(c.dest));
+    req.workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    if (!c.chown.empty()) {
+      KILN_ASSIGN_OR_RETURN(std::string chown, Expand(c.chown));
+      KILN_ASSIGN_OR_RETURN(auto ids, ResolveChown(rootfs_, chown));
+      req.chown = ids;
+    }
+    if (!c.chmod.empty()) {
+      KILN_ASSIGN_OR_RETURN(std::string chmod, Expand(c.chmod));
+      KILN_ASSIGN_OR_RETURN(req.chmod, ParseChmod(chmod));
+    }
+    for (const std::string& ex : c.excludes) {
+      KILN_ASSIGN_OR_RETURN(std::string e, Expand(ex));
+      req.excludes.push_back(e);
+    }
+    if (!checksum.empty()) {
+      KILN_ASSIGN_OR_RETURN(req.checksum, Expand(checksum));
+    }
+    auto t = Clock::now();
+    Result<CopyResult> r = ExecuteCopy(src, rootfs_, req, svc_.url_fetcher);
+    svc_.times->copy += Clock::now() - t;
+    if (!r.ok()) return r.status().WithContext(inst.keyword + " failed");
+    KILN_RETURN_IF_ERROR(AddPathsLayer(r->changed, inst.original));
+    note_ = std::to_string(r->files) + " files, " + FormatBytes(r->bytes) + (note_.empty() ? "" : "; " + note_);
+    return OkStatus();
+  }
+
+  BuildServices& svc_;
+  const PlannedStage& ps_;
+  size_t position_;
+  StageScope scope_;
+  StageMetadata meta_;
+  BuiltImage image_;
+  std::shared_ptr<const SourceImage> base_;
+  std::string rootfs_;
+  std::optional<snapshot::Snapshotter> snap_;
+  bool snap_stale_ = true;
+  int steps_ = 0;
+  std::string note_;
+};
+
+}  // namespace
+
+std::string PhaseTimes::Summary() const {
+  return "base images " + FormatDuration(base) + ", RUN " + FormatDuration(run) + ", snapshots " +
+         FormatDuration(snapshot) + ", COPY/ADD " + FormatDuration(copy) + ", layers " + FormatDuration(layer) + " (" +
+         std::to_string(layers) + ", " + FormatBytes(layer_bytes) + "), outputs " + FormatDuration(outputs) +
+         ", push " + FormatDuration(push);
+}
+
+Result<StageResult> BuildStage(BuildServices& services, size_t position) {
+  Stage stage(services, position);
+  return stage.Build();
+}
+
+}  // namespace kiln::executor
