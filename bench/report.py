@@ -1,0 +1,63 @@
+"""Markdown tables from a bench/suite.py result document (also: `report.py RESULT.json`)."""
+import json
+import sys
+
+COLUMNS = ["kiln", "buildah-vfs", "buildah-overlay", "floor"]
+
+
+def cell(e):
+    if e is None:
+        return "—"
+    if e.get("status") == "n/a":
+        return f"n/a ({e.get('reason')})"
+    if e.get("status") == "failed" and not e.get("wall_s"):
+        return "failed (see JSON)"
+    w = e["wall_s"]
+    s = f"{w['median']:.2f} s" if w["n"] == 1 else f"{w['median']:.2f} s ({w['min']:.2f}–{w['max']:.2f})"
+    if e.get("peak_rss_mib"):
+        s += f", {e['peak_rss_mib']:.0f} MiB"
+    if e.get("status") == "failed":
+        s += " (later run failed)"
+    return s
+
+
+def markdown(doc):
+    p = doc["params"]
+    h = doc["host"]
+    out = [f"## kiln benchmark, {doc['timestamp']}", "",
+           f"{h['cpus']} CPUs, kernel {h['kernel']}, work dir on {h['workdir']}, "
+           f"load average {h['loadavg_start'][0]} at start, {h['loadavg_end'][0]} at end; "
+           f"{p['runs']} run(s) per tool, median (min–max), peak RSS of the largest process. "
+           f"kiln: {doc['versions']['kiln'] or 'n/a'}; {doc['versions']['buildah']}.", ""]
+    out.append("| scenario | " + " | ".join(COLUMNS) + " | kiln/buildah-vfs | kiln/buildah-overlay | kiln/floor |")
+    out.append("|---" * (len(COLUMNS) + 4) + "|")
+    for s in doc["scenarios"]:
+        t = s["tools"]
+        r = s["ratios"]
+        out.append(f"| {s['id']}. {s['name']} | " + " | ".join(cell(t.get(c)) for c in COLUMNS) + " | " +
+                   " | ".join(f"{r[k]:.2f}" if k in r else "—"
+                              for k in ("kiln/buildah-vfs", "kiln/buildah-overlay", "kiln/floor")) + " |")
+    floors = [(s, s["tools"]["floor"]) for s in doc["scenarios"] if s["tools"].get("floor", {}).get("components")]
+    if floors:
+        out += ["", "Floor components (median s; the scenario's floor is *streamed* for 1, the sum otherwise):", "",
+                "| scenario | component | median (s) | min–max |", "|---|---|---|---|"]
+        for s, f in floors:
+            for k, v in f["components"].items():
+                k = k.replace("|", "\\|")  # a pipe in a Markdown cell ends it
+                out.append(f"| {s['id']} | {k} | {v['median']:.2f} | {v['min']:.2f}–{v['max']:.2f} |")
+    phases = []
+    for s in doc["scenarios"]:
+        for name, e in s["tools"].items():
+            for run in e.get("runs", []):
+                if len(run.get("phases", {})) > 1:
+                    phases.append((s["id"], name, run["phases"]))
+    if phases:
+        out += ["", "Phases per run (s):", ""]
+        for sid, name, ph in phases:
+            out.append(f"- {sid} {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in ph.items()))
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        print(markdown(json.load(f)))
