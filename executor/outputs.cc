@@ -89,7 +89,8 @@ Status PushImage(const AssembledImage& image, const layers::OciLayout& store, st
     if (!last.ok()) return last.WithContext("pushing to " + ref.ToString());
     log->Info("pushed " + ref.ToString() + "@" + image.manifest.digest.ToString() + " (" +
               std::to_string(result.blobs_copied) + " blobs uploaded, " + FormatBytes(result.bytes_copied) + ", " +
-              std::to_string(result.blobs_skipped) + " already there or mounted) in " +
+              std::to_string(result.blobs_mounted) + " mounted, " + std::to_string(result.blobs_skipped) +
+              " already there) in " +
               FormatDuration(std::chrono::steady_clock::now() - start));
   }
   return OkStatus();
