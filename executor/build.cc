@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <thread>
 
 #include "executor/dockerfile/parser.h"
 #include "executor/dockerfile/plan.h"
@@ -177,16 +178,25 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   std::string work_tmpl = state + "/work/build-XXXXXX";
   if (::mkdtemp(work_tmpl.data()) == nullptr) return ErrnoStatus("creating a work directory in " + state, errno);
   std::string work = work_tmpl;
+  // The work directory goes when the build is over. Once every layer is written its trees are not
+  // needed, so removal starts then, on a thread of its own, while the image is written and pushed.
   struct Cleanup {
     std::string dir;
     bool keep;
     BuildLog* log;
-    ~Cleanup() {
-      if (keep) return;
-      Status s = RemoveTree(dir);
-      if (!s.ok()) log->Warn("could not remove " + dir + ": " + s.message());
+    std::thread remover;
+    void Start() {
+      if (keep || remover.joinable()) return;
+      remover = std::thread([this] {
+        Status s = RemoveTree(dir);
+        if (!s.ok()) log->Warn("could not remove " + dir + ": " + s.message());
+      });
     }
-  } cleanup{work, options.keep_work, log};
+    ~Cleanup() {
+      Start();
+      if (remover.joinable()) remover.join();
+    }
+  } cleanup{work, options.keep_work, log, {}};
 
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<RegistryAccess> access,
                         RegistryAccess::Create(options, pull_registries, push_registries, std::move(deps.keychain)));
@@ -267,6 +277,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   }
 
   // --- the image ---
+  cleanup.Start();
   BuiltImage image = done.at(plan.target).image;
   for (const std::string& l : options.labels) {
     size_t eq = l.find('=');
