@@ -1,0 +1,133 @@
+// `kiln plan` end to end: the real binary on Dockerfiles in a temporary context.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/temp_dir.h"
+
+namespace kiln {
+namespace {
+
+using testing::ReadFile;
+using testing::RunShell;
+using testing::TempDir;
+using testing::WriteFile;
+
+struct Outcome {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+Outcome Plan(const TempDir& dir, const std::string& args) {
+  // Braces: RunShell adds its own 2>&1 after the command, which must not undo ours.
+  std::string cmd = "cd '" + dir.path() + "' && { '" KILN_BINARY "' plan " + args + " >out.txt 2>err.txt; }";
+  Outcome r;
+  r.status = RunShell(cmd);
+  r.out = ReadFile(dir.Sub("out.txt"));
+  r.err = ReadFile(dir.Sub("err.txt"));
+  return r;
+}
+
+TEST(PlanCommandTest, PrintsThePlanOfContextDockerfile) {
+  TempDir dir;
+  WriteFile(dir.Sub("ctx/Dockerfile"),
+            "# syntax=docker/dockerfile:1\n"
+            "ARG ALPINE=3.19\n"
+            "FROM alpine:${ALPINE} AS build\n"
+            "ARG VERSION\n"
+            "RUN echo $VERSION > /v\n"
+            "FROM scratch AS unused\n"
+            "FROM busybox AS release\n"
+            "COPY --from=build /v /v\n");
+  Outcome r = Plan(dir, "--context ctx --build-arg VERSION=1.2 --build-arg ALPINE=3.20 --custom-platform linux/arm64/v8");
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["syntax"], "docker/dockerfile:1");
+  EXPECT_EQ(j["target"], 2);
+  ASSERT_EQ(j["stages"].size(), 2u);  // "unused" is pruned
+  EXPECT_EQ(j["stages"][0]["base"]["image"], "alpine:3.20");
+  EXPECT_EQ(j["stages"][0]["platform"], "linux/arm64");
+  EXPECT_EQ(j["global_args"]["TARGETARCH"], "arm64");
+  EXPECT_EQ(j["global_args"]["TARGETVARIANT"], "");
+  EXPECT_EQ(j["stages"][1]["name"], "release");
+  EXPECT_EQ(j["stages"][1]["depends_on"], nlohmann::json::array({0}));
+  EXPECT_EQ(j["stages"][1]["instructions"][0]["from_ref"]["stage"], 0);
+  EXPECT_TRUE(j["unused_build_args"].empty());
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(PlanCommandTest, TargetAndDockerfileFlag) {
+  TempDir dir;
+  WriteFile(dir.Sub("build/Dockerfile.prod"), "FROM alpine AS a\nRUN a\nFROM busybox AS b\nRUN b\n");
+  Outcome r = Plan(dir, "--dockerfile build/Dockerfile.prod --target A");
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["stages"].size(), 1u);
+  EXPECT_EQ(j["stages"][0]["name"], "a");
+  EXPECT_EQ(j["stages"][0]["instructions"][0]["details"]["args"][0], "a");
+
+  r = Plan(dir, "-f build/Dockerfile.prod --target c");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err, "build/Dockerfile.prod: failed to reach build target c in Dockerfile\n");
+}
+
+TEST(PlanCommandTest, DockerfileErrorsGoToStderrWithExitCode2) {
+  TempDir dir;
+  WriteFile(dir.Sub("Dockerfile"), "FROM alpine\nCOPY --form=x a b\n");
+  Outcome r = Plan(dir, "");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "Dockerfile:2:6: unknown flag: --form (did you mean --from?)\nCOPY --form=x a b\n     ^\n");
+
+  WriteFile(dir.Sub("Dockerfile"), "FROM a AS x\nFROM b AS x\n");
+  r = Plan(dir, "--context .");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err, "Dockerfile:2:11: duplicate stage name \"x\" (first defined on line 1)\nFROM b AS x\n          ^\n");
+
+  WriteFile(dir.Sub("Dockerfile"), "FROM a\nCOPY --from=7 / /\n");
+  r = Plan(dir, "");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err, "Dockerfile:2:1: COPY --from=7: there is no stage with index 7 (the Dockerfile has 1 stage)\nCOPY --from=7 / /\n^\n");
+}
+
+TEST(PlanCommandTest, WarningsForUnusedBuildArgs) {
+  TempDir dir;
+  WriteFile(dir.Sub("Dockerfile"), "FROM alpine\nARG USED\nMAINTAINER me\n");
+  Outcome r = Plan(dir, "--build-arg USED=1 --build-arg ZZZ=2 --build-arg AAA=3 --build-arg HTTP_PROXY=http://p");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err,
+            "warning: Dockerfile:3:1: MAINTAINER instruction is deprecated in favor of using LABEL\nMAINTAINER me\n^\n"
+            "[Warning] One or more build-args [AAA ZZZ] were not consumed\n");
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["unused_build_args"], nlohmann::json::array({"AAA", "ZZZ"}));
+}
+
+TEST(PlanCommandTest, BuildArgFromEnvironment) {
+  TempDir dir;
+  WriteFile(dir.Sub("Dockerfile"), "ARG TAG\nFROM alpine${TAG:+:$TAG}\n");
+  Outcome r = Plan(dir, "--build-arg TAG");  // not in the environment: ignored, as docker build does
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["stages"][0]["base"]["image"], "alpine");
+  std::string cmd = "cd '" + dir.path() + "' && { TAG=3.20 '" KILN_BINARY "' plan --build-arg TAG >out.txt 2>err.txt; }";
+  ASSERT_EQ(RunShell(cmd), 0) << ReadFile(dir.Sub("err.txt"));
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(dir.Sub("out.txt")))["stages"][0]["base"]["image"], "alpine:3.20");
+}
+
+TEST(PlanCommandTest, UsageAndIoErrors) {
+  TempDir dir;
+  Outcome r = Plan(dir, "--context nowhere");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("kiln plan: reading the Dockerfile nowhere/Dockerfile: "), std::string::npos) << r.err;
+
+  WriteFile(dir.Sub("Dockerfile"), "FROM a\n");
+  r = Plan(dir, "--custom-platform linux");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--custom-platform: invalid platform \"linux\""), std::string::npos) << r.err;
+  r = Plan(dir, "--build-arg =x");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err, "kiln plan: invalid --build-arg \"=x\": the name is empty\n");
+}
+
+}  // namespace
+}  // namespace kiln
