@@ -1,0 +1,131 @@
+#!/bin/sh
+# Builds kiln's own image with kiln: stages the files deploy/Dockerfile copies into a context
+# directory, then runs `kiln build` on it. Every argument this script does not know is passed on to
+# `kiln build` (--destination, --insecure, --state-dir, --oci-layout-path, ...).
+#
+#   deploy/build-image.sh [--kiln BIN] [--target release|debug] [--context-dir DIR] [--no-strip]
+#                         [--busybox BIN] [KILN-BUILD-FLAGS...]
+#
+#   --kiln BIN         the kiln binary to put in the image and to build with (default: kiln on PATH)
+#   --target T         release (default: /kaniko/executor only) or debug (adds busybox in /busybox
+#                      and the GitLab job script as /kaniko/bin/kiln-gitlab-build)
+#   --context-dir DIR  stage into DIR (must not exist yet) and keep it; default a temp dir, removed
+#   --no-strip         keep the binary's debug information (default: objcopy --strip-debug)
+#   --busybox BIN      a static busybox for the debug target (default: busybox on PATH)
+#
+# The binary's shared libraries are the ones `ldd` lists, copied to the same paths (plus the dynamic
+# loader), so the image runs exactly the libraries kiln was linked and tested against. The CA bundle
+# is $SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt. Layers are reproducible (--reproducible):
+# the same binary gives the same image digest.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+kiln=$(command -v kiln 2>/dev/null || true)
+target=release
+context_dir=
+keep_context=false
+strip=true
+busybox=$(command -v busybox 2>/dev/null || true)
+
+die() { echo "build-image.sh: $*" >&2; exit 2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kiln) kiln=$2; shift 2 ;;
+    --kiln=*) kiln=${1#*=}; shift ;;
+    --target) target=$2; shift 2 ;;
+    --target=*) target=${1#*=}; shift ;;
+    --context-dir) context_dir=$2; keep_context=true; shift 2 ;;
+    --context-dir=*) context_dir=${1#*=}; keep_context=true; shift ;;
+    --no-strip) strip=false; shift ;;
+    --busybox) busybox=$2; shift 2 ;;
+    --busybox=*) busybox=${1#*=}; shift ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+
+[ -n "$kiln" ] && [ -x "$kiln" ] || die "no kiln binary: pass --kiln BIN or put kiln on PATH"
+case "$target" in release|debug) ;; *) die "--target must be release or debug, not '$target'" ;; esac
+if [ "$target" = debug ]; then
+  [ -n "$busybox" ] && [ -x "$busybox" ] || die "the debug target needs a static busybox (--busybox BIN)"
+  if ldd "$busybox" >/dev/null 2>&1; then die "$busybox is dynamically linked; the debug target needs a static one"; fi
+fi
+
+if [ -n "$context_dir" ]; then
+  [ ! -e "$context_dir" ] || die "--context-dir $context_dir already exists"
+  mkdir -p "$context_dir"
+else
+  context_dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-image.XXXXXX")
+fi
+cleanup() { if [ "$keep_context" = false ]; then rm -rf "$context_dir"; fi; }
+trap cleanup EXIT
+
+root=$context_dir/rootfs
+umask 022
+mkdir -p "$root/kaniko/.docker" "$root/kaniko/bin" "$root/etc/ssl/certs" "$root/workspace" "$root/root" \
+         "$root/var/lib/kiln" "$root/tmp" "$context_dir/debug"
+chmod 1777 "$root/tmp"
+chmod 0700 "$root/root" "$root/var/lib/kiln"
+
+# kiln as /kaniko/executor (argv[0] "executor" selects Kaniko's command line) and as kiln.
+cp "$kiln" "$root/kaniko/executor"
+if [ "$strip" = true ] && command -v objcopy >/dev/null 2>&1; then
+  objcopy --strip-debug "$root/kaniko/executor"
+fi
+chmod 0755 "$root/kaniko/executor"
+mkdir -p "$root/usr/local/bin"
+ln -s ../../../kaniko/executor "$root/usr/local/bin/kiln"
+
+# Shared libraries and the loader, at the paths ldd resolved them to. A static binary has none.
+if ldd "$kiln" >"$context_dir/ldd.txt" 2>&1; then
+  if grep -q 'not found' "$context_dir/ldd.txt"; then
+    cat "$context_dir/ldd.txt" >&2
+    die "$kiln needs libraries this machine does not have"
+  fi
+  # Lines are "libfoo.so.1 => /lib/.../libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)";
+  # linux-vdso has no file.
+  sed -n -e 's/^.*=> \(\/[^ ]*\) (0x[0-9a-f]*)$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x[0-9a-f]*)$/\1/p' \
+    "$context_dir/ldd.txt" | sort -u | while read -r lib; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+    chmod 0755 "$root$lib"
+  done
+fi
+rm -f "$context_dir/ldd.txt"
+
+ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+[ -f "$ca" ] || die "no CA bundle at $ca (set SSL_CERT_FILE)"
+cp -L "$ca" "$root/etc/ssl/certs/ca-certificates.crt"
+chmod 0644 "$root/etc/ssl/certs/ca-certificates.crt"
+
+# Users for USER/--chown-free operation and for tools that look the current uid up.
+cat >"$root/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/sbin/nologin
+kiln:x:1000:1000:kiln:/workspace:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+PASSWD
+cat >"$root/etc/group" <<'GROUP'
+root:x:0:
+kiln:x:1000:
+nogroup:x:65534:
+GROUP
+
+if [ "$target" = debug ]; then
+  mkdir -p "$context_dir/debug/busybox" "$context_dir/debug/bin"
+  cp "$busybox" "$context_dir/debug/busybox/busybox"
+  chmod 0755 "$context_dir/debug/busybox/busybox"
+  for applet in $("$busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$context_dir/debug/busybox/$applet"
+  done
+  ln -s ../busybox/sh "$context_dir/debug/bin/sh"
+  # The GitLab job's script (deploy/gitlab/kiln.gitlab-ci.yml runs it).
+  mkdir -p "$context_dir/debug/kaniko/bin"
+  cp "$here/gitlab/kiln-build.sh" "$context_dir/debug/kaniko/bin/kiln-gitlab-build"
+  chmod 0755 "$context_dir/debug/kaniko/bin/kiln-gitlab-build"
+fi
+
+exec_status=0
+"$kiln" build --context "$context_dir" --dockerfile "$here/Dockerfile" --target "$target" --reproducible "$@" ||
+  exec_status=$?
+exit "$exec_status"
