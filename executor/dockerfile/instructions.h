@@ -27,7 +27,9 @@ struct Heredoc {
 /// The command of RUN, CMD, ENTRYPOINT and HEALTHCHECK CMD.
 struct CommandLine {
   bool exec_form = false;         ///< JSON array form: run args directly, no shell
-  std::vector<std::string> args;  ///< exec form: argv; shell form: one string, the command text
+  /// exec form: argv; shell form: one string, the command text, or none when the instruction has no
+  /// arguments (BuildKit: `CMD` alone is the bare shell, `ENTRYPOINT` alone clears the entrypoint).
+  std::vector<std::string> args;
   std::vector<Heredoc> heredocs;  ///< RUN only
 };
 
