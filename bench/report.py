@@ -11,7 +11,7 @@ def cell(e):
     if e.get("status") == "n/a":
         return f"n/a ({e.get('reason')})"
     if e.get("status") == "failed" and not e.get("wall_s"):
-        return "failed (see JSON)"
+        return "failed: " + e.get("reason", "")[:80].replace("|", "\\|")
     w = e["wall_s"]
     s = f"{w['median']:.2f} s" if w["n"] == 1 else f"{w['median']:.2f} s ({w['min']:.2f}–{w['max']:.2f})"
     if e.get("peak_rss_mib"):
