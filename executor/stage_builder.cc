@@ -62,7 +62,7 @@ class Stage {
       svc_.times->snapshot += Clock::now() - t;
       KILN_RETURN_IF_ERROR(AddSnapshotLayer(cs, "kiln --single-snapshot: the whole stage as one layer"));
     }
-    if (svc_.rootfs_wanted.count(ps_.index) && rootfs_.empty()) KILN_RETURN_IF_ERROR(EnsureRootfs());
+    if (svc_.rootfs_wanted.count(ps_.index)) KILN_RETURN_IF_ERROR(EnsureRootfs());
     StageResult r;
     r.image = std::move(image_);
     r.rootfs = rootfs_;
@@ -118,20 +118,8 @@ class Stage {
     if (!image_.config.config.shell.empty()) meta_.shell = image_.config.config.shell;
     meta_.image = &image_.config;
     meta_.scope = &scope_;
-    if (NeedsRootfs()) KILN_RETURN_IF_ERROR(EnsureRootfs());
     svc_.log->StepDone(Clock::now() - start, what);
     return OkStatus();
-  }
-
-  bool NeedsRootfs() const {
-    if (svc_.rootfs_wanted.count(ps_.index)) return true;
-    for (const Instruction& inst : ps_.instructions) {
-      if (std::holds_alternative<RunInst>(inst.cmd) || std::holds_alternative<CopyInst>(inst.cmd) ||
-          std::holds_alternative<AddInst>(inst.cmd) || std::holds_alternative<WorkdirInst>(inst.cmd)) {
-        return true;
-      }
-    }
-    return false;
   }
 
   layers::ExtractOptions ExtractOpts() {
@@ -141,33 +129,36 @@ class Stage {
     return o;
   }
 
-  // Materialises the stage's rootfs from its base: extracted from the base image, re-extracted from
-  // the layers of a parent stage, or empty for scratch.
+  // Brings the stage's rootfs up to date with image_.layers: on first use it is created and the base
+  // image is unpacked (fetching its layers in parallel); layers added since without touching the
+  // rootfs (taken from a cache) are extracted in order. Steps that change the rootfs themselves add
+  // their layer with `materialized_` kept in step.
   Status EnsureRootfs() {
-    if (!rootfs_.empty()) return OkStatus();
-    std::string dir = svc_.work_dir + "/stage-" + std::to_string(ps_.index);
-    KILN_RETURN_IF_ERROR(MakeDir(dir));
     auto start = Clock::now();
-    if (ps_.base.kind == SourceRef::Kind::kImage) {
-      KILN_ASSIGN_OR_RETURN(UnpackStats st, svc_.fetcher->Unpack(*base_, dir, ExtractOpts()));
-      svc_.log->Info("unpacked " + base_->name + ": " + std::to_string(st.layers) + " layers, " +
-                     FormatBytes(st.extracted_bytes) + " (" + std::to_string(st.fetched_layers) + " fetched, " +
-                     FormatBytes(st.fetched_bytes) + ") in " + FormatDuration(st.took));
-    } else if (ps_.base.kind == SourceRef::Kind::kStage) {
-      for (const ImageLayer& l : image_.layers) {
-        if (l.origin && !svc_.store->HasBlob(l.desc.digest)) KILN_RETURN_IF_ERROR(svc_.fetcher->Fetch(*l.origin, l.desc));
-        KILN_ASSIGN_OR_RETURN(auto blob, svc_.store->OpenBlob(l.desc.digest, l.desc.size));
-        layers::LayerExpectation expect{l.desc.digest, static_cast<uint64_t>(l.desc.size), l.diff_id};
-        Result<layers::ExtractResult> r = layers::ExtractLayer(*blob, expect, dir, ExtractOpts());
-        if (!r.ok()) return r.status().WithContext("re-creating the rootfs of stage " + std::to_string(ps_.base.stage));
+    if (rootfs_.empty()) {
+      std::string dir = svc_.work_dir + "/stage-" + std::to_string(ps_.index);
+      KILN_RETURN_IF_ERROR(MakeDir(dir));
+      rootfs_ = dir;
+      materialized_ = 0;
+      snap_stale_ = true;
+      if (base_ && image_.layers.size() >= base_->manifest.layers.size() && !base_->manifest.layers.empty()) {
+        KILN_ASSIGN_OR_RETURN(UnpackStats st, svc_.fetcher->Unpack(*base_, rootfs_, ExtractOpts()));
+        svc_.log->Info("unpacked " + base_->name + ": " + std::to_string(st.layers) + " layers, " +
+                       FormatBytes(st.extracted_bytes) + " (" + std::to_string(st.fetched_layers) + " fetched, " +
+                       FormatBytes(st.fetched_bytes) + ") in " + FormatDuration(st.took));
+        materialized_ = base_->manifest.layers.size();
       }
     }
-    svc_.times->base += Clock::now() - start;
-    rootfs_ = dir;
-    snap_stale_ = true;
-    if (svc_.options->single_snapshot) {
-      KILN_RETURN_IF_ERROR(FreshSnapshot());
+    for (; materialized_ < image_.layers.size(); ++materialized_) {
+      const ImageLayer& l = image_.layers[materialized_];
+      KILN_ASSIGN_OR_RETURN(auto blob, OpenLayerBlob(l, *svc_.store));
+      layers::LayerExpectation expect{l.desc.digest, static_cast<uint64_t>(l.desc.size), l.diff_id};
+      Result<layers::ExtractResult> r = layers::ExtractLayer(*blob, expect, rootfs_, ExtractOpts());
+      if (!r.ok()) return r.status().WithContext("extracting layer " + l.desc.digest.ToString() + " into the rootfs");
+      snap_stale_ = true;
     }
+    svc_.times->base += Clock::now() - start;
+    if (svc_.options->single_snapshot && !snap_) KILN_RETURN_IF_ERROR(FreshSnapshot());
     return OkStatus();
   }
 
@@ -234,6 +225,7 @@ class Stage {
     d.digest = info->digest;
     d.size = static_cast<int64_t>(info->size);
     image_.layers.push_back(ImageLayer{d, info->diff_id, nullptr});
+    if (materialized_ + 1 == image_.layers.size()) materialized_ = image_.layers.size();  // made from the rootfs
     AddHistory(created_by, false);
     note_ = "layer " + info->digest.ToString().substr(7, 12) + ", " + FormatBytes(info->size) + ", " +
             std::to_string(info->stats.entries) + " entries";
@@ -461,6 +453,7 @@ class Stage {
   std::string rootfs_;
   std::optional<snapshot::Snapshotter> snap_;
   bool snap_stale_ = true;
+  size_t materialized_ = 0;  // how many of image_.layers the rootfs reflects
   int steps_ = 0;
   std::string note_;
 };
