@@ -252,6 +252,24 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     owned_fetcher = NewCurlUrlFetcher();
     svc.url_fetcher = owned_fetcher.get();
   }
+  std::unique_ptr<registry::Repository> stream_repo;  // outlives the uploads that use it
+  BackgroundUploads uploads;
+  svc.uploads = &uploads;
+  bool stream_tried = false;
+  if (!options.no_push && !options.destinations.empty()) {
+    svc.stream_push = [&]() -> registry::Repository* {
+      if (!stream_tried) {
+        stream_tried = true;
+        Result<registry::Reference> ref = registry::Reference::Parse(options.destinations[0]);
+        if (ref.ok()) {
+          registry::Client& c = access->client();
+          Result<std::unique_ptr<registry::Repository>> r = c.Open(c.PushEndpoint(ref->registry()), ref->repository(), true);
+          if (r.ok()) stream_repo = std::move(r).value();
+        }
+      }
+      return stream_repo.get();
+    };
+  }
   svc.work_dir = work;
   svc.platform = target;
   svc.layer_options.compression.algorithm = compression;
@@ -305,6 +323,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   result.times.outputs = Clock::now() - t;
   if (!options.no_push && !options.destinations.empty()) {
     t = Clock::now();
+    uploads.Wait();
     KILN_RETURN_IF_ERROR(PushImage(assembled, *store, image.base, access->client(), options.destinations,
                                    1 + options.push_retry, log));
     result.times.push = Clock::now() - t;

@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <thread>
 #include <variant>
+
+#include "core/pipe.h"
 
 #include "executor/copy_step.h"
 #include "executor/dockerfile/parser.h"
@@ -214,8 +217,21 @@ class Stage {
 
   Status AddLayerFromChanges(const layers::LayerChanges& changes, const std::string& created_by) {
     auto t = Clock::now();
-    Result<layers::LayerInfo> info =
-        layers::WriteLayerToBlobDir(rootfs_, changes, svc_.layer_options, svc_.store->dir() + "/blobs");
+    // When pushing, the layer streams to the first destination while it is compressed; the push at
+    // the end then finds it there. A failed stream costs nothing: the blob is in the store.
+    registry::Repository* stream_to = svc_.stream_push ? svc_.stream_push() : nullptr;
+    BackgroundUpload* upload = nullptr;
+    if (stream_to) upload = svc_.uploads->Start(stream_to, svc_.log);
+    Result<layers::LayerInfo> info = layers::WriteLayerToBlobDir(rootfs_, changes, svc_.layer_options,
+                                                                 svc_.store->dir() + "/blobs",
+                                                                 upload ? &upload->pipe.writer() : nullptr);
+    if (upload) {
+      if (info.ok()) {
+        upload->pipe.writer().Close().IgnoreError();  // the upload drains the rest in the background
+      } else {
+        upload->pipe.Abort(info.status());
+      }
+    }
     if (!info.ok()) return info.status().WithContext("writing the layer");
     svc_.times->layer += Clock::now() - t;
     svc_.times->layers++;
@@ -459,6 +475,32 @@ class Stage {
 };
 
 }  // namespace
+
+BackgroundUpload* BackgroundUploads::Start(registry::Repository* repo, BuildLog* log) {
+  auto u = std::make_unique<BackgroundUpload>();
+  BackgroundUpload* raw = u.get();
+  raw->thread = std::thread([raw, repo, log] {
+    Result<Descriptor> r = repo->UploadBlob(raw->pipe.reader());
+    if (!r.ok()) {
+      raw->pipe.Abort(r.status());
+      log->Debug("streaming a layer to " + repo->Describe() + " failed (it is pushed at the end): " + r.status().message());
+    }
+  });
+  uploads_.push_back(std::move(u));
+  return raw;
+}
+
+void BackgroundUploads::Wait() {
+  for (auto& u : uploads_) {
+    if (u->thread.joinable()) u->thread.join();
+  }
+  uploads_.clear();
+}
+
+BackgroundUploads::~BackgroundUploads() {
+  for (auto& u : uploads_) u->pipe.Abort(Status(ErrorCode::kCancelled, "build stopped"));
+  Wait();
+}
 
 std::string PhaseTimes::Summary() const {
   return "base images " + FormatDuration(base) + ", RUN " + FormatDuration(run) + ", snapshots " +

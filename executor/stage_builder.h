@@ -17,7 +17,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "core/pipe.h"
 
 #include "core/image_model.h"
 #include "core/status.h"
@@ -49,6 +52,25 @@ struct StageResult {
   std::vector<std::string> shell{"/bin/sh", "-c"};
 };
 
+/// A layer upload fed through a pipe while the layer is written, finished in the background.
+struct BackgroundUpload {
+  Pipe pipe;
+  std::thread thread;
+};
+
+/// The uploads started during a build. Wait() before pushing; the destructor aborts and joins.
+class BackgroundUploads {
+ public:
+  ~BackgroundUploads();
+  /// Starts uploading what is written to the returned upload's pipe to `repo`. Failures are only
+  /// logged (debug): the push at the end uploads whatever is missing.
+  BackgroundUpload* Start(registry::Repository* repo, BuildLog* log);
+  void Wait();
+
+ private:
+  std::vector<std::unique_ptr<BackgroundUpload>> uploads_;
+};
+
 /// What every stage of a build shares. Nothing is owned.
 struct BuildServices {
   const BuildOptions* options = nullptr;
@@ -70,6 +92,10 @@ struct BuildServices {
   std::map<int, StageResult>* done = nullptr;
   /// Stage indexes that a later stage reads files from (COPY --from, FROM stage): keep their rootfs.
   std::set<int> rootfs_wanted;
+  /// The repository new layers are streamed to while they are written (the first destination), or
+  /// nullptr. Called once per layer; may be empty.
+  std::function<registry::Repository*()> stream_push;
+  BackgroundUploads* uploads = nullptr;
   /// Images unpacked for COPY --from=IMAGE, by reference → rootfs directory.
   std::map<std::string, std::string>* image_roots = nullptr;
 };

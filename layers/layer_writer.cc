@@ -89,8 +89,30 @@ Result<LayerInfo> WriteLayer(const std::string& rootfs, const LayerChanges& chan
   return info;
 }
 
+namespace {
+
+// Writes to the blob file and, best effort, to a second sink (a streamed upload). A failing second
+// sink is dropped: the blob on disk is what matters, the upload can be done again from it.
+class BestEffortTee : public Writer {
+ public:
+  BestEffortTee(Writer* main, Writer* extra) : main_(main), extra_(extra) {}
+  Status Write(const void* data, size_t n) override {
+    KILN_RETURN_IF_ERROR(main_->Write(data, n));
+    if (extra_ && !extra_->Write(data, n).ok()) extra_ = nullptr;
+    return OkStatus();
+  }
+  using Writer::Write;
+  Status Close() override { return main_->Close(); }
+
+ private:
+  Writer* main_;
+  Writer* extra_;
+};
+
+}  // namespace
+
 Result<LayerInfo> WriteLayerToBlobDir(const std::string& rootfs, const LayerChanges& changes,
-                                      const LayerOptions& options, const std::string& blobs_dir) {
+                                      const LayerOptions& options, const std::string& blobs_dir, Writer* tee) {
   const std::string dir = blobs_dir + "/sha256";
   KILN_RETURN_IF_ERROR(MakeDir(blobs_dir));
   KILN_RETURN_IF_ERROR(MakeDir(dir));
@@ -99,7 +121,8 @@ Result<LayerInfo> WriteLayerToBlobDir(const std::string& rootfs, const LayerChan
   if (fd < 0) return ErrnoStatus("creating a temporary blob in " + dir, errno);
   ::fchmod(fd, 0644);  // mkstemp makes 0600; blobs are world-readable like the rest of a layout
   FdWriter file(fd, /*owned=*/true, tmp);
-  Result<LayerInfo> info = WriteLayer(rootfs, changes, options, &file);
+  BestEffortTee out(&file, tee);
+  Result<LayerInfo> info = WriteLayer(rootfs, changes, options, &out);
   Status status = info.ok() ? file.Close() : info.status();
   if (status.ok()) {
     std::string final_path = dir + "/" + info->digest.hex();

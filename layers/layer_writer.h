@@ -40,8 +40,12 @@ Result<LayerInfo> WriteLayer(const std::string& rootfs, const LayerChanges& chan
 /// "blobs" directory of an OCI layout). The bytes go to a temporary file in that directory first
 /// and are renamed into place once the digest is known; a failure leaves no file behind. Creates
 /// `blobs_dir`/sha256 if needed. An existing blob with the same digest is replaced (same content).
+/// When `tee` is set, every byte of the blob is also written to it as it is produced (a registry
+/// upload streaming while the layer is compressed); a failing `tee` is dropped without failing the
+/// layer, and it is not closed.
 Result<LayerInfo> WriteLayerToBlobDir(const std::string& rootfs, const LayerChanges& changes,
-                                      const LayerOptions& options, const std::string& blobs_dir);
+                                      const LayerOptions& options, const std::string& blobs_dir,
+                                      Writer* tee = nullptr);
 
 /// Every entry under `rootfs` (not following symlinks, not crossing into the root itself) as `paths`,
 /// for a layer holding a whole tree (a base directory, a COPY of a context, the benchmark).
