@@ -132,9 +132,52 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   }
   KILN_ASSIGN_OR_RETURN(media_type::Compression compression, ParseCompression(options.compression));
 
-  // --- Dockerfile and plan ---
+  // --- state ---
+  std::string state = ResolveStateDir(options);
+  KILN_RETURN_IF_ERROR(MkdirAll(state, 0700));
+  {
+    // Rootfs paths handed to the sandbox must be absolute.
+    char* real = ::realpath(state.c_str(), nullptr);
+    if (real == nullptr) return ErrnoStatus("resolving the state directory " + state, errno);
+    state = real;
+    ::free(real);
+  }
+  Result<layers::OciLayout> store = layers::OciLayout::OpenOrCreate(state + "/store");
+  if (!store.ok()) return store.status().WithContext("kiln's blob store in " + state);
+  KILN_RETURN_IF_ERROR(MkdirAll(state + "/work", 0700));
+  std::string work_tmpl = state + "/work/build-XXXXXX";
+  if (::mkdtemp(work_tmpl.data()) == nullptr) return ErrnoStatus("creating a work directory in " + state, errno);
+  std::string work = work_tmpl;
+  // The work directory goes when the build is over. Once every layer is written its trees are not
+  // needed, so removal starts then, on a thread of its own, while the image is written and pushed.
+  struct Cleanup {
+    std::string dir;
+    bool keep;
+    BuildLog* log;
+    std::thread remover;
+    void Start() {
+      if (keep || remover.joinable()) return;
+      remover = std::thread([this] {
+        Status s = RemoveTree(dir);
+        if (!s.ok()) log->Warn("could not remove " + dir + ": " + s.message());
+      });
+    }
+    ~Cleanup() {
+      Start();
+      if (remover.joinable()) remover.join();
+    }
+  } cleanup{work, options.keep_work, log, {}};
+
+  // --- context, then the Dockerfile (which may be inside a context tarball, as Kaniko allows) ---
   std::string context_dir = ContextDir(options.context);
   std::string dockerfile_path = ResolveDockerfile(options, context_dir);
+  KILN_RETURN_IF_ERROR(MkdirAll(work + "/context", 0700));
+  Result<std::unique_ptr<BuildContext>> context = BuildContext::Open(
+      options.context, FileExists(dockerfile_path) ? dockerfile_path : std::string(), work + "/context");
+  if (!context.ok()) return context.status().WithContext("build context " + options.context);
+  if (!FileExists(dockerfile_path) && context_dir.empty()) {
+    dockerfile_path = ResolveDockerfile(options, (*context)->root());
+  }
   KILN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(dockerfile_path, "the Dockerfile"));
   std::string display = options.dockerfile.empty() ? "Dockerfile" : options.dockerfile;
   KILN_ASSIGN_OR_RETURN(dockerfile::Dockerfile df, dockerfile::Parse(text, display));
@@ -169,35 +212,6 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     onbuild_pending |= s.onbuild_pending;
   }
 
-  // --- state ---
-  std::string state = ResolveStateDir(options);
-  KILN_RETURN_IF_ERROR(MkdirAll(state, 0700));
-  Result<layers::OciLayout> store = layers::OciLayout::OpenOrCreate(state + "/store");
-  if (!store.ok()) return store.status().WithContext("kiln's blob store in " + state);
-  KILN_RETURN_IF_ERROR(MkdirAll(state + "/work", 0700));
-  std::string work_tmpl = state + "/work/build-XXXXXX";
-  if (::mkdtemp(work_tmpl.data()) == nullptr) return ErrnoStatus("creating a work directory in " + state, errno);
-  std::string work = work_tmpl;
-  // The work directory goes when the build is over. Once every layer is written its trees are not
-  // needed, so removal starts then, on a thread of its own, while the image is written and pushed.
-  struct Cleanup {
-    std::string dir;
-    bool keep;
-    BuildLog* log;
-    std::thread remover;
-    void Start() {
-      if (keep || remover.joinable()) return;
-      remover = std::thread([this] {
-        Status s = RemoveTree(dir);
-        if (!s.ok()) log->Warn("could not remove " + dir + ": " + s.message());
-      });
-    }
-    ~Cleanup() {
-      Start();
-      if (remover.joinable()) remover.join();
-    }
-  } cleanup{work, options.keep_work, log, {}};
-
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<RegistryAccess> access,
                         RegistryAccess::Create(options, pull_registries, push_registries, std::move(deps.keychain)));
   ImageFetcher fetcher(&access->client(), &*store, log);
@@ -215,11 +229,6 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     result.plan_json = dockerfile::PlanToJson(plan);
     return result;
   }
-
-  // --- context ---
-  KILN_RETURN_IF_ERROR(MkdirAll(work + "/context", 0700));
-  Result<std::unique_ptr<BuildContext>> context = BuildContext::Open(options.context, dockerfile_path, work + "/context");
-  if (!context.ok()) return context.status().WithContext("build context " + options.context);
 
   // --- stages ---
   std::unique_ptr<sandbox::LinuxCommandRunner> owned_runner;
