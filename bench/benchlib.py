@@ -72,8 +72,10 @@ def timed(argv, log_path, env=None, cwd=None):
     except OSError:
         pass
     if rc != 0:
-        raise Failed(f"{os.path.basename(argv[0])} {' '.join(argv[1:3])}... exited with {rc}; "
-                     f"log {log_path}:\n{tail(log_path)}")
+        e = Failed(f"{os.path.basename(argv[0])} {' '.join(argv[1:3])}... exited with {rc}; "
+                   f"log {log_path}:\n{tail(log_path)}")
+        e.run = {"wall_s": round(wall, 3), "rss_kib": rss, "exit": rc}  # how far it got, for the JSON
+        raise e
     return {"wall_s": round(wall, 3), "rss_kib": rss}
 
 

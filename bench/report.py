@@ -11,7 +11,10 @@ def cell(e):
     if e.get("status") == "n/a":
         return f"n/a ({e.get('reason')})"
     if e.get("status") == "failed" and not e.get("wall_s"):
-        return "failed: " + e.get("reason", "")[:80].replace("|", "\\|")
+        fr = e.get("failed_run") or {}
+        how = f" after {fr['wall_s']:.1f} s" if fr.get("wall_s") else ""
+        how += f", {fr['rss_kib'] / 1024:.0f} MiB" if fr.get("rss_kib") else ""
+        return f"failed{how}: " + e.get("reason", "")[:100].replace("|", "\\|")
     w = e["wall_s"]
     s = f"{w['median']:.2f} s" if w["n"] == 1 else f"{w['median']:.2f} s ({w['min']:.2f}–{w['max']:.2f})"
     if e.get("peak_rss_mib"):

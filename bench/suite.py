@@ -70,6 +70,18 @@ class Kiln:
         return r
 
 
+def kiln_steps(log):
+    """Per-step times ("STEP 2/2: done in 51.85s") of a kiln build that did not finish."""
+    steps = {}
+    try:
+        with open(log, errors="replace") as f:
+            for m in re.finditer(r"STEP (\d+)/\d+: done in (\d+(?:\.\d+)?)(ms|s)", f.read()):
+                steps[f"step {m.group(1)}"] = round(float(m.group(2)) / (1000 if m.group(3) == "ms" else 1), 3)
+    except OSError:
+        pass
+    return steps
+
+
 def kiln_phases(log):
     """kiln build's own per-phase summary, its last line:
     "done in 3.92s: base images 94ms, RUN 0ms, ..., layers 3.56s (1, 24.9 MB), push 0ms"."""
@@ -277,7 +289,9 @@ class Suite:
                     lines = str(ex).splitlines()
                     last = next((l for l in reversed(lines[1:]) if l.strip()), "")
                     e.update(status="failed", reason=(lines[0].split(";")[0] + (": " + last if last else ""))[:300],
-                             log=lg)
+                             log=lg, failed_run=getattr(ex, "run", None))
+                    if name == "kiln" and getattr(ex, "run", None):
+                        e["failed_run"]["phases"] = kiln_phases(lg) or kiln_steps(lg)
                     bl.log(f"  s{sid} run {r + 1} {name} FAILED: {ex}")
                 finally:
                     if isinstance(tool_of(self, name), Buildah):
