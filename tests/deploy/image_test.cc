@@ -1,0 +1,208 @@
+// kiln's own image, built by kiln with deploy/build-image.sh and pushed to a harness registry, then
+// unpacked and used the way Kubernetes uses it: the Jobs in deploy/kubernetes/ run (by kube_pod.py
+// and podrun) with the image as their root filesystem, the registry secret mounted at
+// /kaniko/.docker, their own args, users and security contexts, against a TLS + basic-auth registry.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include "tests/deploy/deploy_testing.h"
+#include "tests/testing/base_images.h"
+
+namespace kiln {
+namespace {
+
+using testing::ReadFile;
+using testing::RunShell;
+using testing::ShellQuote;
+using testing::Stat;
+
+constexpr char kUser[] = "k8s-builder";
+constexpr char kPassword[] = "Pod-S3cret-5150";
+
+class KilnImageTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
+    env_ = new testing::BuildEnv(KILN_BINARY);
+    // kiln's debug image (a superset of release) built by kiln and pushed.
+    std::string out;
+    build_rc_ = RunShell(std::string(KILN_SOURCE_DIR) + "/deploy/build-image.sh --kiln " + KILN_BINARY +
+                             " --target debug --destination " + env_->Ref("kiln/kiln:debug") +
+                             " --insecure --compression-level 1 --state-dir " + env_->state_dir() + " 2>&1",
+                         &out);
+    build_log_ = new std::string(out);
+    if (build_rc_ == 0) image_ = new testing::ReadBack(env_->Read("kiln/kiln:debug"));
+    testing::RegistryOptions o;
+    o.tls = true;
+    o.user = kUser;
+    o.password = kPassword;
+    tls_ = testing::RegistryServer::Start(o).release();
+    testing::PushToRegistry("oci:" + testing::BusyboxLayout(KILN_BINARY) + ":latest", *tls_, "base/busybox:latest",
+                            testing::MediaTypes::kOci, std::string(kUser) + ":" + kPassword);
+  }
+  static void TearDownTestSuite() {
+    delete image_;
+    delete tls_;
+    delete env_;
+    delete build_log_;
+    env_ = nullptr;
+  }
+  void SetUp() override {
+    if (!env_) GTEST_SKIP() << "needs root and busybox-static";
+    ASSERT_EQ(build_rc_, 0) << *build_log_;
+  }
+  // Runs container `container` of deploy/kubernetes/`manifest` with kube_pod.py.
+  int RunPod(const std::string& manifest, const std::string& container, const std::string& extra, std::string* out) {
+    std::string scratch = env_->NewDir("pod");
+    std::string secret = scratch + "/secret.yaml";
+    testing::WriteFile(secret, "apiVersion: v1\nkind: Secret\nmetadata: {name: kiln-registry-credentials}\n"
+                               "type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\":{\"" +
+                                   tls_->host() + "\":{\"auth\":\"" +
+                                   deploy_testing::Base64(std::string(kUser) + ":" + kPassword) + "\"}}}'\n");
+    std::string image_config = scratch + "/image-config.json";
+    testing::WriteFile(image_config, image_->config.dump());
+    std::string cmd = "python3 " + std::string(DEPLOY_TEST_DIR) + "/kube_pod.py --manifest " + KILN_SOURCE_DIR +
+                      "/deploy/kubernetes/" + manifest + " --container " + container + " --podrun " + PODRUN_BINARY +
+                      " --scratch " + scratch + "/s --secret " + secret + " " + extra + " 2>&1";
+    if (container == "kiln") {
+      // The image is the container's root; the test CA stands in for the image's CA bundle.
+      cmd = "python3 " + std::string(DEPLOY_TEST_DIR) + "/kube_pod.py --manifest " + KILN_SOURCE_DIR +
+            "/deploy/kubernetes/" + manifest + " --container kiln --podrun " + PODRUN_BINARY + " --scratch " + scratch +
+            "/s --secret " + secret + " --rootfs " + image_->rootfs + " --image-config " + image_config +
+            " --bind " + tls_->ca_cert_path() + ":/etc/ssl/certs/ca-certificates.crt:ro " + extra + " 2>&1";
+    }
+    int rc = RunShell(cmd, out);
+    testing::WriteFile(scratch + "/pod.log", *out);
+    return rc;
+  }
+  std::string PushedDigest(const std::string& ref) {
+    std::string raw;
+    if (RunShell("skopeo --insecure-policy inspect --raw --cert-dir " + tls_->ca_cert_dir() + " --creds " +
+                     ShellQuote(std::string(kUser) + ":" + kPassword) + " docker://" + tls_->host() + "/" + ref,
+                 &raw) != 0) {
+      return "";
+    }
+    return raw;
+  }
+  void ExpectNoLeak(const std::string& log, const std::vector<std::string>& more_roots) {
+    std::vector<std::string> needles = {kPassword, deploy_testing::Base64(std::string(kUser) + ":" + kPassword)};
+    EXPECT_FALSE(deploy_testing::Contains(log, needles[0]));
+    EXPECT_FALSE(deploy_testing::Contains(log, needles[1]));
+    std::vector<std::string> roots = {tls_->storage_dir()};
+    roots.insert(roots.end(), more_roots.begin(), more_roots.end());
+    int scanned = 0;
+    std::vector<std::string> hits = deploy_testing::FindSecrets(roots, needles, &scanned);
+    EXPECT_TRUE(hits.empty()) << ::testing::PrintToString(hits);
+    EXPECT_GT(scanned, 3);
+  }
+
+  static testing::BuildEnv* env_;
+  static testing::RegistryServer* tls_;
+  static testing::ReadBack* image_;
+  static std::string* build_log_;
+  static int build_rc_;
+};
+testing::BuildEnv* KilnImageTest::env_ = nullptr;
+testing::RegistryServer* KilnImageTest::tls_ = nullptr;
+testing::ReadBack* KilnImageTest::image_ = nullptr;
+std::string* KilnImageTest::build_log_ = nullptr;
+int KilnImageTest::build_rc_ = -1;
+
+TEST_F(KilnImageTest, ImageHasKanikosPathsAndNothingElseToRunBuildsWith) {
+  const std::string& root = image_->rootfs;
+  EXPECT_EQ(Stat(root, "kaniko/executor").type, 'f');
+  EXPECT_EQ(Stat(root, "kaniko/executor").mode, 0755u);
+  EXPECT_EQ(Stat(root, "kaniko/.docker").type, 'd');
+  EXPECT_EQ(Stat(root, "kaniko/bin").type, 'd');
+  EXPECT_EQ(Stat(root, "kaniko/bin/kiln-gitlab-build").content, ReadFile(std::string(KILN_SOURCE_DIR) + "/deploy/gitlab/kiln-build.sh"));
+  EXPECT_EQ(Stat(root, "lib64/ld-linux-x86-64.so.2").type, 'f');
+  EXPECT_EQ(Stat(root, "etc/ssl/certs/ca-certificates.crt").content, ReadFile("/etc/ssl/certs/ca-certificates.crt"));
+  EXPECT_EQ(Stat(root, "tmp").mode, 01777u);
+  const auto& cfg = image_->config["config"];
+  EXPECT_EQ(cfg["Entrypoint"], nlohmann::json::array({"/kaniko/executor"}));
+  std::string envs = cfg["Env"].dump();
+  EXPECT_NE(envs.find("DOCKER_CONFIG=/kaniko/.docker"), std::string::npos) << envs;
+  EXPECT_NE(envs.find("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"), std::string::npos) << envs;
+  EXPECT_NE(envs.find("PATH=/kaniko/bin:/kaniko:"), std::string::npos) << envs;
+  // Every library the binary needs resolves inside the image (no host paths leak in via chroot).
+  std::string out;
+  ASSERT_EQ(RunShell(std::string(PODRUN_BINARY) + " --rootfs " + root + " --env PATH=/busybox -- /kaniko/executor --help 2>&1", &out), 0) << out;
+  EXPECT_NE(out.find("Kaniko"), std::string::npos) << out;
+  ASSERT_EQ(RunShell(std::string(PODRUN_BINARY) + " --rootfs " + root + " -- /usr/local/bin/kiln version 2>&1", &out), 0) << out;
+  EXPECT_EQ(out.rfind("kiln ", 0), 0u) << out;
+}
+
+TEST_F(KilnImageTest, ReleaseTargetIsTheDefaultAndHasNoShell) {
+  std::string out;
+  ASSERT_EQ(RunShell(std::string(KILN_SOURCE_DIR) + "/deploy/build-image.sh --kiln " + KILN_BINARY + " --destination " +
+                         env_->Ref("kiln/kiln:release") + " --insecure --compression-level 1 --state-dir " +
+                         env_->state_dir() + " 2>&1",
+                     &out),
+            0)
+      << out;
+  testing::ReadBack rel = env_->Read("kiln/kiln:release");
+  EXPECT_EQ(Stat(rel.rootfs, "kaniko/executor").type, 'f');
+  EXPECT_EQ(Stat(rel.rootfs, "busybox").type, '-');
+  EXPECT_EQ(Stat(rel.rootfs, "bin/sh").type, '-');
+  // The same binary and libraries give the same first layer (reproducible build).
+  EXPECT_EQ(rel.manifest["layers"][0]["digest"], image_->manifest["layers"][0]["digest"]);
+}
+
+TEST_F(KilnImageTest, DefaultJobBuildsFromAGitCheckoutWithTheMountedSecret) {
+  // The git repository the init container clones (file:// stands in for the network).
+  std::string repo = env_->NewDir("repo");
+  testing::WriteFile(repo + "/Dockerfile",
+                     "FROM " + tls_->host() + "/base/busybox:latest\n"
+                     "COPY app.txt /app/\n"
+                     "RUN id -u; cat /kaniko/.docker/config.json; env; echo ran > /app/ran.txt\n");
+  testing::WriteFile(repo + "/app.txt", "from git\n");
+  std::string out;
+  ASSERT_EQ(RunShell("cd " + repo + " && git init -q -b main && git add . && git -c user.email=t@t -c user.name=t commit -qm init 2>&1", &out), 0) << out;
+  std::string workspace = env_->NewDir("workspace");
+  std::string vol = " --volume-dir workspace=" + workspace;
+  ASSERT_EQ(RunPod("job-git.yaml", "checkout",
+                   "--host-image --bind " + repo + ":/srv/app.git:ro --set-env GIT_URL=file:///srv/app.git" + vol, &out),
+            0)
+      << out;
+  ASSERT_EQ(ReadFile(workspace + "/src/app.txt"), "from git\n");
+
+  int rc = RunPod("job-git.yaml", "kiln", "--set-env KILN_DESTINATION=" + tls_->host() + "/team/app:1.0.0" + vol, &out);
+  ASSERT_EQ(rc, 0) << out;
+  // The default pod (root, default capabilities, RuntimeDefault seccomp) runs RUN in the chroot tier.
+  EXPECT_NE(out.find("RUN sandbox: chroot"), std::string::npos) << out;
+  EXPECT_NE(out.find("can't open '/kaniko/.docker/config.json'"), std::string::npos) << out;
+  ASSERT_FALSE(PushedDigest("team/app:1.0.0").empty()) << out;
+  ExpectNoLeak(out, {workspace + "/kiln"});
+}
+
+TEST_F(KilnImageTest, NonRootJobBuildsFromAContextTarball) {
+  std::string cm = env_->NewDir("configmap");
+  std::string ctx = env_->NewDir("ctx");
+  testing::WriteFile(ctx + "/app.txt", "from a tarball\n");
+  testing::WriteFile(cm + "/Dockerfile", "FROM " + tls_->host() + "/base/busybox:latest\nCOPY app.txt /app/\nENV MODE=nonroot\n");
+  std::string out;
+  ASSERT_EQ(RunShell("tar -C " + ctx + " -czf " + cm + "/context.tar.gz . && chmod a+r " + cm + "/*", &out), 0) << out;
+  std::string state = env_->NewDir("state");
+  int rc = RunPod("job-nonroot.yaml", "kiln",
+                  "--configmap kiln-context=" + cm + " --volume-dir state=" + state +
+                      " --set-env KILN_DESTINATION=" + tls_->host() + "/team/app:nonroot",
+                  &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_FALSE(PushedDigest("team/app:nonroot").empty());
+  ExpectNoLeak(out, {state});
+
+  // The same pod with a RUN step: no sandbox tier, and the message says so.
+  testing::WriteFile(cm + "/Dockerfile", "FROM " + tls_->host() + "/base/busybox:latest\nRUN true\n");
+  ::chmod((cm + "/Dockerfile").c_str(), 0644);
+  rc = RunPod("job-nonroot.yaml", "kiln",
+              "--configmap kiln-context=" + cm + " --set-env KILN_DESTINATION=" + tls_->host() + "/team/app:run", &out);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("RUN needs either user namespaces or root"), std::string::npos) << out;
+  EXPECT_NE(out.find("uid 1000, not root"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace kiln
