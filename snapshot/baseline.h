@@ -106,7 +106,8 @@ class Baseline {
     FileType type;
     uint16_t mode;
     uint16_t target_len;
-    uint16_t reserved;
+    uint16_t birth;  // directories: a hash of the birth time, to tell a re-created directory that
+                     // got the same inode number back from the one it replaced (0: unknown)
     uint32_t nlink;
     uint32_t uid, gid;
     uint64_t extra;  // regular/symlink: size; device: rdev; directory: first_child << 32 | child_count

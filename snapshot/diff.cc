@@ -103,7 +103,8 @@ Result<bool> Differ::DiffDir(uint32_t ai, uint32_t bi) {
     }
     const Entry& x = a_.entries_[i];
     const Entry& y = b_.entries_[j];
-    if (y.type == FileType::kDirectory && x.type == FileType::kDirectory && x.ino == y.ino) {
+    if (y.type == FileType::kDirectory && x.type == FileType::kDirectory && x.ino == y.ino &&
+        (x.birth == y.birth || x.birth == 0 || y.birth == 0)) {
       bool self = DirMetaChanged(i, j);
       size_t mark = path_.size();
       std::string child = path_.empty() ? std::string(nb) : path_ + "/" + std::string(nb);

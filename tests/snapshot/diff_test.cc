@@ -428,3 +428,38 @@ TEST_F(DiffTest, ParallelWalkMatchesSequential) {
 
 }  // namespace
 }  // namespace kiln::snapshot
+
+namespace kiln::snapshot {
+namespace {
+
+// ext4 hands a freed inode number straight back: `rm -rf d && mkdir d` often gives the new directory
+// the old number. Its birth time still differs, and the diff must call it a replaced (opaque) dir.
+TEST(DiffReuseTest, DirectoryRecreatedWithTheSameInodeNumberIsOpaque) {
+  testing::TempDir tmp;
+  std::string root = tmp.path() + "/root";
+  ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  std::string d = root + "/d";
+  bool reused = false;
+  for (int attempt = 0; attempt < 20 && !reused; ++attempt) {
+    ASSERT_EQ(::system(("rm -rf " + d + " && mkdir " + d + " && touch " + d + "/old").c_str()), 0);
+    struct stat before;
+    ASSERT_EQ(::stat(d.c_str(), &before), 0);
+    auto a = Baseline::Take(root, {});
+    ASSERT_TRUE(a.ok());
+    ASSERT_EQ(::system(("rm -rf " + d + " && mkdir " + d + " && touch " + d + "/new").c_str()), 0);
+    struct stat after;
+    ASSERT_EQ(::stat(d.c_str(), &after), 0);
+    if (after.st_ino != before.st_ino) continue;  // this filesystem did not reuse it; try again
+    reused = true;
+    auto b = Baseline::Take(root, {});
+    ASSERT_TRUE(b.ok());
+    auto cs = Diff(*a, *b);
+    ASSERT_TRUE(cs.ok()) << cs.status().message();
+    EXPECT_EQ(cs->opaque_dirs, std::vector<std::string>{"d"});
+    EXPECT_TRUE(cs->deleted.empty());
+  }
+  if (!reused) GTEST_SKIP() << "the filesystem of " << root << " never reused an inode number";
+}
+
+}  // namespace
+}  // namespace kiln::snapshot
