@@ -216,9 +216,14 @@ def main():
     binds += a.bind
     # Mount points exist in an image before it is started read-only.
     for b in binds:
-        dst = b.split(":")[1]
-        if dst != "/":
-            os.makedirs(rootfs + dst, exist_ok=True)
+        src, dst = b.split(":")[:2]
+        if dst == "/" or os.path.lexists(rootfs + dst):
+            continue
+        if os.path.isdir(src):
+            os.makedirs(rootfs + dst)
+        else:
+            os.makedirs(os.path.dirname(rootfs + dst), exist_ok=True)
+            open(rootfs + dst, "w").close()
 
     cmd = [a.podrun, "--rootfs", rootfs]
     for b in binds:

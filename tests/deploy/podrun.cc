@@ -63,7 +63,7 @@ void BindMount(const std::string& root, const Bind& b) {
   if (::stat(b.src.c_str(), &st) != 0) Die("stat " + b.src);
   if (S_ISDIR(st.st_mode)) {
     MkdirAll(target);
-  } else {
+  } else if (::lstat(target.c_str(), &st) != 0) {
     MkdirAll(target.substr(0, target.rfind('/')));
     int fd = ::open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0) Die("creating mount point " + target);
