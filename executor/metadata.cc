@@ -13,7 +13,7 @@ using namespace kiln::dockerfile;
 std::vector<std::string> CommandArgv(const CommandLine& cmd, const std::vector<std::string>& shell) {
   if (cmd.exec_form) return cmd.args;
   std::vector<std::string> argv = shell;
-  argv.push_back(cmd.args.empty() ? std::string() : cmd.args[0]);
+  if (!cmd.args.empty()) argv.push_back(cmd.args[0]);  // a bare `CMD` is just the shell, as in BuildKit
   return argv;
 }
 
@@ -53,6 +53,7 @@ std::string ResolveWorkdir(const std::string& current, const std::string& path) 
 Result<bool> ApplyMetadata(const Instruction& inst, char escape, StageMetadata& st) {
   ContainerConfig& cfg = st.image->config;
   auto expand = [&](const std::string& w) { return ExpandWord(w, st.scope->ExpansionVars(), escape); };
+  st.created_by.clear();
 
   if (const auto* env = std::get_if<EnvInst>(&inst.cmd)) {
     // Keys are expanded with the variables before the instruction, as ApplyEnv does.
@@ -63,9 +64,12 @@ Result<bool> ApplyMetadata(const Instruction& inst, char escape, StageMetadata& 
       keys.push_back(k);
     }
     KILN_RETURN_IF_ERROR(st.scope->ApplyEnv(*env, escape));
+    st.created_by = "ENV";
     for (const std::string& k : keys) {
       auto it = st.scope->env().find(k);
-      if (it != st.scope->env().end()) SetEnv(cfg.env, k, it->second);
+      if (it == st.scope->env().end()) continue;
+      SetEnv(cfg.env, k, it->second);
+      st.created_by += " " + k + "=" + it->second;
     }
     return true;
   }
@@ -74,10 +78,12 @@ Result<bool> ApplyMetadata(const Instruction& inst, char escape, StageMetadata& 
     return true;
   }
   if (const auto* label = std::get_if<LabelInst>(&inst.cmd)) {
+    st.created_by = "LABEL";
     for (const KeyValue& kv : label->labels) {
       KILN_ASSIGN_OR_RETURN(std::string k, expand(kv.key));
       KILN_ASSIGN_OR_RETURN(std::string v, expand(kv.value));
       cfg.labels[k] = v;
+      st.created_by += " " + k + "=" + v;
     }
     return true;
   }

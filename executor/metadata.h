@@ -26,6 +26,9 @@ struct StageMetadata {
   dockerfile::StageScope* scope = nullptr;
   std::vector<std::string> shell{"/bin/sh", "-c"};
   bool cmd_set = false;  ///< a CMD was given in this stage
+  /// Set by ApplyMetadata when Docker's history text differs from the instruction as written: ENV and
+  /// LABEL record their processed pairs ("ENV A=two words B=x-1"). Empty: use the original text.
+  std::string created_by;
 };
 
 /// Applies `inst` if it is a metadata instruction and returns true; returns false (and changes

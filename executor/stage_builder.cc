@@ -87,7 +87,6 @@ class Stage {
         image_.config.os = svc_.platform.os;
         image_.config.architecture = svc_.platform.architecture;
         image_.config.variant = svc_.platform.variant;
-        image_.config.config.env = {std::string("PATH=") + kDefaultPath};
         what = "scratch";
         break;
       case SourceRef::Kind::kImage: {
@@ -113,6 +112,11 @@ class Stage {
       }
     }
     image_.config.created = svc_.created;
+    // BuildKit makes sure every stage has a PATH.
+    std::string path_value;
+    if (!FindEnv(image_.config.config.env, "PATH", &path_value)) {
+      image_.config.config.env.push_back(std::string("PATH=") + kDefaultPath);
+    }
     if (ps_.base.kind == SourceRef::Kind::kStage) {
       scope_.SeedEnv(svc_.done->at(ps_.base.stage).env);
     } else {
@@ -201,7 +205,9 @@ class Stage {
     if (const auto* wd = std::get_if<WorkdirInst>(&inst.cmd)) return Workdir(inst, *wd);
     KILN_ASSIGN_OR_RETURN(bool handled, ApplyMetadata(inst, svc_.plan->escape, meta_));
     if (!handled) return Unsupported(inst.keyword + " is not supported here");
-    if (!std::holds_alternative<ArgInst>(inst.cmd)) AddHistory(inst.original, true);
+    if (!std::holds_alternative<ArgInst>(inst.cmd)) {
+      AddHistory(meta_.created_by.empty() ? inst.original : meta_.created_by, true);
+    }
     note_ = "config";
     return OkStatus();
   }
