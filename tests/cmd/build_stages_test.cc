@@ -1,0 +1,143 @@
+// `kiln build` end to end: multi-stage builds. FROM scratch / an image / an earlier stage /
+// --platform from a two-platform index, COPY --from a stage name, a stage index and an image,
+// --target, and stages nobody needs not being built at all.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/base_images.h"
+
+namespace kiln {
+namespace {
+
+using nlohmann::json;
+using testing::BuildEnv;
+using testing::FileInfo;
+using testing::ListTree;
+using testing::Stat;
+using Paths = std::vector<std::string>;
+
+class BuildStagesTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
+    env_ = new BuildEnv(KILN_BINARY);
+    testing::PushToRegistry("oci:" + testing::MultiPlatformLayout(KILN_BINARY) + ":multi", env_->reg(), "multi:1");
+  }
+  static void TearDownTestSuite() {
+    delete env_;
+    env_ = nullptr;
+  }
+  void SetUp() override {
+    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
+  }
+
+  static std::string Dockerfile() {
+    return "ARG BASE=@REG@/busybox:latest\n"
+           "FROM ${BASE} AS builder\n"
+           "RUN mkdir /out && echo built > /out/artifact && echo other > /out/other && chown 1000:50 /out/other\n"
+           "ENV BUILDER_ENV=b\n"
+           "\n"
+           "FROM scratch AS tiny\n"
+           "COPY --from=builder /out/artifact /artifact\n"
+           "\n"
+           "FROM @REG@/busybox:latest AS broken\n"
+           "RUN echo this stage is not needed; exit 7\n"
+           "\n"
+           "FROM builder AS child\n"
+           "RUN echo child >> /out/artifact\n"
+           "\n"
+           "FROM --platform=" + testing::ForeignPlatform() + " @REG@/multi:1 AS foreign\n"
+           "COPY --from=tiny /artifact /artifact\n"
+           "\n"
+           "FROM @REG@/busybox:latest\n"
+           "COPY --from=builder /out /fromname\n"
+           "COPY --from=0 /out/other /fromindex\n"
+           "COPY --from=@REG@/multi:1 /etc/platform /fromimage\n"
+           "COPY --from=tiny /artifact /fromtiny\n"
+           "COPY --from=child /out/artifact /fromchild\n";
+  }
+
+  static BuildEnv* env_;
+};
+BuildEnv* BuildStagesTest::env_ = nullptr;
+
+TEST_F(BuildStagesTest, CopyFromStageNameIndexImageAndChildStage) {
+  std::string ctx = env_->Context({{"Dockerfile", Dockerfile()}});
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("stages:last"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // The stage that fails was not needed, so it never ran.
+  EXPECT_EQ(r.err.find("this stage is not needed"), std::string::npos) << r.err;
+  auto img = env_->Read("stages:last");
+  const std::string& fs = img.rootfs;
+  EXPECT_EQ(ListTree(fs, "fromname"), (Paths{"fromname/artifact", "fromname/other"}));
+  EXPECT_EQ(Stat(fs, "fromname/artifact").content, "built\n");
+  // COPY --from keeps the source's owner unless --chown is given.
+  FileInfo other = Stat(fs, "fromindex");
+  EXPECT_EQ(other.content, "other\n");
+  EXPECT_EQ(other.uid, 1000u);
+  EXPECT_EQ(other.gid, 50u);
+  // An image reference in --from picks the build platform's image of the index.
+  EXPECT_EQ(Stat(fs, "fromimage").content, testing::NativePlatform() + "\n");
+  EXPECT_EQ(Stat(fs, "fromtiny").content, "built\n");
+  EXPECT_EQ(Stat(fs, "fromchild").content, "built\nchild\n");
+  // The last stage starts from busybox, not from what the other stages did.
+  EXPECT_EQ(Stat(fs, "out").type, '-');
+  const json& c = img.config["config"];
+  // Nothing of the builder stage's ENV (the default PATH is finding #2 in e2e-findings.md).
+  EXPECT_EQ(c.dump().find("BUILDER_ENV"), std::string::npos) << c.dump();
+  EXPECT_EQ(img.config["history"].size(), 6u);
+  EXPECT_EQ(img.NonEmptyHistory(), img.config["rootfs"]["diff_ids"].size());
+}
+
+TEST_F(BuildStagesTest, TargetStopsAtAStage) {
+  std::string ctx = env_->Context({{"Dockerfile", Dockerfile()}});
+  // A scratch stage: one layer with just the artifact, the default PATH.
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("stages:tiny") + " --target tiny");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto tiny = env_->Read("stages:tiny");
+  EXPECT_EQ(ListTree(tiny.rootfs, ""), Paths{"artifact"});
+  EXPECT_EQ(tiny.config["rootfs"]["diff_ids"].size(), 1u);
+  EXPECT_EQ(tiny.config["config"]["Env"], json({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}));
+
+  // A stage built FROM another stage keeps its files, layers and ENV.
+  auto c = env_->Build(ctx, "--destination " + env_->Ref("stages:child") + " --target child");
+  ASSERT_EQ(c.rc, 0) << c.err;
+  auto child = env_->Read("stages:child");
+  EXPECT_EQ(Stat(child.rootfs, "out/artifact").content, "built\nchild\n");
+  EXPECT_EQ(Stat(child.rootfs, "out/other").uid, 1000u);
+  EXPECT_EQ(child.config["rootfs"]["diff_ids"].size(), 3u);
+  EXPECT_EQ(child.config["config"]["Env"].back(), "BUILDER_ENV=b");
+  EXPECT_EQ(child.NonEmptyHistory(), 3u);
+}
+
+TEST_F(BuildStagesTest, FromPlatformPicksThatImageOfTheIndex) {
+  std::string ctx = env_->Context({{"Dockerfile", Dockerfile()}});
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("stages:foreign") + " --target foreign");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("stages:foreign");
+  EXPECT_EQ(Stat(img.rootfs, "etc/platform").content, testing::ForeignPlatform() + "\n");
+  EXPECT_EQ(Stat(img.rootfs, "etc/foreign").type, 'f');
+  EXPECT_EQ(Stat(img.rootfs, "artifact").content, "built\n");
+  std::string platform = img.config["os"].get<std::string>() + "/" + img.config["architecture"].get<std::string>();
+  if (img.config.contains("variant")) platform += "/" + img.config["variant"].get<std::string>();
+  EXPECT_EQ(platform, testing::ForeignPlatform());
+
+  // Without --platform the index resolves to this machine's image.
+  std::string native = env_->Context({{"Dockerfile", "FROM @REG@/multi:1\nRUN cat /etc/platform > /seen\n"}});
+  auto n = env_->Build(native, "--destination " + env_->Ref("stages:native"));
+  ASSERT_EQ(n.rc, 0) << n.err;
+  auto nimg = env_->Read("stages:native");
+  EXPECT_EQ(Stat(nimg.rootfs, "seen").content, testing::NativePlatform() + "\n");
+  EXPECT_EQ(Stat(nimg.rootfs, "etc/foreign").type, '-');
+}
+
+TEST_F(BuildStagesTest, BuildArgChoosesTheBase) {
+  std::string ctx = env_->Context({{"Dockerfile", "ARG BASE=@REG@/busybox:latest\nFROM $BASE\nRUN cat /etc/platform > /seen\n"}});
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("stages:arg") + " --build-arg BASE=" + env_->Ref("multi:1"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(Stat(env_->Read("stages:arg").rootfs, "seen").content, testing::NativePlatform() + "\n");
+}
+
+}  // namespace
+}  // namespace kiln
