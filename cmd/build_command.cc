@@ -27,6 +27,8 @@ struct BuildFlags {
   bool preserve_context = false;
   bool skip_unused_stages = true;
   std::string kaniko_dir;
+  std::string cache_ttl;
+  bool compressed_caching = true;
   // Declared for the message only.
   std::vector<std::pair<std::string, std::string>> unsupported_values;
 };
@@ -90,6 +92,28 @@ int RunBuildCommand(BuildFlags& f) {
   if (f.ignore_var_run) o.ignore_paths.push_back("/var/run");
   o.image_download_retry = std::max(o.image_download_retry, f.image_fs_extract_retry);
   if (!f.kaniko_dir.empty() && o.state_dir.empty()) o.state_dir = f.kaniko_dir;
+  if (!f.cache_ttl.empty()) {
+    // Go durations as Kaniko takes them: "336h", "90m", "1h30m", "3600s".
+    int64_t seconds = 0, n = 0;
+    bool digits = false, ok = true;
+    for (char c : f.cache_ttl) {
+      if (c >= '0' && c <= '9') {
+        n = n * 10 + (c - '0');
+        digits = true;
+      } else if (digits && (c == 'h' || c == 'm' || c == 's')) {
+        seconds += n * (c == 'h' ? 3600 : c == 'm' ? 60 : 1);
+        n = 0;
+        digits = false;
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok || digits) {
+      std::cerr << "kiln: --cache-ttl must be a duration like 336h or 90m, not \"" << f.cache_ttl << "\"\n";
+      return kExitUsage;
+    }
+    o.cache_ttl_hours = (seconds + 3599) / 3600;
+  }
   if (o.compression == "uncompressed") o.compression = "none";
   auto sde = o.environ.find("SOURCE_DATE_EPOCH");
   for (const std::string& a : o.build_args) {
@@ -167,6 +191,13 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("--log-format", f->log_format, "text, color or json");
   sub->add_flag("--log-timestamp", o.log_timestamp, "Timestamp every log line");
   sub->add_option("--kaniko-dir", f->kaniko_dir, "Same as --state-dir");
+  sub->add_flag("--cache", o.cache, "Reuse layers of earlier builds (see --cache-repo, --cache-dir)");
+  sub->add_option("--cache-repo", o.cache_repo, "Registry repository of the layer cache (default DESTINATION/cache)");
+  sub->add_option("--cache-dir", o.cache_dir, "Local directory of the layer cache (and of base images from `kiln warm`)");
+  sub->add_option("--cache-ttl", f->cache_ttl, "How long cached layers stay valid, e.g. 336h, 30m (default two weeks)");
+  sub->add_flag("--cache-run-layers", o.cache_run_layers, "Cache RUN layers (default true)");
+  sub->add_flag("--cache-copy-layers", o.cache_copy_layers, "Cache COPY/ADD layers (default true in kiln)");
+  sub->add_flag("--compressed-caching", f->compressed_caching, "Accepted; kiln's cache never holds layers in memory");
   // kiln's own.
   sub->add_option("--state-dir", o.state_dir, "kiln's blob store and work directory (default /var/lib/kiln as root)")
       ->group("kiln");
@@ -174,13 +205,6 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln");
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln");
 
-  Unsupported(sub, f.get(), "--cache", "the layer cache is being built", true);
-  Unsupported(sub, f.get(), "--cache-repo", "the layer cache is being built", false);
-  Unsupported(sub, f.get(), "--cache-dir", "the layer cache is being built", false);
-  Unsupported(sub, f.get(), "--cache-ttl", "the layer cache is being built", false);
-  Unsupported(sub, f.get(), "--cache-run-layers", "the layer cache is being built", true);
-  Unsupported(sub, f.get(), "--cache-copy-layers", "the layer cache is being built", true);
-  Unsupported(sub, f.get(), "--compressed-caching", "the layer cache is being built", true);
   Unsupported(sub, f.get(), "--no-push-cache", "the layer cache is being built", true);
   Unsupported(sub, f.get(), "--git", "git contexts are not supported; check out the repository and pass a directory", false);
   Unsupported(sub, f.get(), "--context-sub-path", "pass the sub-directory as --context", false);

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <thread>
 
+#include "executor/cache_dir.h"
 #include "executor/dockerfile/parser.h"
 #include "executor/dockerfile/plan.h"
 #include "executor/registry_access.h"
@@ -224,7 +225,11 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     };
     KILN_ASSIGN_OR_RETURN(plan, dockerfile::BuildPlan(df, popts));
   }
-  for (const std::string& u : plan.unused_build_args) log->Warn(u);
+  if (!plan.unused_build_args.empty()) {
+    std::string names;
+    for (const std::string& u : plan.unused_build_args) names += (names.empty() ? "" : " ") + u;
+    log->Warn("one or more build args were not consumed: [" + names + "]");
+  }
   if (options.print_plan) {
     result.plan_json = dockerfile::PlanToJson(plan);
     return result;
@@ -288,6 +293,30 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   svc.layer_options.tar.source_date_epoch = epoch;
   svc.created = FormatRfc3339(epoch ? *epoch : static_cast<int64_t>(::time(nullptr)));
   svc.times = &result.times;
+  std::unique_ptr<LayerCache> cache;
+  if (options.cache) {
+    std::chrono::seconds ttl(options.cache_ttl_hours * 3600);
+    if (!options.cache_dir.empty()) {
+      KILN_ASSIGN_OR_RETURN(cache, OpenDirCache(options.cache_dir, ttl));
+    } else {
+      std::string repo = options.cache_repo;
+      if (repo.empty()) {
+        if (options.destinations.empty()) {
+          return InvalidArgument("--cache needs --cache-repo or --cache-dir when there is no --destination");
+        }
+        KILN_ASSIGN_OR_RETURN(registry::Reference d, registry::Reference::Parse(options.destinations[0]));
+        repo = d.Name() + "/cache";
+      }
+      return Unsupported("--cache-repo " + repo + ": the registry layer cache is not wired in yet; use --cache-dir");
+    }
+    log->Info("layer cache: " + cache->Describe());
+    svc.cache = cache.get();
+    svc.cache_run = options.cache_run_layers;
+    svc.cache_copy = options.cache_copy_layers;
+    svc.layer_format = options.compression + "/" + std::to_string(options.compression_level) + "/" +
+                       (epoch ? std::to_string(*epoch) : std::string("now"));
+    svc.dockerfile_id = dockerfile_path;
+  }
   std::map<int, StageResult> done;
   std::map<std::string, std::string> image_roots;
   svc.done = &done;

@@ -77,6 +77,18 @@ struct BuildOptions {
   std::vector<std::string> ignore_paths;
   SandboxChoice sandbox = SandboxChoice::kAuto;
 
+  // --- Layer cache (Kaniko's names) ---
+  bool cache = false;
+  /// --cache-repo: a registry repository for cached layers ("" = DESTINATION-REPO/cache).
+  std::string cache_repo;
+  /// --cache-dir: a local directory for cached layers (used instead of a registry when set).
+  std::string cache_dir;
+  /// --cache-ttl in hours (Kaniko's default: two weeks).
+  int64_t cache_ttl_hours = 336;
+  bool cache_run_layers = true;
+  /// kiln caches COPY/ADD layers by default (Kaniko does not); --cache-copy-layers=false turns it off.
+  bool cache_copy_layers = true;
+
   // --- Where kiln works ---
   /// Holds the blob store (shared by builds; also the base-image cache) and per-build rootfs
   /// directories. "" = $KILN_DIR, else /var/lib/kiln as root, else $XDG_CACHE_HOME/kiln.

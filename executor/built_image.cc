@@ -48,6 +48,7 @@ Result<AssembledImage> Assemble(const BuiltImage& image, MediaTypeFamily family,
 
 Result<std::unique_ptr<Reader>> OpenLayerBlob(const ImageLayer& layer, const layers::OciLayout& store) {
   if (store.HasBlob(layer.desc.digest)) return store.OpenBlob(layer.desc.digest, layer.desc.size);
+  if (layer.open) return layer.open();
   if (!layer.origin) {
     return NotFound("layer " + layer.desc.digest.ToString() + " is missing from kiln's blob store " + store.dir());
   }

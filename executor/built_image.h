@@ -3,6 +3,7 @@
 // still in its registry). Assemble() turns it into the config and manifest documents that get pushed.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,8 +19,10 @@ namespace kiln::executor {
 struct ImageLayer {
   Descriptor desc;  ///< media type (as stored), digest and size of the blob
   Digest diff_id;
-  /// The image the layer came from (nullptr: written by this build, always in the store).
+  /// The image the layer came from (nullptr: written by this build, or taken from the layer cache).
   std::shared_ptr<const SourceImage> origin;
+  /// For a layer taken from the layer cache: opens it there (verified). Empty otherwise.
+  std::function<Result<std::unique_ptr<Reader>>()> open;
 };
 
 struct BuiltImage {

@@ -68,6 +68,7 @@ class Stage {
     if (svc_.rootfs_wanted.count(ps_.index)) KILN_RETURN_IF_ERROR(EnsureRootfs());
     StageResult r;
     r.image = std::move(image_);
+    r.cache_key = key_;
     r.rootfs = rootfs_;
     r.env = scope_.env();
     r.shell = meta_.shell;
@@ -125,6 +126,13 @@ class Stage {
     if (!image_.config.config.shell.empty()) meta_.shell = image_.config.config.shell;
     meta_.image = &image_.config;
     meta_.scope = &scope_;
+    if (svc_.cache) {
+      if (ps_.base.kind == SourceRef::Kind::kStage) {
+        key_ = svc_.done->at(ps_.base.stage).cache_key;
+      } else {
+        key_ = StageBaseKey(base_ ? std::optional<Digest>(base_->manifest_raw.digest) : std::nullopt, svc_.layer_format);
+      }
+    }
     svc_.log->StepDone(Clock::now() - start, what);
     return OkStatus();
   }
@@ -199,15 +207,16 @@ class Stage {
   Result<std::string> Expand(const std::string& w) const { return ExpandWord(w, Vars_(), svc_.plan->escape); }
 
   Status Step(size_t index, const Instruction& inst) {
-    if (const auto* run = std::get_if<RunInst>(&inst.cmd)) return Run(inst, *run);
+    if (const auto* run = std::get_if<RunInst>(&inst.cmd)) return Run(index, inst, *run);
     if (const auto* copy = std::get_if<CopyInst>(&inst.cmd)) return CopyOrAdd(index, inst, *copy, false, copy->from, copy->parents, "");
     if (const auto* add = std::get_if<AddInst>(&inst.cmd)) return CopyOrAdd(index, inst, *add, true, "", false, add->checksum);
-    if (const auto* wd = std::get_if<WorkdirInst>(&inst.cmd)) return Workdir(inst, *wd);
+    if (const auto* wd = std::get_if<WorkdirInst>(&inst.cmd)) return Workdir(index, inst, *wd);
     KILN_ASSIGN_OR_RETURN(bool handled, ApplyMetadata(inst, svc_.plan->escape, meta_));
     if (!handled) return Unsupported(inst.keyword + " is not supported here");
     if (!std::holds_alternative<ArgInst>(inst.cmd)) {
       AddHistory(meta_.created_by.empty() ? inst.original : meta_.created_by, true);
     }
+    ChainKey(inst.original, ConfigFingerprint());
     note_ = "config";
     return OkStatus();
   }
@@ -291,14 +300,20 @@ class Stage {
     return r;
   }
 
-  Status Workdir(const Instruction& inst, const WorkdirInst& wd) {
+  Status Workdir(size_t index, const Instruction& inst, const WorkdirInst& wd) {
     KILN_ASSIGN_OR_RETURN(std::string path, Expand(wd.path));
     std::string dir = ResolveWorkdir(image_.config.config.working_dir, path);
     image_.config.config.working_dir = dir;
+    if (CacheOn(true)) {
+      KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, "WORKDIR " + dir + "\nuser=" + image_.config.config.user, {},
+                                               std::nullopt));
+      if (hit) return OkStatus();
+    }
     KILN_RETURN_IF_ERROR(EnsureRootfs());
     std::vector<std::string> created;
     KILN_RETURN_IF_ERROR(CreateDirs(dir, &created));
-    return AddPathsLayer(created, inst.original);
+    KILN_RETURN_IF_ERROR(AddPathsLayer(created, inst.original));
+    return StoreInCache();
   }
 
   // Creates `dir` and its missing parents inside the rootfs, owned by the stage's USER (as BuildKit
@@ -318,33 +333,56 @@ class Stage {
     return OkStatus();
   }
 
-  Status Run(const Instruction& inst, const RunInst& run) {
+  Status Run(size_t index, const Instruction& inst, const RunInst& run) {
     if (!run.mounts.empty()) {
       return Unsupported("RUN --mount (" + run.mounts[0].raw + ") is not supported by kiln yet");
     }
     if (run.security == "insecure") return Unsupported("RUN --security=insecure is not supported: kiln runs steps unprivileged");
+    std::vector<std::string> argv;
+    if (run.cmd.exec_form) {
+      argv = run.cmd.args;
+    } else {
+      argv = meta_.shell;
+      argv.push_back(RunScriptWithHeredocs(run.cmd));
+    }
+    if (argv.empty() || argv[0].empty()) return InvalidArgument("RUN has no command");
+    // History as Docker writes it: the build args the step saw, then the command.
+    std::string created_by = "RUN ";
+    std::vector<std::string> args;
+    for (const auto& [k, v] : scope_.args()) {
+      if (!IsProxyArg(k)) args.push_back(k + "=" + v);
+    }
+    if (!args.empty()) created_by += "|" + std::to_string(args.size()) + " " + JoinArgv(args) + " ";
+    created_by += JoinArgv(argv);
+    Vars env = scope_.RunEnvironment();
+    const std::string workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+
+    if (CacheOn(svc_.cache_run)) {
+      CacheVars visible;
+      for (const auto& [k, v] : env) {
+        if (!IsProxyArg(k)) visible.emplace(k, v);  // proxies never change what a step makes
+      }
+      std::string what = created_by + "\nuser=" + image_.config.config.user + "\nworkdir=" + workdir +
+                         "\nnetwork=" + run.network;
+      KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, visible, std::nullopt));
+      if (hit) return OkStatus();
+    }
+
     KILN_RETURN_IF_ERROR(EnsureRootfs());
     KILN_ASSIGN_OR_RETURN(sandbox::CommandRunner * runner, svc_.runner());
     if (!svc_.options->single_snapshot && (!snap_ || snap_stale_)) KILN_RETURN_IF_ERROR(FreshSnapshot());
 
     sandbox::RunSpec spec;
     spec.rootfs = rootfs_;
-    if (run.cmd.exec_form) {
-      spec.argv = run.cmd.args;
-    } else {
-      spec.argv = meta_.shell;
-      spec.argv.push_back(RunScriptWithHeredocs(run.cmd));
-    }
-    if (spec.argv.empty() || spec.argv[0].empty()) return InvalidArgument("RUN has no command");
+    spec.argv = argv;
     KILN_ASSIGN_OR_RETURN(ResolvedUser user, CurrentUser());
     spec.uid = user.uid;
     spec.gid = user.gid;
     spec.supplementary_groups.assign(user.supplementary_groups.begin(), user.supplementary_groups.end());
-    Vars env = scope_.RunEnvironment();
     if (!env.count("PATH")) env["PATH"] = kDefaultPath;
     if (!env.count("HOME")) env["HOME"] = user.home.empty() ? "/" : user.home;
     for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
-    spec.workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    spec.workdir = workdir;
     if (spec.workdir != "/") {
       std::vector<std::string> created;
       KILN_RETURN_IF_ERROR(CreateDirs(spec.workdir, &created));
@@ -360,15 +398,6 @@ class Stage {
       return Status(ErrorCode::kFailedPrecondition,
                     "RUN " + JoinArgv(spec.argv) + " failed: " + rr->Describe());
     }
-
-    // History as Docker writes it: the build args the step saw, then the command.
-    std::string created_by = "RUN ";
-    std::vector<std::string> args;
-    for (const auto& [k, v] : scope_.args()) {
-      if (!IsProxyArg(k)) args.push_back(k + "=" + v);
-    }
-    if (!args.empty()) created_by += "|" + std::to_string(args.size()) + " " + JoinArgv(args) + " ";
-    created_by += JoinArgv(spec.argv);
     if (svc_.options->single_snapshot) {
       AddHistory(created_by, true);
       return OkStatus();
@@ -377,7 +406,97 @@ class Stage {
     Result<snapshot::ChangeSet> cs = snap_->Changes();
     svc_.times->snapshot += Clock::now() - ts;
     if (!cs.ok()) return cs.status().WithContext("finding what RUN changed");
-    return AddSnapshotLayer(*cs, created_by);
+    KILN_RETURN_IF_ERROR(AddSnapshotLayer(*cs, created_by));
+    return StoreInCache();
+  }
+
+  // --- the layer cache ---
+
+  bool CacheOn(bool kind_enabled) const {
+    return svc_.cache != nullptr && kind_enabled && !svc_.options->single_snapshot && !cache_broken_;
+  }
+
+  // Looks the step up. On a hit the cached layer (or empty history entry) is taken and the rootfs is
+  // left alone (EnsureRootfs catches up if a later step needs files); on a miss the key is kept for
+  // StoreInCache, and the log says what changed when the cache remembers this step's last inputs.
+  Result<bool> TryCache(size_t index, const std::string& what, const CacheVars& visible,
+                        const std::optional<Digest>& sources) {
+    StepKeyInputs in = StepKeyWithInputs(key_, what, visible, svc_.platform, sources);
+    Digest slot = Sha256Of(svc_.dockerfile_id + "|" + std::to_string(ps_.index) + "|" + std::to_string(index));
+    Result<std::optional<CacheEntry>> hit = svc_.cache->Lookup(in.key);
+    if (!hit.ok()) {
+      svc_.log->Warn("layer cache lookup failed, building the step: " + hit.status().message());
+      hit = std::optional<CacheEntry>();
+    }
+    if (*hit) {
+      const CacheEntry& e = **hit;
+      if (e.empty_layer) {
+        AddHistory(e.created_by, true);
+      } else {
+        LayerCache* cache = svc_.cache;
+        CacheEntry entry = e;
+        image_.layers.push_back(ImageLayer{e.layer, e.diff_id, nullptr, [cache, entry] { return cache->OpenLayer(entry); }});
+        AddHistory(e.created_by, false);
+      }
+      key_ = in.key;
+      svc_.cache->RememberInputs(slot, in).IgnoreError();
+      note_ = "cache hit" + std::string(e.empty_layer ? "" : ", layer " + e.layer.digest.ToString().substr(7, 12));
+      return true;
+    }
+    std::string reason = "not cached yet";
+    Result<std::optional<StepKeyInputs>> before = svc_.cache->RecallInputs(slot);
+    if (before.ok() && *before) {
+      std::string changed = DescribeKeyChange(**before, in);
+      reason = changed.empty() ? "the entry expired or was removed" : changed;
+    }
+    miss_reason_ = reason;
+    pending_ = PendingStore{in, slot};
+    return false;
+  }
+
+  // After a step that missed: stores what it made under its key, and moves the chain on.
+  Status StoreInCache() {
+    if (chain_after_) {
+      key_ = *chain_after_;
+      chain_after_.reset();
+    }
+    if (!pending_) return OkStatus();
+    PendingStore p = *pending_;
+    pending_.reset();
+    key_ = p.inputs.key;
+    CacheEntry e;
+    const History& h = image_.config.history.back();
+    e.created_by = h.created_by;
+    e.empty_layer = h.empty_layer;
+    std::unique_ptr<Reader> blob;
+    if (!e.empty_layer) {
+      const ImageLayer& l = image_.layers.back();
+      e.layer = l.desc;
+      e.diff_id = l.diff_id;
+      KILN_ASSIGN_OR_RETURN(blob, svc_.store->OpenBlob(l.desc.digest, l.desc.size));
+    }
+    Status s = svc_.cache->Store(p.inputs.key, e, blob.get());
+    if (!s.ok()) svc_.log->Warn("could not store the step in the layer cache: " + s.message());
+    svc_.cache->RememberInputs(p.slot, p.inputs).IgnoreError();
+    note_ += (note_.empty() ? "" : "; ") + std::string("cache miss: ") + miss_reason_;
+    return OkStatus();
+  }
+
+  // Metadata steps and uncached steps still move the key chain, so later steps see what they did.
+  void ChainKey(const std::string& what, const std::optional<Digest>& extra) {
+    if (!svc_.cache) return;
+    key_ = StepKey(key_, what, {}, svc_.platform, extra);
+  }
+
+  // The config as far as later steps can tell (no timestamps, no history).
+  Digest ConfigFingerprint() const {
+    ImageConfig c = image_.config;
+    c.created.clear();
+    c.history.clear();
+    c.diff_ids.clear();
+    std::string shell;
+    for (const std::string& s : meta_.shell) shell += s + '\0';
+    return Sha256Of(SerializeImageConfig(c) + "\n" + shell + (meta_.cmd_set ? "\ncmd_set" : ""));
   }
 
   // The rootfs a COPY --from reads: a built stage's, or an image's unpacked for this build.
@@ -410,7 +529,6 @@ class Stage {
 
   Status CopyOrAdd(size_t index, const Instruction& inst, const CopyCommon& c, bool add, const std::string& from,
                    bool parents, const std::string& checksum) {
-    KILN_RETURN_IF_ERROR(EnsureRootfs());
     CopySource src;
     if (from.empty()) {
       if (!svc_.context) return FailedPrecondition("no build context");
@@ -440,13 +558,12 @@ class Stage {
     }
     KILN_ASSIGN_OR_RETURN(req.dest, Expand(c.dest));
     req.workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    std::string chown, chmod;
     if (!c.chown.empty()) {
-      KILN_ASSIGN_OR_RETURN(std::string chown, Expand(c.chown));
-      KILN_ASSIGN_OR_RETURN(auto ids, ResolveChown(rootfs_, chown));
-      req.chown = ids;
+      KILN_ASSIGN_OR_RETURN(chown, Expand(c.chown));
     }
     if (!c.chmod.empty()) {
-      KILN_ASSIGN_OR_RETURN(std::string chmod, Expand(c.chmod));
+      KILN_ASSIGN_OR_RETURN(chmod, Expand(c.chmod));
       KILN_ASSIGN_OR_RETURN(req.chmod, ParseChmod(chmod));
     }
     for (const std::string& ex : c.excludes) {
@@ -456,13 +573,42 @@ class Stage {
     if (!checksum.empty()) {
       KILN_ASSIGN_OR_RETURN(req.checksum, Expand(checksum));
     }
+    if (CacheOn(true)) {
+      // The key covers the request as expanded and the content of every file it would read. With
+      // COPY layers not cached (--cache-copy-layers=false) the key still moves the chain, so later
+      // RUN steps stay cacheable.
+      Result<std::optional<Digest>> sources = HashCopySources(src, req);
+      if (!sources.ok()) return sources.status().WithContext(inst.keyword + " failed");
+      if (!*sources) {
+        cache_broken_ = true;  // e.g. ADD of a URL without --checksum: nothing after it can be keyed
+        svc_.log->Info("layer cache: " + inst.keyword + " of a URL without --checksum is not cached, nor what follows");
+      } else {
+        std::string what = inst.keyword + (add ? " add" : "") + "\nfrom=" + from;
+        for (const std::string& x : req.sources) what += "\nsrc=" + x;
+        for (const InlineSource& x : req.inline_sources) what += "\ninline=" + x.path;
+        what += "\ndest=" + req.dest + "\nworkdir=" + req.workdir + "\nchown=" + chown + "\nchmod=" + chmod +
+                "\nparents=" + (parents ? "1" : "0") + "\nchecksum=" + req.checksum;
+        for (const std::string& x : req.excludes) what += "\nexclude=" + x;
+        if (svc_.cache_copy) {
+          KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, {}, *sources));
+          if (hit) return OkStatus();
+        } else {
+          chain_after_ = StepKey(key_, what, {}, svc_.platform, *sources);
+        }
+      }
+    }
+    KILN_RETURN_IF_ERROR(EnsureRootfs());
+    if (!chown.empty()) {
+      KILN_ASSIGN_OR_RETURN(auto ids, ResolveChown(rootfs_, chown));
+      req.chown = ids;
+    }
     auto t = Clock::now();
     Result<CopyResult> r = ExecuteCopy(src, rootfs_, req, svc_.url_fetcher);
     svc_.times->copy += Clock::now() - t;
     if (!r.ok()) return r.status().WithContext(inst.keyword + " failed");
     KILN_RETURN_IF_ERROR(AddPathsLayer(r->changed, inst.original));
     note_ = std::to_string(r->files) + " files, " + FormatBytes(r->bytes) + (note_.empty() ? "" : "; " + note_);
-    return OkStatus();
+    return StoreInCache();
   }
 
   BuildServices& svc_;
@@ -476,6 +622,16 @@ class Stage {
   std::optional<snapshot::Snapshotter> snap_;
   bool snap_stale_ = true;
   size_t materialized_ = 0;  // how many of image_.layers the rootfs reflects
+  // The layer cache: the key chain, and the step waiting to be stored after a miss.
+  struct PendingStore {
+    StepKeyInputs inputs;
+    Digest slot;
+  };
+  Digest key_;
+  std::optional<PendingStore> pending_;
+  std::optional<Digest> chain_after_;  // the key of an uncached step, applied once it succeeded
+  std::string miss_reason_;
+  bool cache_broken_ = false;  // a step that cannot be keyed (ADD of a URL without --checksum)
   int steps_ = 0;
   std::string note_;
 };

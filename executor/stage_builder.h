@@ -28,6 +28,8 @@
 #include "executor/build_log.h"
 #include "executor/build_options.h"
 #include "executor/built_image.h"
+#include "executor/cache_key.h"
+#include "executor/cache_store.h"
 #include "executor/dockerfile/plan.h"
 #include "executor/image_fetcher.h"
 #include "executor/sandbox/command_runner.h"
@@ -47,6 +49,7 @@ struct PhaseTimes {
 /// A finished stage: its image, and its rootfs when it was materialised (for COPY --from).
 struct StageResult {
   BuiltImage image;
+  Digest cache_key;  ///< the key after the stage's last step (a later stage's parent key)
   std::string rootfs;  ///< "" when no step needed files
   dockerfile::Vars env;
   std::vector<std::string> shell{"/bin/sh", "-c"};
@@ -96,6 +99,15 @@ struct BuildServices {
   /// nullptr. Called once per layer; may be empty.
   std::function<registry::Repository*()> stream_push;
   BackgroundUploads* uploads = nullptr;
+  /// The layer cache (--cache), or nullptr. RUN steps are cached when cache_run, COPY/ADD when
+  /// cache_copy (Kaniko's --cache-run-layers / --cache-copy-layers).
+  LayerCache* cache = nullptr;
+  bool cache_run = true;
+  bool cache_copy = false;
+  /// Compression, level and timestamps: layers of the same files differ by these.
+  std::string layer_format;
+  /// Names the Dockerfile in cache slots (where a step's key inputs are remembered).
+  std::string dockerfile_id;
   /// Images unpacked for COPY --from=IMAGE, by reference → rootfs directory.
   std::map<std::string, std::string>* image_roots = nullptr;
 };
