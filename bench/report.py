@@ -1,5 +1,6 @@
 """Markdown tables from a bench/suite.py result document (also: `report.py RESULT.json`)."""
 import json
+import statistics
 import sys
 
 COLUMNS = ["kiln", "buildah-vfs", "buildah-overlay", "floor"]
@@ -14,7 +15,7 @@ def cell(e):
         fr = e.get("failed_run") or {}
         how = f" after {fr['wall_s']:.1f} s" if fr.get("wall_s") else ""
         how += f", {fr['rss_kib'] / 1024:.0f} MiB" if fr.get("rss_kib") else ""
-        return f"failed{how}: " + e.get("reason", "")[:100].replace("|", "\\|")
+        return f"failed{how}: " + " ".join(e.get("reason", "").split())[:100].replace("|", "\\|")
     w = e["wall_s"]
     s = f"{w['median']:.2f} s" if w["n"] == 1 else f"{w['median']:.2f} s ({w['min']:.2f}–{w['max']:.2f})"
     if e.get("peak_rss_mib"):
@@ -48,16 +49,19 @@ def markdown(doc):
             for k, v in f["components"].items():
                 k = k.replace("|", "\\|")  # a pipe in a Markdown cell ends it
                 out.append(f"| {s['id']} | {k} | {v['median']:.2f} | {v['min']:.2f}–{v['max']:.2f} |")
-    phases = []
+    phase_rows = []
     for s in doc["scenarios"]:
         for name, e in s["tools"].items():
+            per = {}
             for run in e.get("runs", []):
-                if len(run.get("phases", {})) > 1:
-                    phases.append((s["id"], name, run["phases"]))
-    if phases:
-        out += ["", "Phases per run (s):", ""]
-        for sid, name, ph in phases:
-            out.append(f"- {sid} {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in ph.items()))
+                for k, v in run.get("phases", {}).items():
+                    per.setdefault(k, []).append(v)
+            if len(per) > 1:
+                phase_rows.append(f"- {s['id']} {name}: " + ", ".join(
+                    f"{k} {statistics.median(v):.2f}" for k, v in per.items() if max(v) > 0))
+    if phase_rows:
+        out += ["", "Phases (median s; kiln's are its own summary line, Buildah's are bud and push):", ""]
+        out += phase_rows
     return "\n".join(out) + "\n"
 
 
