@@ -75,7 +75,15 @@ Status PushImage(const AssembledImage& image, const layers::OciLayout& store, st
         last = sink.status();
       } else {
         BuiltImageSource src(&image, &store, base);
-        Result<registry::CopyResult> r = registry::Copy(src, **sink);
+        registry::CopyOptions copts;
+        copts.on_blob = [log, &ref](const registry::BlobEvent& e) {
+          const char* what = e.action == registry::BlobEvent::Action::kCopied    ? "uploaded"
+                             : e.action == registry::BlobEvent::Action::kMounted ? "mounted"
+                                                                                 : "already there";
+          log->Debug("push " + ref.FamiliarString() + ": " + e.blob.digest.ToString().substr(0, 19) + " " +
+                     FormatBytes(static_cast<uint64_t>(e.blob.size)) + " " + what);
+        };
+        Result<registry::CopyResult> r = registry::Copy(src, **sink, copts);
         if (r.ok()) {
           result = *r;
           last = OkStatus();
