@@ -80,7 +80,7 @@ void MakeBusyboxTree(const std::string& root) {
             "root:x:0:\n"
             "staff:x:50:app\n"
             "app:x:1000:\n"
-            "devs:x:2000:root,app\n"
+            "devs:x:2000:app\n"
             "nogroup:x:65534:\n");
   MkdirMode(root + "/tmp", 01777);
   MkdirMode(root + "/root", 0700);
