@@ -200,6 +200,24 @@ std::string MemoryBuildLog::text() const {
   return text_;
 }
 
+ProgressMeter::ProgressMeter(BuildLog* log, std::string label, uint64_t total, std::chrono::milliseconds every)
+    : log_(log), label_(std::move(label)), total_(total), every_(every) {
+  start_ = last_ = std::chrono::steady_clock::now();
+}
+
+void ProgressMeter::Add(uint64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  done_ += n;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_ < every_) return;
+  last_ = now;
+  double secs = std::chrono::duration<double>(now - start_).count();
+  std::string line = label_ + ": " + FormatBytes(done_);
+  if (total_ > 0) line += " of " + FormatBytes(total_) + " (" + std::to_string(done_ * 100 / total_) + "%)";
+  if (secs > 0) line += ", " + FormatBytes(static_cast<uint64_t>(done_ / secs)) + "/s";
+  log_->Info(line);
+}
+
 std::string FormatDuration(std::chrono::nanoseconds d) {
   double s = std::chrono::duration<double>(d).count();
   char buf[32];

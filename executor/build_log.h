@@ -69,6 +69,38 @@ class MemoryBuildLog : public BuildLog {
   Output output_{this};
 };
 
+/// Progress of a long transfer (a pull, a push): a plain log line at most every `every`, so a CI log
+/// shows the build is alive without a line per chunk. Thread-safe.
+class ProgressMeter {
+ public:
+  ProgressMeter(BuildLog* log, std::string label, uint64_t total, std::chrono::milliseconds every = std::chrono::seconds(5));
+  void Add(uint64_t n);
+
+ private:
+  BuildLog* log_;
+  std::string label_;
+  uint64_t total_;
+  std::chrono::milliseconds every_;
+  std::mutex mu_;
+  uint64_t done_ = 0;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+/// Counts what is read through it into a ProgressMeter.
+class MeteredReader : public Reader {
+ public:
+  MeteredReader(std::unique_ptr<Reader> src, ProgressMeter* meter) : src_(std::move(src)), meter_(meter) {}
+  Result<size_t> Read(void* buf, size_t n) override {
+    Result<size_t> r = src_->Read(buf, n);
+    if (r.ok() && meter_) meter_->Add(*r);
+    return r;
+  }
+
+ private:
+  std::unique_ptr<Reader> src_;
+  ProgressMeter* meter_;
+};
+
 /// "1.23s", "450ms", "2m03s".
 std::string FormatDuration(std::chrono::nanoseconds d);
 /// "4.1 MB", "812 kB", "12 B" (decimal units, as docker prints sizes).

@@ -88,6 +88,9 @@ Result<UnpackStats> ImageFetcher::Unpack(const SourceImage& image, const std::st
   UnpackStats stats;
   stats.layers = layers_.size();
   std::vector<LayerSlot> slots(layers_.size());
+  uint64_t total = 0;
+  for (const Descriptor& d : layers_) total += static_cast<uint64_t>(std::max<int64_t>(d.size, 0));
+  ProgressMeter meter(log_, "pulling " + image.name, total);
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (store_->HasBlob(layers_[i].digest)) slots[i].state = LayerSlot::kStored;
   }
@@ -170,6 +173,7 @@ Result<UnpackStats> ImageFetcher::Unpack(const SourceImage& image, const std::st
         failure = blob.status().WithContext("fetching " + what);
         break;
       }
+      blob = std::unique_ptr<Reader>(std::make_unique<MeteredReader>(std::move(blob).value(), &meter));
       Result<std::unique_ptr<layers::BlobWriter>> w = store_->NewBlob();
       if (!w.ok()) {
         failure = w.status();

@@ -13,8 +13,9 @@ namespace {
 
 class BuiltImageSource : public registry::ImageSource {
  public:
-  BuiltImageSource(const AssembledImage* image, const layers::OciLayout* store, std::shared_ptr<const SourceImage> base)
-      : image_(image), store_(store), base_(std::move(base)) {}
+  BuiltImageSource(const AssembledImage* image, const layers::OciLayout* store, std::shared_ptr<const SourceImage> base,
+                   ProgressMeter* meter = nullptr)
+      : image_(image), store_(store), base_(std::move(base)), meter_(meter) {}
 
   std::string Describe() const override { return "the built image"; }
   Result<registry::RawManifest> RootManifest() override {
@@ -30,7 +31,10 @@ class BuiltImageSource : public registry::ImageSource {
   Result<std::unique_ptr<Reader>> OpenBlob(const Descriptor& d) override {
     if (d.digest == image_->config.digest) return store_->OpenBlob(d.digest, d.size);
     for (const ImageLayer& l : image_->layers) {
-      if (l.desc.digest == d.digest) return OpenLayerBlob(l, *store_);
+      if (l.desc.digest != d.digest) continue;
+      KILN_ASSIGN_OR_RETURN(std::unique_ptr<Reader> r, OpenLayerBlob(l, *store_));
+      if (!meter_) return r;
+      return std::unique_ptr<Reader>(std::make_unique<MeteredReader>(std::move(r), meter_));
     }
     return NotFound("the built image has no blob " + d.digest.ToString());
   }
@@ -43,6 +47,7 @@ class BuiltImageSource : public registry::ImageSource {
   const AssembledImage* image_;
   const layers::OciLayout* store_;
   std::shared_ptr<const SourceImage> base_;
+  ProgressMeter* meter_;
 };
 
 Status WriteSmallFile(const std::string& path, const std::string& content) {
@@ -74,7 +79,10 @@ Status PushImage(const AssembledImage& image, const layers::OciLayout& store, st
       if (!sink.ok()) {
         last = sink.status();
       } else {
-        BuiltImageSource src(&image, &store, base);
+        uint64_t total = 0;
+        for (const ImageLayer& l : image.layers) total += static_cast<uint64_t>(std::max<int64_t>(l.desc.size, 0));
+        ProgressMeter meter(log, "pushing " + ref.FamiliarString(), total);
+        BuiltImageSource src(&image, &store, base, &meter);
         registry::CopyOptions copts;
         copts.on_blob = [log, &ref](const registry::BlobEvent& e) {
           const char* what = e.action == registry::BlobEvent::Action::kCopied    ? "uploaded"
