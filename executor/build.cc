@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "executor/cache_dir.h"
+#include "executor/cache_registry.h"
 #include "executor/dockerfile/parser.h"
 #include "executor/dockerfile/plan.h"
 #include "executor/registry_access.h"
@@ -216,6 +217,10 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<RegistryAccess> access,
                         RegistryAccess::Create(options, pull_registries, push_registries, std::move(deps.keychain)));
   ImageFetcher fetcher(&access->client(), &*store, log);
+  if (!options.cache_dir.empty()) {
+    // Base images warmed into the cache dir (`kiln warm`) are used without asking a registry.
+    fetcher.UseCacheDir(options.cache_dir, std::chrono::seconds(options.cache_ttl_hours * 3600));
+  }
 
   if (onbuild_pending) {
     popts.onbuild_triggers = [&](const std::string& image, const dockerfile::Platform& p) -> Result<std::vector<std::string>> {
@@ -307,7 +312,9 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
         KILN_ASSIGN_OR_RETURN(registry::Reference d, registry::Reference::Parse(options.destinations[0]));
         repo = d.Name() + "/cache";
       }
-      return Unsupported("--cache-repo " + repo + ": the registry layer cache is not wired in yet; use --cache-dir");
+      RegistryCacheOptions rco;
+      rco.platform = target;
+      KILN_ASSIGN_OR_RETURN(cache, OpenRegistryCache(access->client(), repo, ttl, rco));
     }
     log->Info("layer cache: " + cache->Describe());
     svc.cache = cache.get();

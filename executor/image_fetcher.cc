@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/media_types.h"
+#include "executor/cache_warm.h"
 #include "registry/reference.h"
 
 namespace kiln::executor {
@@ -22,6 +23,18 @@ Result<std::shared_ptr<const SourceImage>> ImageFetcher::Resolve(const std::stri
     if (it != cache_.end()) return it->second;
   }
   KILN_ASSIGN_OR_RETURN(registry::Reference ref, registry::Reference::Parse(reference));
+  if (!cache_dir_.empty()) {
+    Result<std::optional<std::shared_ptr<const SourceImage>>> warmed =
+        LookupBaseImage(cache_dir_, reference, platform, cache_ttl_);
+    if (!warmed.ok()) {
+      log_->Warn("base image cache " + cache_dir_ + ": " + warmed.status().message());
+    } else if (*warmed) {
+      log_->Info("base image " + reference + " from the cache dir " + cache_dir_ + " (" + (**warmed)->canonical + ")");
+      std::lock_guard<std::mutex> lock(mu_);
+      cache_[key] = **warmed;
+      return **warmed;
+    }
+  }
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<registry::ImageSource> src, registry::OpenRegistrySource(*client_, ref));
   auto img = std::make_shared<SourceImage>();
   img->name = reference;

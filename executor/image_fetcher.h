@@ -54,6 +54,12 @@ class ImageFetcher {
   Result<UnpackStats> Unpack(const SourceImage& image, const std::string& rootfs,
                              const layers::ExtractOptions& options);
 
+  /// Looks base images up in a `kiln warm` cache directory before asking their registry.
+  void UseCacheDir(std::string dir, std::chrono::seconds ttl) {
+    cache_dir_ = std::move(dir);
+    cache_ttl_ = ttl;
+  }
+
   /// Makes sure layer `d` of `image` is in the store (downloading it if needed).
   Status Fetch(const SourceImage& image, const Descriptor& d);
 
@@ -62,6 +68,8 @@ class ImageFetcher {
   const layers::OciLayout* store_;
   BuildLog* log_;
   int parallel_;
+  std::string cache_dir_;
+  std::chrono::seconds cache_ttl_{0};
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const SourceImage>> cache_;
 };

@@ -499,6 +499,22 @@ class Stage {
     return Sha256Of(SerializeImageConfig(c) + "\n" + shell + (meta_.cmd_set ? "\ncmd_set" : ""));
   }
 
+  // The cache key standing for what a COPY --from reads: a stage's last key, or an image's digest.
+  std::optional<Digest> FromKey(size_t index) {
+    for (const FromRef& fr : ps_.from_refs) {
+      if (fr.instruction != index) continue;
+      if (fr.ref.kind == SourceRef::Kind::kStage) {
+        auto it = svc_.done->find(fr.ref.stage);
+        if (it != svc_.done->end()) return it->second.cache_key;
+      }
+      if (fr.ref.kind == SourceRef::Kind::kImage) {
+        Result<std::shared_ptr<const SourceImage>> img = svc_.fetcher->Resolve(fr.ref.image, ps_.platform);
+        if (img.ok()) return StageBaseKey((*img)->manifest_raw.digest, "");
+      }
+    }
+    return std::nullopt;
+  }
+
   // The rootfs a COPY --from reads: a built stage's, or an image's unpacked for this build.
   Result<std::string> FromRoot(size_t index, const std::string& from_text) {
     for (const FromRef& fr : ps_.from_refs) {
@@ -577,7 +593,15 @@ class Stage {
       // The key covers the request as expanded and the content of every file it would read. With
       // COPY layers not cached (--cache-copy-layers=false) the key still moves the chain, so later
       // RUN steps stay cacheable.
-      Result<std::optional<Digest>> sources = HashCopySources(src, req);
+      // From the context: the content of what it reads. From a stage: that stage's key, which
+      // stands for its whole tree, so its files need not be read (nor even exist yet).
+      Result<std::optional<Digest>> sources = std::optional<Digest>();
+      std::optional<Digest> from_key = FromKey(index);
+      if (from_key) {
+        sources = std::optional<Digest>(CopyFromKeySources(*from_key, req));
+      } else {
+        sources = HashCopySources(src, req);
+      }
       if (!sources.ok()) return sources.status().WithContext(inst.keyword + " failed");
       if (!*sources) {
         cache_broken_ = true;  // e.g. ADD of a URL without --checksum: nothing after it can be keyed
