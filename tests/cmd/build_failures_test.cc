@@ -139,7 +139,11 @@ TEST_F(BuildFailuresTest, WrongCredentialsAreRefusedAndNeverPrinted) {
   std::string bad = testing::WriteDockerConfig(env_->NewDir("docker-bad"), secure->host(), "builder",
                                                "Wr0ng-Battery-17");
   auto dir_of = [](const std::string& f) { return f.substr(0, f.rfind('/')); };
-  std::string ctx = env_->Context({{"Dockerfile", "FROM " + secure->host() + "/busybox:latest\nRUN echo x > /x\n"}});
+  // The RUN step looks for what it must never see: the credentials, kiln's state, the kiln binary.
+  std::string ctx = env_->Context(
+      {{"Dockerfile", "FROM " + secure->host() + "/busybox:latest\n"
+                      "RUN echo x > /x && env > /env.txt && for p in " + env_->state_dir() + " " + KILN_BINARY + " " +
+                      dir_of(good) + "; do test -e $p && echo $p >> /leaks; done; true\n"}});
   std::string args = "--context " + ctx + " --state-dir " + env_->state_dir() + " --registry-certificate " +
                      secure->host() + "=" + secure->ca_cert_path() + " --destination " + secure->host() + "/out:1";
 
@@ -162,6 +166,12 @@ TEST_F(BuildFailuresTest, WrongCredentialsAreRefusedAndNeverPrinted) {
   auto img = testing::ReadImage("docker://" + secure->host() + "/out:1", env_->NewDir("read"),
                                 testing::SkopeoSourceFlags(*secure, "builder:Corr3ct-Horse-91"));
   EXPECT_EQ(testing::Stat(img.rootfs, "x").content, "x\n");
+  EXPECT_EQ(testing::Stat(img.rootfs, "leaks").type, '-') << testing::Stat(img.rootfs, "leaks").content;
+  std::string run_env = testing::Stat(img.rootfs, "env.txt").content;
+  EXPECT_TRUE(Has(run_env, "PATH=")) << run_env;
+  EXPECT_FALSE(Has(run_env, "DOCKER_CONFIG")) << run_env;
+  EXPECT_FALSE(Has(run_env, "Corr3ct-Horse-91")) << run_env;
+  EXPECT_FALSE(Has(run_env, "kiln")) << run_env;
 }
 
 TEST_F(BuildFailuresTest, KanikoFlagsKilnDoesNotImplementAreRefused) {

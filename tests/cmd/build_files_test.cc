@@ -224,6 +224,13 @@ TEST_F(BuildFilesTest, DockerfileElsewhereAndContextAsTarball) {
   auto img = env_->Read("files:tgz");
   EXPECT_EQ(Stat(img.rootfs, "data.txt").content, "from a tarball\n");
 
+  // A plain .tar.gz path is a tarball context too.
+  auto plain = testing::RunKiln(env_->kiln(), "build --context " + tgz + " --dockerfile build/Custom.dockerfile " +
+                                                  "--state-dir " + env_->state_dir() + " --insecure --insecure-pull " +
+                                                  "--destination " + env_->Ref("files:tgz2"));
+  ASSERT_EQ(plain.rc, 0) << plain.err;
+  EXPECT_EQ(Stat(env_->Read("files:tgz2").rootfs, "data.txt").content, "from a tarball\n");
+
   auto r2 = env_->Build("dir://" + ctx, "--dockerfile build/Custom.dockerfile --destination " + env_->Ref("files:dir"));
   ASSERT_EQ(r2.rc, 0) << r2.err;
   EXPECT_EQ(Stat(env_->Read("files:dir").rootfs, "data.txt").content, "from a tarball\n");
