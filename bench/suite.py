@@ -51,6 +51,7 @@ class Kiln:
             return m is not None and "not supported" not in m.group(0)
         self.has_cache = supported("--cache")
         self.has_cache_repo = supported("--cache-repo")
+        self.has_cache_dir = supported("--cache-dir")
 
     @property
     def available(self):
@@ -392,7 +393,11 @@ class Suite:
                 cold = tool.build(ctx["d"], dest, state, lg, layers=True)
                 warm = tool.build(ctx["d"], dest, state, lg, layers=True)
             else:
-                extra = ["--cache"] + ([f"--cache-repo={reg}/s4-kiln-cache"] if tool.has_cache_repo else [])
+                # A local cache, like Buildah's --layers in its storage; kept in this run's state dir.
+                if tool.has_cache_dir:
+                    extra = ["--cache", "--cache-dir", os.path.join(state, "kiln-cache")]
+                else:
+                    extra = ["--cache"] + (["--cache-repo", f"{reg}/s4-kiln-cache"] if tool.has_cache_repo else [])
                 cold = tool.build(ctx["d"], dest, state, lg, extra=extra)
                 warm = tool.build(ctx["d"], dest, state, lg, extra=extra)
             warm["phases"]["cold_s"] = cold["wall_s"]
