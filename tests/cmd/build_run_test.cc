@@ -178,6 +178,39 @@ TEST_F(BuildRunTest, DeletionsBecomeWhiteoutsAndUnchangedRunsAddNoLayer) {
   for (const std::string& e : vi) EXPECT_TRUE(e == "bin/" || e == "bin/.wh.vi") << e;
 }
 
+TEST_F(BuildRunTest, HardLinksFifosSetuidAndOldTimesSurviveTheSnapshot) {
+  std::string ctx = env_->Context({{"Dockerfile",
+                                    "FROM @REG@/busybox:latest\n"
+                                    "RUN mkdir -p /data/x/y/z && echo a > /data/a && ln /data/a /data/b && "
+                                    "chmod 4755 /data/a && mkfifo -m 0640 /data/fifo && ln -s /nonexistent /data/dangling && "
+                                    "touch -d @1000000000 /data/old && chown 1000:50 /data/x/y\n"}});
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("run:special"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("run:special");
+  const std::string& fs = img.rootfs;
+  EXPECT_EQ(Stat(fs, "data/a").mode, 04755u);
+  EXPECT_EQ(Stat(fs, "data/b").content, "a\n");
+  std::string inodes;
+  ASSERT_EQ(testing::RunShell("stat -c %i " + fs + "/data/a " + fs + "/data/b", &inodes), 0);
+  EXPECT_EQ(inodes.substr(0, inodes.find('\n')), inodes.substr(inodes.find('\n') + 1, inodes.find('\n')))
+      << "not one inode: " << inodes;
+  EXPECT_EQ(Stat(fs, "data/fifo").type, 'p');
+  EXPECT_EQ(Stat(fs, "data/fifo").mode, 0640u);
+  EXPECT_EQ(Stat(fs, "data/dangling").type, 'l');
+  EXPECT_EQ(Stat(fs, "data/dangling").link, "/nonexistent");
+  EXPECT_EQ(Stat(fs, "data/x/y/z").type, 'd');
+  EXPECT_EQ(Stat(fs, "data/x/y").uid, 1000u);
+  EXPECT_EQ(Stat(fs, "data/x/y").gid, 50u);
+  std::string mtime;
+  ASSERT_EQ(testing::RunShell("stat -c %Y " + fs + "/data/old", &mtime), 0);
+  EXPECT_EQ(mtime, "1000000000\n");
+  // One hard link entry in the layer, not two copies.
+  std::string listing;
+  std::string blob = img.layout + "/blobs/sha256/" + img.manifest["layers"][1]["digest"].get<std::string>().substr(7);
+  ASSERT_EQ(testing::RunShell("tar -tvf " + blob, &listing), 0);
+  EXPECT_NE(listing.find(" link to "), std::string::npos) << listing;
+}
+
 // Disabled until kiln fixes /work/brief/e2e-findings.md #2.
 TEST_F(BuildRunTest, DISABLED_DefaultPathWhenTheBaseHasNone) {
   // The busybox base's config has no Env at all, like many minimal images: BuildKit then sets the

@@ -55,7 +55,8 @@ class BuildStagesTest : public ::testing::Test {
            "COPY --from=0 /out/other /fromindex\n"
            "COPY --from=@REG@/multi:1 /etc/platform /fromimage\n"
            "COPY --from=tiny /artifact /fromtiny\n"
-           "COPY --from=child /out/artifact /fromchild\n";
+           "COPY --from=child /out/artifact /fromchild\n"
+           "COPY --from=builder --chown=app:staff --chmod=0600 /out/artifact /chowned\n";
   }
 
   static BuildEnv* env_;
@@ -81,12 +82,17 @@ TEST_F(BuildStagesTest, CopyFromStageNameIndexImageAndChildStage) {
   EXPECT_EQ(Stat(fs, "fromimage").content, testing::NativePlatform() + "\n");
   EXPECT_EQ(Stat(fs, "fromtiny").content, "built\n");
   EXPECT_EQ(Stat(fs, "fromchild").content, "built\nchild\n");
+  // --chown names come from the destination stage's /etc/passwd and /etc/group.
+  FileInfo chowned = Stat(fs, "chowned");
+  EXPECT_EQ(chowned.uid, 1000u);
+  EXPECT_EQ(chowned.gid, 50u);
+  EXPECT_EQ(chowned.mode, 0600u);
   // The last stage starts from busybox, not from what the other stages did.
   EXPECT_EQ(Stat(fs, "out").type, '-');
   const json& c = img.config["config"];
   // Nothing of the builder stage's ENV (the default PATH is finding #2 in e2e-findings.md).
   EXPECT_EQ(c.dump().find("BUILDER_ENV"), std::string::npos) << c.dump();
-  EXPECT_EQ(img.config["history"].size(), 6u);
+  EXPECT_EQ(img.config["history"].size(), 7u);
   EXPECT_EQ(img.NonEmptyHistory(), img.config["rootfs"]["diff_ids"].size());
 }
 
