@@ -353,8 +353,14 @@ ReadBack BuildEnv::Read(const std::string& repo_tag, bool unpack) {
 
 bool BuildEnv::TagExists(const std::string& repo_tag) {
   std::string out;
-  return RunShell("skopeo inspect --raw " + SkopeoSourceFlags(*reg_) + " " + Quote("docker://" + Ref(repo_tag)),
-                  &out) == 0;
+  if (RunShell("skopeo inspect --raw " + SkopeoSourceFlags(*reg_) + " " + Quote("docker://" + Ref(repo_tag)), &out) == 0) {
+    return true;
+  }
+  // Only the registry's own "no such manifest" counts as absent; anything else is a broken fixture.
+  if (out.find("manifest unknown") == std::string::npos && out.find("name unknown") == std::string::npos) {
+    Die("cannot tell whether " + repo_tag + " exists:\n" + out);
+  }
+  return false;
 }
 
 }  // namespace kiln::testing

@@ -123,7 +123,7 @@ class BuildEnv {
                 const std::string& wrapper = "");
   /// ReadImage of docker://Ref(repo_tag) into a fresh directory.
   ReadBack Read(const std::string& repo_tag, bool unpack = true);
-  /// Whether the tag exists in the registry.
+  /// Whether the tag exists in the registry (aborts unless the registry answers "manifest unknown").
   bool TagExists(const std::string& repo_tag);
 
  private:
