@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <regex>
+#include <sstream>
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
 #include "tests/testing/certs.h"
@@ -75,6 +78,24 @@ TEST_F(BuildFailuresTest, RunExitingThreeStopsTheBuild) {
   EXPECT_TRUE(Has(r.err, "about to fail")) << r.err;  // the step's output is shown
   EXPECT_FALSE(Has(r.err, "never-runs\n")) << r.err;
   EXPECT_FALSE(Has(r.err, "pushed")) << r.err;
+
+  // With --log-format json the failure is one JSON record too, at level error.
+  auto j = Fail(
+      "FROM @REG@/busybox:latest\n"
+      "RUN echo \"about to fail\"; exit 3\n",
+      "fail/run:2", "--log-format json");
+  EXPECT_EQ(j.rc, kExitFailure) << j.err;
+  std::istringstream lines(j.err);
+  bool error_record = false, output_record = false;
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json rec = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(rec.is_object()) << "not JSON: " << line;
+    error_record |= rec.value("level", "") == "error" && Has(rec.value("msg", ""), "Dockerfile:2") &&
+                    std::regex_search(rec.value("msg", ""), std::regex("exit(ed)?( with)?( code| status)?:? 3\\b"));
+    output_record |= rec.value("output", "") == "about to fail";
+  }
+  EXPECT_TRUE(error_record) << j.err;
+  EXPECT_TRUE(output_record) << j.err;
 }
 
 TEST_F(BuildFailuresTest, CopyOfAMissingFile) {
