@@ -4,6 +4,7 @@
 // name (Kaniko's command line), and --log-format json.
 #include <unistd.h>
 
+#include <regex>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -150,6 +151,8 @@ TEST_F(BuildOutputsTest, ReproducibleBuildsGiveTheSameDigest) {
   auto r2 = env_->Build(ctx, "--destination " + env_->Ref("out/repro:2") + " --reproducible");
   ASSERT_EQ(r2.rc, 0) << r2.err;
   EXPECT_NE(r2.err.find("\nvisible-output\n"), std::string::npos) << r2.err;
+  // Each step ends with its duration.
+  EXPECT_TRUE(std::regex_search(r2.err, std::regex("\\[stage 1/1\\] STEP 3/4: done in [0-9.]+(ms|s)\\b"))) << r2.err;
   auto a = env_->Read("out/repro:1", false);
   auto b = env_->Read("out/repro:2", false);
   EXPECT_EQ(a.digest, b.digest);
@@ -176,6 +179,8 @@ TEST_F(BuildOutputsTest, SourceDateEpochFixesTimestamps) {
   auto r2 = env_->Build(ctx, "--destination " + env_->Ref("out/epoch:2") + " --build-arg SOURCE_DATE_EPOCH=1700000000");
   ASSERT_EQ(r2.rc, 0) << r2.err;
   EXPECT_NE(r2.err.find("\nvisible-output\n"), std::string::npos) << r2.err;
+  // Each step ends with its duration.
+  EXPECT_TRUE(std::regex_search(r2.err, std::regex("\\[stage 1/1\\] STEP 3/4: done in [0-9.]+(ms|s)\\b"))) << r2.err;
   auto a = env_->Read("out/epoch:1", false);
   auto b = env_->Read("out/epoch:2", false);
   EXPECT_EQ(a.config["created"], "2023-11-14T22:13:20Z");
@@ -224,6 +229,8 @@ TEST_F(BuildOutputsTest, ExecutorNameTakesKanikosCommandLineAndLogsJson) {
                                               env_->state_dir());
   ASSERT_EQ(r2.rc, 0) << r2.err;
   EXPECT_NE(r2.err.find("\nvisible-output\n"), std::string::npos) << r2.err;
+  // Each step ends with its duration.
+  EXPECT_TRUE(std::regex_search(r2.err, std::regex("\\[stage 1/1\\] STEP 3/4: done in [0-9.]+(ms|s)\\b"))) << r2.err;
   EXPECT_NE(r2.err.find("[stage 1/1] STEP 3/4: RUN echo visible-output"), std::string::npos) << r2.err;
   EXPECT_TRUE(env_->TagExists("out/executor:2"));
 }
