@@ -105,6 +105,21 @@ TEST_F(BuildFailuresTest, CopyOfAMissingFile) {
   EXPECT_TRUE(Has(r.err, "missing.txt")) << r.err;
 }
 
+TEST_F(BuildFailuresTest, UnknownUserOrGroupName) {
+  auto chown = Fail("FROM @REG@/busybox:latest\nCOPY --chown=nosuchuser:staff present.txt /\n", "fail/user:1");
+  EXPECT_EQ(chown.rc, kExitFailure) << chown.err;
+  EXPECT_TRUE(Has(chown.err, "Dockerfile:2")) << chown.err;
+  EXPECT_TRUE(Has(chown.err, "nosuchuser")) << chown.err;
+  auto group = Fail("FROM @REG@/busybox:latest\nCOPY --chown=app:nosuchgroup present.txt /\n", "fail/user:2");
+  EXPECT_EQ(group.rc, kExitFailure) << group.err;
+  EXPECT_TRUE(Has(group.err, "nosuchgroup")) << group.err;
+  // USER is only checked when something runs as that user.
+  auto user = Fail("FROM @REG@/busybox:latest\nUSER ghost\nRUN true\n", "fail/user:3");
+  EXPECT_EQ(user.rc, kExitFailure) << user.err;
+  EXPECT_TRUE(Has(user.err, "Dockerfile:3")) << user.err;
+  EXPECT_TRUE(Has(user.err, "ghost")) << user.err;
+}
+
 TEST_F(BuildFailuresTest, BaseImageThatDoesNotExist) {
   auto r = Fail("FROM @REG@/no-such-image:1\nRUN true\n", "fail/base:1");
   EXPECT_EQ(r.rc, kExitFailure) << r.err;
