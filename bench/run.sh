@@ -7,7 +7,8 @@
 #   sudo bench/run.sh --quick              # scenario 1 at ~200 MB / 10,000 files, 1 run (a few min)
 #   sudo bench/run.sh --runs 5 --scenarios 1,2,3,5
 # Other flags: --size-mb, --files, --big-mb, --no-overlay, --workdir DIR, --keep (see --help).
-# BUILD_DIR selects kiln's build directory (default: build).
+# BUILD_DIR selects kiln's build directory (default: build); KILN=/path/to/kiln uses that binary as
+# is (no build), e.g. one built from a clean `git archive HEAD` while others edit the tree.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$repo/build}"
@@ -15,6 +16,9 @@ build="${BUILD_DIR:-$repo/build}"
 if [[ "$(id -u)" -ne 0 ]]; then
   echo "bench/run.sh: must run as root (Buildah's chroot isolation, debootstrap, overlay mounts); try: sudo $0 $*" >&2
   exit 1
+fi
+if [[ -n "${KILN:-}" ]]; then
+  exec python3 "$repo/bench/suite.py" --kiln "$KILN" "$@"
 fi
 if [[ " $* " != *" --help "* && " $* " != *" -h "* ]]; then
   if [[ ! -f "$build/build.ninja" ]]; then
