@@ -140,7 +140,7 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   executor::BuildOptions& o = f->o;
   CLI::App* sub = app.add_subcommand("build", "Build an image from a Dockerfile (takes Kaniko's executor flags)");
   sub->alias("executor");
-  auto multi = [](CLI::Option* opt) { return opt->allow_extra_args(false)->take_all(); };
+  auto multi = [](CLI::Option* opt) { return opt->allow_extra_args(false)->expected(1)->take_all(); };
 
   sub->add_option("-c,--context", o.context, "Build context: a directory, dir://DIR, tar://FILE or a .tar.gz")
       ->capture_default_str();
@@ -158,6 +158,8 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
                   "Write REGISTRY/REPO@DIGEST for each destination to this file");
   sub->add_option("--image-name-tag-with-digest-file", o.image_name_tag_with_digest_file,
                   "Write REGISTRY/REPO:TAG@DIGEST for each destination to this file");
+  sub->add_flag("--skip-push-permission-check", o.skip_push_permission_check,
+                "Do not check before building that every destination accepts a push");
   sub->add_flag("--insecure", o.insecure_push, "Push to the destinations' registries over plain HTTP");
   sub->add_flag("--insecure-pull", o.insecure_pull, "Pull from registries over plain HTTP");
   auto* insecure_reg = multi(sub->add_option("--insecure-registry", f->o.insecure_registries, "Use plain HTTP for this registry (repeatable)"));
@@ -212,7 +214,6 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   Unsupported(sub, f.get(), "--use-new-run", "kiln's RUN snapshots are always incremental", true);
   Unsupported(sub, f.get(), "--registry-client-cert", "use --registry-certificate with a certs.d directory", false);
   Unsupported(sub, f.get(), "--push-ignore-immutable-tag-errors", "not implemented", true);
-  Unsupported(sub, f.get(), "--skip-push-permission-check", "not implemented", true);
   Unsupported(sub, f.get(), "--materialize", "not implemented", true);
 
   sub->callback([f, exit_code] { *exit_code = RunBuildCommand(*f); });

@@ -145,12 +145,12 @@ void RegisterCopy(CLI::App& app, int* exit_code) {
   sub->add_option("dst", f->dst, "Destination image")->required();
   sub->add_option("--platform", f->platform, "Copy only this os/arch[/variant] out of an index");
   sub->add_flag("--all", f->all, "Copy every platform of an index (the default, except into a docker-archive)");
-  sub->add_option("--insecure-registry", f->insecure_registries, "Use plain HTTP for this registry (repeatable)")->allow_extra_args(false);
+  sub->add_option("--insecure-registry", f->insecure_registries, "Use plain HTTP for this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_option("--skip-tls-verify-registry", f->skip_verify_registries,
-                  "Do not verify the TLS certificate of this registry (repeatable)")->allow_extra_args(false);
+                  "Do not verify the TLS certificate of this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_option("--registry-certificate", f->registry_certificates,
-                  "HOST=PATH: trust the CA file or certs.d-style directory PATH for registry HOST (repeatable)")->allow_extra_args(false);
-  sub->add_option("--registry-mirror", f->mirrors, "Pull docker.io images through this mirror first (repeatable)")->allow_extra_args(false);
+                  "HOST=PATH: trust the CA file or certs.d-style directory PATH for registry HOST (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
+  sub->add_option("--registry-mirror", f->mirrors, "Pull docker.io images through this mirror first (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_flag("--insecure", f->insecure, "Use plain HTTP for the registries of SRC and DST");
   sub->add_flag("--skip-tls-verify", f->skip_tls_verify, "Do not verify TLS certificates of the registries of SRC and DST");
   sub->add_option("--retry", f->retry, "Retries of a failed request or blob transfer (default 4)");

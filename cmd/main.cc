@@ -20,14 +20,14 @@ int main(int argc, char** argv) {
   int exit_code = kiln::cmd::kExitOk;
   for (const auto& [name, fn] : kiln::cmd::CommandTable()) fn(app, &exit_code);
   // Installed as Kaniko's /kaniko/executor, the binary takes Kaniko's command line unchanged.
-  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<char*> args(argv, argv + argc);
   std::string self = argv[0];
-  if (self.substr(self.rfind('/') + 1) == "executor" && (args.empty() || args[0] != "build")) {
-    args.insert(args.begin(), "build");
+  static char build[] = "build";
+  if (self.substr(self.rfind('/') + 1) == "executor" && (argc < 2 || std::strcmp(argv[1], "build") != 0)) {
+    args.insert(args.begin() + 1, build);
   }
-  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
   try {
-    app.parse(args);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kiln::cmd::kExitUsage;

@@ -71,14 +71,14 @@ void RegisterWarm(CLI::App& app, int* exit_code) {
   auto f = std::make_shared<WarmFlags>();
   CLI::App* sub = app.add_subcommand("warm", "Pull base images into a cache dir for builds with --cache-dir (Kaniko's warmer)");
   sub->add_option("images", f->images, "Images to cache");
-  sub->add_option("--image,-i", f->images, "Image to cache (repeatable)")->allow_extra_args(false);
+  sub->add_option("--image,-i", f->images, "Image to cache (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_option("--cache-dir,-c", f->cache_dir, "Directory of the cache (default /cache)");
-  sub->add_option("--insecure-registry", f->insecure_registries, "Use plain HTTP for this registry (repeatable)")->allow_extra_args(false);
+  sub->add_option("--insecure-registry", f->insecure_registries, "Use plain HTTP for this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_option("--skip-tls-verify-registry", f->skip_verify_registries,
-                  "Do not verify the TLS certificate of this registry (repeatable)")->allow_extra_args(false);
+                  "Do not verify the TLS certificate of this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_option("--registry-certificate", f->registry_certificates,
-                  "HOST=PATH: trust the CA file or certs.d-style directory PATH for registry HOST (repeatable)")->allow_extra_args(false);
-  sub->add_option("--registry-mirror", f->mirrors, "Pull docker.io images through this mirror first (repeatable)")->allow_extra_args(false);
+                  "HOST=PATH: trust the CA file or certs.d-style directory PATH for registry HOST (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
+  sub->add_option("--registry-mirror", f->mirrors, "Pull docker.io images through this mirror first (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_option("--custom-platform", f->platform, "Platform (os/arch[/variant]) to cache from an index (default: this machine's)");
   sub->callback([f, exit_code] {
     auto prepared = Prepare(*f);

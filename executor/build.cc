@@ -14,6 +14,7 @@
 #include "executor/dockerfile/plan.h"
 #include "executor/registry_access.h"
 #include "executor/outputs.h"
+#include "executor/sandbox/id_mapping.h"
 #include "executor/sandbox/linux_command_runner.h"
 #include "layers/safe_path.h"
 #include "registry/reference.h"
@@ -216,13 +217,33 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
 
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<RegistryAccess> access,
                         RegistryAccess::Create(options, pull_registries, push_registries, std::move(deps.keychain)));
-  ImageFetcher fetcher(&access->client(), &*store, log);
+  if (!options.no_push && !options.skip_push_permission_check) {
+    // As Kaniko does: make sure every destination takes our credentials before building anything,
+    // so a typo in a destination or a dead registry costs seconds, not a whole build.
+    for (const std::string& d : options.destinations) {
+      registry::Reference ref = *registry::Reference::Parse(d);
+      registry::Client& c = access->push_client();
+      Result<std::unique_ptr<registry::Repository>> repo = c.Open(c.PushEndpoint(ref.registry()), ref.repository(), true);
+      Status s = repo.ok() ? (*repo)->HeadManifest(ref.Identifier()).status() : repo.status();
+      if (!s.ok()) return s.WithContext("checking the destination " + ref.ToString() + " before building");
+    }
+  }
+  ImageFetcher fetcher(&access->pull_client(), &*store, log);
   if (!options.cache_dir.empty()) {
     // Base images warmed into the cache dir (`kiln warm`) are used without asking a registry.
     fetcher.UseCacheDir(options.cache_dir, std::chrono::seconds(options.cache_ttl_hours * 3600));
   }
 
   if (onbuild_pending) {
+    // Resolve the base images first, so a missing or unreachable one is reported at its FROM line.
+    for (const dockerfile::PlannedStage& st : plan.stages) {
+      if (!st.onbuild_pending || st.base.kind != dockerfile::SourceRef::Kind::kImage) continue;
+      Result<std::shared_ptr<const SourceImage>> img = fetcher.Resolve(st.base.image, st.platform);
+      if (!img.ok()) {
+        return Status(img.status().code(), plan.source.Format(st.loc, "pulling the base image " + st.base.image + ": " +
+                                                                          img.status().message()));
+      }
+    }
     popts.onbuild_triggers = [&](const std::string& image, const dockerfile::Platform& p) -> Result<std::vector<std::string>> {
       Platform want{p.os, p.architecture, p.variant, {}, {}};
       KILN_ASSIGN_OR_RETURN(std::shared_ptr<const SourceImage> img, fetcher.Resolve(image, want));
@@ -281,7 +302,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
         stream_tried = true;
         Result<registry::Reference> ref = registry::Reference::Parse(options.destinations[0]);
         if (ref.ok()) {
-          registry::Client& c = access->client();
+          registry::Client& c = access->push_client();
           Result<std::unique_ptr<registry::Repository>> r = c.Open(c.PushEndpoint(ref->registry()), ref->repository(), true);
           if (r.ok()) stream_repo = std::move(r).value();
         }
@@ -296,6 +317,24 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   std::optional<int64_t> epoch = options.source_date_epoch;
   if (!epoch && options.reproducible) epoch = 0;
   svc.layer_options.tar.source_date_epoch = epoch;
+  if (::geteuid() != 0) {
+    // Rootless: what RUN steps create is owned on disk by the host ids the sandbox's user namespace
+    // maps to (and what kiln itself creates, by kiln's uid, which the namespace calls root). Layers
+    // must carry the ids as the step saw them.
+    sandbox::IdMapPlan ids = sandbox::PlanIdMapping();
+    auto back = [](const std::vector<sandbox::IdRange>& ranges, uint32_t& id) {
+      for (const sandbox::IdRange& r : ranges) {
+        if (id >= r.outside && id - r.outside < r.count) {
+          id = r.inside + (id - r.outside);
+          return;
+        }
+      }
+    };
+    svc.layer_options.tar.map_owner = [ids, back](uint32_t& uid, uint32_t& gid) {
+      back(ids.uids, uid);
+      back(ids.gids, gid);
+    };
+  }
   svc.created = FormatRfc3339(epoch ? *epoch : static_cast<int64_t>(::time(nullptr)));
   svc.times = &result.times;
   std::unique_ptr<LayerCache> cache;
@@ -314,7 +353,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
       }
       RegistryCacheOptions rco;
       rco.platform = target;
-      KILN_ASSIGN_OR_RETURN(cache, OpenRegistryCache(access->client(), repo, ttl, rco));
+      KILN_ASSIGN_OR_RETURN(cache, OpenRegistryCache(access->push_client(), repo, ttl, rco));
     }
     log->Info("layer cache: " + cache->Describe());
     svc.cache = cache.get();
@@ -369,7 +408,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   if (!options.no_push && !options.destinations.empty()) {
     t = Clock::now();
     uploads.Wait();
-    KILN_RETURN_IF_ERROR(PushImage(assembled, *store, image.base, access->client(), options.destinations,
+    KILN_RETURN_IF_ERROR(PushImage(assembled, *store, image.base, access->push_client(), options.destinations,
                                    1 + options.push_retry, log));
     result.times.push = Clock::now() - t;
     result.pushed = options.destinations;

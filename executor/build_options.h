@@ -46,6 +46,8 @@ struct BuildOptions {
   std::string digest_file;
   std::string image_name_with_digest_file;
   std::string image_name_tag_with_digest_file;
+  /// Skip the check, before building, that every destination answers and takes our credentials.
+  bool skip_push_permission_check = false;
 
   // --- Registry access ---
   /// Registries reached over plain HTTP (--insecure-registry; --insecure and --insecure-pull add the

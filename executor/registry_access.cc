@@ -25,26 +25,38 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
     a->keychain_ = std::make_unique<registry::DockerConfigKeychain>(search, a->helpers_.get());
   }
 
-  registry::RegistryAccessOptions ro;
+  // Two clients: Kaniko's --insecure / --skip-tls-verify concern pushes and --insecure-pull /
+  // --skip-tls-verify-pull concern pulls, even when both go to the same registry. Flags naming a
+  // registry (--insecure-registry, --skip-tls-verify-registry, --registry-certificate) apply to both.
   auto env = [&](const char* k) {
     auto it = options.environ.find(k);
     return it == options.environ.end() ? std::string() : it->second;
   };
-  ro.system_ca_file = env("SSL_CERT_FILE");
-  ro.system_ca_dir = env("SSL_CERT_DIR");
-  for (const auto& [host, path] : options.registry_certificates) ro.registry_certificates[host].push_back(path);
-  ro.skip_verify_registries = options.skip_tls_verify_registries;
-  if (options.skip_tls_verify_pull) ro.skip_verify_registries.insert(pull_registries.begin(), pull_registries.end());
-  if (options.skip_tls_verify_push) ro.skip_verify_registries.insert(push_registries.begin(), push_registries.end());
-  ro.insecure_registries = options.insecure_registries;
-  if (options.insecure_pull) ro.insecure_registries.insert(pull_registries.begin(), pull_registries.end());
-  if (options.insecure_push) ro.insecure_registries.insert(push_registries.begin(), push_registries.end());
-  ro.mirrors = options.registry_mirrors;
-  ro.mirror_fallback = !options.skip_default_registry_fallback;
-  ro.retry_attempts = std::max(ro.retry_attempts, 1 + std::max(options.push_retry, options.image_download_retry));
-  KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions topts, ro.TransportOptions());
-  a->transport_ = std::make_unique<registry::CurlTransport>(topts);
-  a->client_ = std::make_unique<registry::Client>(a->transport_.get(), a->keychain_.get(), ro.ClientSettings());
+  auto make = [&](bool push, std::unique_ptr<registry::Transport>* transport,
+                  std::unique_ptr<registry::Client>* client) -> Status {
+    registry::RegistryAccessOptions ro;
+    ro.system_ca_file = env("SSL_CERT_FILE");
+    ro.system_ca_dir = env("SSL_CERT_DIR");
+    for (const auto& [host, path] : options.registry_certificates) ro.registry_certificates[host].push_back(path);
+    ro.skip_verify_registries = options.skip_tls_verify_registries;
+    ro.insecure_registries = options.insecure_registries;
+    const std::set<std::string>& mine = push ? push_registries : pull_registries;
+    if (push ? options.skip_tls_verify_push : options.skip_tls_verify_pull) {
+      ro.skip_verify_registries.insert(mine.begin(), mine.end());
+    }
+    if (push ? options.insecure_push : options.insecure_pull) ro.insecure_registries.insert(mine.begin(), mine.end());
+    if (!push) {
+      ro.mirrors = options.registry_mirrors;
+      ro.mirror_fallback = !options.skip_default_registry_fallback;
+    }
+    ro.retry_attempts = std::max(ro.retry_attempts, 1 + (push ? options.push_retry : options.image_download_retry));
+    KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions topts, ro.TransportOptions());
+    *transport = std::make_unique<registry::CurlTransport>(topts);
+    *client = std::make_unique<registry::Client>(transport->get(), a->keychain_.get(), ro.ClientSettings());
+    return OkStatus();
+  };
+  KILN_RETURN_IF_ERROR(make(false, &a->pull_transport_, &a->pull_client_));
+  KILN_RETURN_IF_ERROR(make(true, &a->push_transport_, &a->push_client_));
   return a;
 }
 

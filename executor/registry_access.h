@@ -25,14 +25,17 @@ class RegistryAccess {
                                                         const std::set<std::string>& pull_registries,
                                                         const std::set<std::string>& push_registries,
                                                         std::unique_ptr<registry::Keychain> keychain = nullptr);
-  registry::Client& client() { return *client_; }
+  /// For base images and COPY --from images.
+  registry::Client& pull_client() { return *pull_client_; }
+  /// For destinations and the registry layer cache.
+  registry::Client& push_client() { return *push_client_; }
 
  private:
   RegistryAccess() = default;
   std::unique_ptr<registry::HelperRunner> helpers_;
   std::unique_ptr<registry::Keychain> keychain_;
-  std::unique_ptr<registry::Transport> transport_;
-  std::unique_ptr<registry::Client> client_;
+  std::unique_ptr<registry::Transport> pull_transport_, push_transport_;
+  std::unique_ptr<registry::Client> pull_client_, push_client_;
 };
 
 }  // namespace kiln::executor

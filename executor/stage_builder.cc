@@ -236,7 +236,7 @@ class Stage {
     // the end then finds it there. A failed stream costs nothing: the blob is in the store.
     registry::Repository* stream_to = svc_.stream_push ? svc_.stream_push() : nullptr;
     BackgroundUpload* upload = nullptr;
-    if (stream_to) upload = svc_.uploads->Start(stream_to, svc_.log);
+    if (stream_to) upload = svc_.uploads->Start(stream_to, svc_.log);  // nullptr after a failed one
     Result<layers::LayerInfo> info = layers::WriteLayerToBlobDir(rootfs_, changes, svc_.layer_options,
                                                                  svc_.store->dir() + "/blobs",
                                                                  upload ? &upload->pipe.writer() : nullptr);
@@ -663,11 +663,13 @@ class Stage {
 }  // namespace
 
 BackgroundUpload* BackgroundUploads::Start(registry::Repository* repo, BuildLog* log) {
+  if (failed_) return nullptr;  // the destination did not take the last one: push at the end only
   auto u = std::make_unique<BackgroundUpload>();
   BackgroundUpload* raw = u.get();
-  raw->thread = std::thread([raw, repo, log] {
+  raw->thread = std::thread([this, raw, repo, log] {
     Result<Descriptor> r = repo->UploadBlob(raw->pipe.reader());
     if (!r.ok()) {
+      failed_ = true;
       raw->pipe.Abort(r.status());
       log->Debug("streaming a layer to " + repo->Describe() + " failed (it is pushed at the end): " + r.status().message());
     }

@@ -10,6 +10,7 @@
 // A step that changes nothing adds no layer, only a history entry marked empty_layer.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -72,6 +73,7 @@ class BackgroundUploads {
 
  private:
   std::vector<std::unique_ptr<BackgroundUpload>> uploads_;
+  std::atomic<bool> failed_{false};
 };
 
 /// What every stage of a build shares. Nothing is owned.

@@ -309,8 +309,15 @@ class LayerTarWriter {
     archive_entry_clear(entry_);
     archive_entry_copy_pathname(entry_, name.c_str());
     archive_entry_set_mode(entry_, st.st_mode);
-    archive_entry_set_uid(entry_, x.owner ? x.owner->uid : st.st_uid);
-    archive_entry_set_gid(entry_, x.owner ? x.owner->gid : st.st_gid);
+    uint32_t uid = st.st_uid, gid = st.st_gid;
+    if (x.owner) {
+      uid = x.owner->uid;
+      gid = x.owner->gid;
+    } else if (options_.map_owner) {
+      options_.map_owner(uid, gid);
+    }
+    archive_entry_set_uid(entry_, uid);
+    archive_entry_set_gid(entry_, gid);
     int64_t mtime = st.st_mtim.tv_sec;
     if (options_.source_date_epoch && mtime > *options_.source_date_epoch) mtime = *options_.source_date_epoch;
     archive_entry_set_mtime(entry_, mtime, 0);

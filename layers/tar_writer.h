@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,10 @@ struct TarOptions {
   /// When set, mtimes later than this (seconds since the epoch) are clamped to it, as BuildKit does
   /// with SOURCE_DATE_EPOCH. The caller reads the environment; this code never does.
   std::optional<int64_t> source_date_epoch;
+  /// Maps an on-disk owner to the image's (a rootless build: files a RUN step made inside a user
+  /// namespace are owned on disk by the host ids the namespace maps to). Not applied to owners taken
+  /// from the user.rootlesscontainers xattr, which are already the image's. Unset: owners as on disk.
+  std::function<void(uint32_t& uid, uint32_t& gid)> map_owner;
 };
 
 /// Counts of what a tar holds, for logs and tests.

@@ -376,10 +376,23 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
                                   m.Describe() + hint);
       }
       plan.set_groups = m.setgroups_allowed();
+      // Groups the namespace cannot give are dropped, as crun and podman do when setgroups is denied:
+      // nearly every distribution lists root in a few groups, and refusing would make the single
+      // mapping useless for them. The step's output says so.
+      std::vector<gid_t> kept, dropped;
       for (gid_t g : spec.supplementary_groups) {
         if (!m.MapsGid(g) || (!plan.set_groups && g != spec.gid)) {
-          return FailedPrecondition("RUN with supplementary group " + std::to_string(g) +
-                                    ": not available in the rootless sandbox, " + m.Describe() + hint);
+          dropped.push_back(g);
+        } else {
+          kept.push_back(g);
+        }
+      }
+      if (!dropped.empty()) {
+        st.groups = kept;
+        if (spec.output) {
+          std::string note = "kiln: the rootless sandbox (" + m.Describe() + ") cannot give supplementary groups [" +
+                             IdList(dropped) + "]; the step runs without them\n";
+          spec.output->Write(note.data(), note.size()).IgnoreError();
         }
       }
       break;
