@@ -107,8 +107,7 @@ TEST_F(BuildConfigTest, EveryMetadataInstructionLandsInTheConfig) {
   EXPECT_EQ(img.manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
 }
 
-// Disabled until kiln fixes /work/brief/e2e-findings.md #1.
-TEST_F(BuildConfigTest, DISABLED_HistoryWritesEnvAndLabelAsSet) {
+TEST_F(BuildConfigTest, HistoryWritesEnvAndLabelAsSet) {
   BuildBase();
   auto img = env_->Read("base:1", false);
   const json& h = img.config["history"];
