@@ -128,8 +128,7 @@ TEST_F(BuildFailuresTest, BaseImageThatDoesNotExist) {
   EXPECT_TRUE(Has(r.err, "MANIFEST_UNKNOWN")) << r.err;
 }
 
-// Disabled until kiln fixes /work/brief/e2e-findings.md #4.
-TEST_F(BuildFailuresTest, DISABLED_BaseImageErrorPointsAtTheFromLine) {
+TEST_F(BuildFailuresTest, BaseImageErrorPointsAtTheFromLine) {
   auto r = Fail("ARG X=1\n\nFROM @REG@/no-such-image:1\nRUN true\n", "fail/base:2");
   EXPECT_EQ(r.rc, kExitFailure) << r.err;
   EXPECT_TRUE(Has(r.err, "Dockerfile:3")) << r.err;
@@ -152,7 +151,6 @@ TEST_F(BuildFailuresTest, BaseRegistryThatDoesNotAnswer) {
   EXPECT_FALSE(env_->TagExists("fail/unreachable:1"));
 }
 
-// Slow (e2e-findings.md #5: every blob re-pings the dead registry with its own retries).
 TEST_F(BuildFailuresTest, DestinationRegistryThatDoesNotAnswer) {
   std::string closed = "127.0.0.1:" + std::to_string(ClosedPort());
   // The build works, the push cannot: still a failure that names the registry.

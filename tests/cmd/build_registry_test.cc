@@ -73,8 +73,7 @@ TEST_F(BuildRegistryTest, TlsWithAPrivateCa) {
       << out;
 }
 
-// Disabled until kiln fixes /work/brief/e2e-findings.md #8.
-TEST_F(BuildRegistryTest, DISABLED_SkipTlsVerifyPullDoesNotCoverThePush) {
+TEST_F(BuildRegistryTest, SkipTlsVerifyPullDoesNotCoverThePush) {
   testing::RegistryOptions o;
   o.tls = true;
   auto tls = testing::RegistryServer::Start(o);

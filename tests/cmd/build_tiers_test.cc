@@ -57,8 +57,8 @@ class BuildTiersTest : public ::testing::Test {
     return ctx;
   }
 
-  // The same image whatever the tier. `owners`: check uid/gid too.
-  static void CheckImage(const testing::ReadBack& img, bool owners = true) {
+  // The same image whatever the tier.
+  static void CheckImage(const testing::ReadBack& img) {
     const std::string& fs = img.rootfs;
     FileInfo hello = Stat(fs, "srv/hello.txt");
     EXPECT_EQ(hello.content, "hello\n");
@@ -73,12 +73,10 @@ class BuildTiersTest : public ::testing::Test {
     FileInfo dir = Stat(fs, "srv/work/dir");
     EXPECT_EQ(dir.type, 'd');
     EXPECT_EQ(dir.mode, 0700u);
-    if (owners) {
-      EXPECT_EQ(ran.uid, 0u);
-      EXPECT_EQ(ran.gid, 0u);
-      EXPECT_EQ(dir.uid, 0u);
-      EXPECT_EQ(Stat(fs, "srv/work/tool.out").uid, 0u);
-    }
+    EXPECT_EQ(ran.uid, 0u);
+    EXPECT_EQ(ran.gid, 0u);
+    EXPECT_EQ(dir.uid, 0u);
+    EXPECT_EQ(Stat(fs, "srv/work/tool.out").uid, 0u);
     EXPECT_EQ(Stat(fs, "srv/work/link").link, "ran");
     EXPECT_EQ(Stat(fs, "srv/work/tool.out").content, "tool ran\n");
     EXPECT_EQ(Stat(fs, "bin/vi").type, '-');
@@ -140,12 +138,10 @@ TEST_F(BuildTiersTest, RootlessAsNobody) {
   ASSERT_EQ(nobody.rc, 0) << nobody.err;
   EXPECT_NE(nobody.err.find("RUN sandbox: rootless"), std::string::npos) << nobody.err;
   EXPECT_NE(nobody.err.find("single mapping"), std::string::npos) << nobody.err;
-  // Owners of what RUN made: e2e-findings.md #7 (checked by the disabled test below).
-  CheckImage(env_->Read("tiers:nobody"), false);
+  CheckImage(env_->Read("tiers:nobody"));
 }
 
-// Disabled until kiln fixes /work/brief/e2e-findings.md #7.
-TEST_F(BuildTiersTest, DISABLED_RootlessBuildMatchesTheRootBuild) {
+TEST_F(BuildTiersTest, RootlessBuildMatchesTheRootBuild) {
   std::string ctx = Context();
   auto root = env_->Build(ctx, "--reproducible --destination " + env_->Ref("tiers:root2"));
   ASSERT_EQ(root.rc, 0) << root.err;
@@ -156,8 +152,7 @@ TEST_F(BuildTiersTest, DISABLED_RootlessBuildMatchesTheRootBuild) {
   EXPECT_EQ(n.digest, env_->Read("tiers:root2", false).digest);
 }
 
-// Disabled until kiln fixes /work/brief/e2e-findings.md #6.
-TEST_F(BuildTiersTest, DISABLED_RootlessRootWithSupplementaryGroupsInEtcGroup) {
+TEST_F(BuildTiersTest, RootlessRootWithSupplementaryGroupsInEtcGroup) {
   // Most images list root in groups of /etc/group (Alpine: bin, daemon, sys, adm, disk, wheel).
   if (ReadLine("/proc/sys/user/max_user_namespaces") == "0") GTEST_SKIP() << "no user namespaces here";
   std::string ctx = env_->Context({{"Dockerfile",
