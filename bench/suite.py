@@ -18,7 +18,7 @@ import gentree  # noqa: E402
 import report  # noqa: E402
 
 SCENARIOS = {
-    1: "COPY ~1 GB / 50k files onto busybox, push",
+    1: "COPY {size} / {files} files onto busybox, push",
     2: "Debian base: pull, extract, RUN echo, push",
     3: "20 RUN steps on Debian, each changing one file, push",
     4: "rebuild of scenario 3 with nothing changed (layer cache), push",
@@ -260,7 +260,7 @@ class Suite:
 
     def run_scenario(self, sid, prepare, measure, floor=None, kiln_reason=None):
         """Runs every tool (and the floor) --runs times, rotating the order between runs."""
-        bl.log(f"scenario {sid}: {SCENARIOS[sid]}")
+        bl.log(f"scenario {sid}: " + SCENARIOS[sid].format(size=f"{self.a.size_mb} MiB", files=f"{self.a.files:,}"))
         info = prepare()
         entries = {}
         names = [t.name for t in self.tools(sid)] + (["floor"] if floor else [])
@@ -310,7 +310,8 @@ class Suite:
                         comp.setdefault(k, []).append(v)
                 if comp:
                     e["components"] = {k: bl.summarize(v) for k, v in comp.items()}
-        self.results.append({"id": sid, "name": SCENARIOS[sid], "input": info, "tools": entries,
+        name = SCENARIOS[sid].format(size=f"{self.a.size_mb} MiB", files=f"{self.a.files:,}")
+        self.results.append({"id": sid, "name": name, "input": info, "tools": entries,
                              "ratios": ratios(entries)})
 
     # --- scenarios ---------------------------------------------------------------------------------
