@@ -11,6 +11,7 @@
 # is (no build), e.g. one built from a clean `git archive HEAD` while others edit the tree.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 build="${BUILD_DIR:-$repo/build}"
 [[ "$build" = /* ]] || build="$repo/$build"
 if [[ "$(id -u)" -ne 0 ]]; then
