@@ -23,6 +23,7 @@ SCENARIOS = {
     3: "20 RUN steps on Debian, each changing one file, push",
     4: "rebuild of scenario 3 with nothing changed (layer cache), push",
     5: "pull + extract a 4-layer ~500 MB base",
+    6: "rebuild after one source file changed (layer cache), push",
 }
 
 
@@ -230,7 +231,7 @@ class Suite:
         bl.busybox_rootfs(bb)
         bl.push_dir_with_kiln(self.a.kiln, bb, os.path.join(self.work, "inputs", "busybox-oci"), "busybox",
                               f"{self.registry.host}/busybox:latest", lg)
-        if set(self.a.scenarios) & {2, 3, 4, 5}:
+        if set(self.a.scenarios) & {2, 3, 4, 5, 6}:
             tar = os.path.join(self.work, "inputs", "debian.tar")
             bl.sh(f"{bl.sh_quote(os.path.join(bl.REPO, 'scripts', 'debian-rootfs.sh'))} {bl.sh_quote(tar)}", lg)
             root = os.path.join(self.work, "inputs", "debian")
@@ -407,6 +408,47 @@ class Suite:
         reason = None if self.kiln.has_cache else "kiln build has no --cache yet"
         self.run_scenario(4, prepare, measure, None, kiln_reason=reason)
 
+    def s6(self):
+        # Issue 8's comparison: a project whose Dockerfile copies its sources and builds; the build
+        # is done cold, then again with nothing changed, then after one source file changed. The
+        # measured figure is the last; the first two are in phases (cold_s, nochange_s).
+        reg = self.registry.host
+        ctx = {}
+        df = (f"FROM {reg}/debian:bookworm\n"
+              "RUN mkdir -p /opt/tools && seq 1 200000 > /opt/tools/table\n"
+              "COPY src /src\n"
+              "RUN find /src -type f | sort | xargs cat | sha256sum > /src.sum\n"
+              "RUN echo built > /built\n")
+
+        def prepare():
+            ctx["d"] = self.context("s6", df)
+            written, n = gentree.generate(os.path.join(ctx["d"], "src"), 40, 2000, seed=7)
+            ctx["file"] = next(os.path.join(r, f) for r, _, fs in sorted(os.walk(os.path.join(ctx["d"], "src")))
+                               for f in sorted(fs))
+            return {"sources_mb": round(written / 1e6, 1), "sources_files": n,
+                    "measured": "third build: one source file changed; phases.cold_s and nochange_s"}
+
+        def measure(tool, state, lg, r):
+            dest = f"{reg}/s6-{tool.name}:r{r + 1}"
+            with open(ctx["file"], "w") as f:
+                f.write(f"run {r} start\n")
+            if isinstance(tool, Buildah):
+                run = lambda: tool.build(ctx["d"], dest, state, lg, layers=True)  # noqa: E731
+            else:
+                extra = ["--cache", "--cache-dir", os.path.join(state, "kiln-cache")]
+                run = lambda: tool.build(ctx["d"], dest, state, lg, extra=extra)  # noqa: E731
+            cold = run()
+            same = run()
+            with open(ctx["file"], "a") as f:
+                f.write("one line changed\n")
+            changed = run()
+            changed["phases"]["cold_s"] = cold["wall_s"]
+            changed["phases"]["nochange_s"] = same["wall_s"]
+            return changed
+
+        reason = None if self.kiln.has_cache_dir else "kiln build has no --cache-dir yet"
+        self.run_scenario(6, prepare, measure, None, kiln_reason=reason)
+
     def s5(self):
         reg = self.registry.host
         ctx = {}
@@ -482,7 +524,7 @@ def main():
     a.runs = a.runs or (1 if a.quick else 3)
     a.size_mb = a.size_mb or (200 if a.quick else 1024)
     a.files = a.files or (10000 if a.quick else 50000)
-    a.scenarios = [int(x) for x in a.scenarios.split(",")] if a.scenarios else ([1] if a.quick else [1, 2, 3, 4, 5])
+    a.scenarios = [int(x) for x in a.scenarios.split(",")] if a.scenarios else ([1] if a.quick else [1, 2, 3, 4, 5, 6])
     if os.geteuid() != 0:
         sys.exit("bench: must run as root (Buildah's chroot isolation, debootstrap, overlay mounts)")
     for tool in ("buildah", "skopeo", "docker-registry", "pigz", "curl", "debootstrap"):
