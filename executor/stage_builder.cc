@@ -390,6 +390,10 @@ class Stage {
     spec.network = run.network == "none" ? sandbox::NetworkMode::kNone : sandbox::NetworkMode::kHost;
     spec.output = svc_.log->StepOutput();
 
+    // The sandbox forks: no other thread of kiln may hold a lock (malloc's, curl's, OpenSSL's) at
+    // that moment, or the child can deadlock before it execs. Layer uploads still streaming in the
+    // background finish first.
+    if (svc_.uploads) svc_.uploads->Wait();
     auto t = Clock::now();
     Result<sandbox::RunResult> rr = runner->Run(spec);
     svc_.times->run += Clock::now() - t;
