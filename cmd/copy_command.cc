@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cmd/commands.h"
+#include "cmd/registry_flags.h"
 #include "core/image_model.h"
 #include "registry/access_options.h"
 #include "registry/copy.h"
@@ -26,10 +27,7 @@ struct CopyFlags {
   std::string src, dst;
   std::string platform;
   bool all = false;
-  std::vector<std::string> insecure_registries;
-  std::vector<std::string> skip_verify_registries;
-  std::vector<std::string> registry_certificates;
-  std::vector<std::string> mirrors;
+  RegistryFlags registries;
   bool insecure = false;         // plain HTTP for the registries named by SRC and DST
   bool skip_tls_verify = false;  // no certificate check for the registries named by SRC and DST
   int retry = 4;
@@ -79,15 +77,12 @@ Result<Prepared> Prepare(const CopyFlags& f) {
   p.access = registry::RegistryAccessOptions::FromEnvironment();
   p.access.retry_attempts = f.retry + 1;
   p.copy.blob_attempts = f.retry + 1;
-  p.access.insecure_registries.insert(f.insecure_registries.begin(), f.insecure_registries.end());
-  p.access.skip_verify_registries.insert(f.skip_verify_registries.begin(), f.skip_verify_registries.end());
+  KILN_RETURN_IF_ERROR(f.registries.ApplyTo(p.access));
   for (const auto& loc : {p.src, p.dst}) {
     if (loc.kind != registry::ImageLocation::Kind::kRegistry) continue;
     if (f.insecure) p.access.insecure_registries.insert(loc.reference->registry());
     if (f.skip_tls_verify) p.access.skip_verify_registries.insert(loc.reference->registry());
   }
-  for (const auto& c : f.registry_certificates) KILN_RETURN_IF_ERROR(p.access.AddRegistryCertificate(c));
-  p.access.mirrors = f.mirrors;
   return p;
 }
 
@@ -145,12 +140,7 @@ void RegisterCopy(CLI::App& app, int* exit_code) {
   sub->add_option("dst", f->dst, "Destination image")->required();
   sub->add_option("--platform", f->platform, "Copy only this os/arch[/variant] out of an index");
   sub->add_flag("--all", f->all, "Copy every platform of an index (the default, except into a docker-archive)");
-  sub->add_option("--insecure-registry", f->insecure_registries, "Use plain HTTP for this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
-  sub->add_option("--skip-tls-verify-registry", f->skip_verify_registries,
-                  "Do not verify the TLS certificate of this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
-  sub->add_option("--registry-certificate", f->registry_certificates,
-                  "HOST=PATH: trust the CA file or certs.d-style directory PATH for registry HOST (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
-  sub->add_option("--registry-mirror", f->mirrors, "Pull docker.io images through this mirror first (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
+  f->registries.Declare(sub);
   sub->add_flag("--insecure", f->insecure, "Use plain HTTP for the registries of SRC and DST");
   sub->add_flag("--skip-tls-verify", f->skip_tls_verify, "Do not verify TLS certificates of the registries of SRC and DST");
   sub->add_option("--retry", f->retry, "Retries of a failed request or blob transfer (default 4)");

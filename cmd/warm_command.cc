@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cmd/commands.h"
+#include "cmd/registry_flags.h"
 #include "core/image_model.h"
 #include "executor/cache_warm.h"
 #include "executor/dockerfile/args.h"
@@ -20,10 +21,7 @@ namespace {
 struct WarmFlags {
   std::string cache_dir = "/cache";  // Kaniko's default
   std::vector<std::string> images;
-  std::vector<std::string> insecure_registries;
-  std::vector<std::string> skip_verify_registries;
-  std::vector<std::string> registry_certificates;
-  std::vector<std::string> mirrors;
+  RegistryFlags registries;
   std::string platform;
 };
 
@@ -43,10 +41,7 @@ Result<Prepared> Prepare(const WarmFlags& f) {
     p.platform = *pl;
   }
   p.access = registry::RegistryAccessOptions::FromEnvironment();
-  p.access.insecure_registries.insert(f.insecure_registries.begin(), f.insecure_registries.end());
-  p.access.skip_verify_registries.insert(f.skip_verify_registries.begin(), f.skip_verify_registries.end());
-  for (const auto& c : f.registry_certificates) KILN_RETURN_IF_ERROR(p.access.AddRegistryCertificate(c));
-  p.access.mirrors = f.mirrors;
+  KILN_RETURN_IF_ERROR(f.registries.ApplyTo(p.access));
   return p;
 }
 
@@ -73,12 +68,7 @@ void RegisterWarm(CLI::App& app, int* exit_code) {
   sub->add_option("images", f->images, "Images to cache");
   sub->add_option("--image,-i", f->images, "Image to cache (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
   sub->add_option("--cache-dir,-c", f->cache_dir, "Directory of the cache (default /cache)");
-  sub->add_option("--insecure-registry", f->insecure_registries, "Use plain HTTP for this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
-  sub->add_option("--skip-tls-verify-registry", f->skip_verify_registries,
-                  "Do not verify the TLS certificate of this registry (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
-  sub->add_option("--registry-certificate", f->registry_certificates,
-                  "HOST=PATH: trust the CA file or certs.d-style directory PATH for registry HOST (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
-  sub->add_option("--registry-mirror", f->mirrors, "Pull docker.io images through this mirror first (repeatable)")->allow_extra_args(false)->expected(1)->take_all();
+  f->registries.Declare(sub);
   sub->add_option("--custom-platform", f->platform, "Platform (os/arch[/variant]) to cache from an index (default: this machine's)");
   sub->callback([f, exit_code] {
     auto prepared = Prepare(*f);
