@@ -1,5 +1,9 @@
 #include "layers/extract.h"
 
+#include <thread>
+
+#include "core/pipe.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -154,8 +158,35 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
   if (!tree.ok()) return fail(tree.status());
   result.used_openat2 = (*tree)->uses_openat2();
 
+  // Reading, verifying, decompressing and hashing run on a thread of their own, a pipe ahead of the
+  // tar parser and the file writes: on two cores the layer is unpacked at the pace of the slower
+  // half instead of the sum of both.
+  Pipe pipe(1 << 20);
+  std::thread feeder([&hashed, &pipe] {
+    std::vector<char> buf(256 * 1024);
+    for (;;) {
+      Result<size_t> r = hashed.Read(buf.data(), buf.size());
+      if (!r.ok()) {
+        pipe.Abort(r.status());
+        return;
+      }
+      if (*r == 0) break;
+      if (!pipe.writer().Write(buf.data(), *r).ok()) return;  // the parser gave up
+    }
+    pipe.writer().Close().IgnoreError();
+  });
+  struct StopFeeder {
+    Pipe& pipe;
+    std::thread& feeder;
+    ~StopFeeder() {
+      if (!feeder.joinable()) return;
+      pipe.Abort(Status(ErrorCode::kCancelled, "extraction stopped"));
+      feeder.join();
+    }
+  } stop_feeder{pipe, feeder};
+
   ArchiveSource src;
-  src.reader = &hashed;
+  src.reader = &pipe.reader();
   std::unique_ptr<struct archive, ArchiveDeleter> a(archive_read_new());
   if (!a) return fail(InternalError("cannot allocate a tar reader"));
   // Tar only (ustar, pax, GNU); the decompression is ours, so that the diff_id sees the tar bytes.
@@ -188,10 +219,11 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
   // cover every byte, so read to the end.
   std::vector<char> rest(64 * 1024);
   for (;;) {
-    auto r = hashed.Read(rest.data(), rest.size());
+    auto r = pipe.reader().Read(rest.data(), rest.size());
     if (!r.ok()) return fail(r.status());
     if (*r == 0) break;
   }
+  feeder.join();  // it has closed the pipe: every byte is read and hashed
   Status finish = (*tree)->Finish();
   if (!finish.ok()) return fail(finish);
   result.diff_id = hashed.Finish();
