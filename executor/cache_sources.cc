@@ -1,10 +1,8 @@
 // HashCopySources: the selection half of ExecuteCopy, hashing instead of copying.
 //
-// The selection rules are copy_step.cc's Copier (Gather/AddLocal/Glob/CopyDirContents), which is
-// private to that file; they are mirrored here step for step (same sorted listing, same ignore and
-// --exclude checks on the same paths, same lazy directories for ignore exceptions). Any divergence
-// would make the cache key miss a file that the copy reads, so /work/brief/cache-needs.md asks for
-// the selection to be factored out of copy_step.cc and shared.
+// The sources are selected by copy_sources.h's SelectSources, the very code the copy uses; the walk
+// below a selected directory mirrors copy_step.cc's CopyDirContents (same sorted listing, same ignore
+// and --exclude checks on the same paths, same lazy directories for ignore exceptions).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,6 +16,7 @@
 
 #include "executor/build_context.h"
 #include "executor/cache_key.h"
+#include "executor/copy_sources.h"
 #include "layers/rootless.h"
 #include "layers/safe_path.h"
 
@@ -27,68 +26,13 @@ namespace {
 using layers::RootDir;
 using layers::UniqueFd;
 
-std::string JoinRel(std::string_view a, std::string_view b) {
-  if (a.empty()) return std::string(b);
-  if (b.empty()) return std::string(a);
-  return std::string(a) + "/" + std::string(b);
-}
-
-std::string Display(std::string_view rel) { return "/" + std::string(rel); }
-
-std::string CleanRel(std::string_view p) {
-  std::string c = dockerfile::CleanPath("/" + std::string(p));
-  return c == "/" ? std::string() : c.substr(1);
-}
-
-bool HasGlob(std::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\') ++i;
-    else if (s[i] == '*' || s[i] == '?' || s[i] == '[') return true;
-  }
-  return false;
-}
-
-bool IsUrl(std::string_view s) { return s.starts_with("http://") || s.starts_with("https://"); }
-
-bool IsGitUrl(std::string_view s) {
-  if (s.starts_with("git://") || s.starts_with("git@") || s.starts_with("ssh://")) return true;
-  if (!IsUrl(s)) return false;
-  std::string_view p = s.substr(0, s.find_first_of("?#"));
-  return p.ends_with(".git") || s.find(".git#") != std::string_view::npos;
-}
-
-std::vector<std::string> SplitComponents(std::string_view p) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    if (j > i) out.emplace_back(p.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-Result<std::vector<std::string>> ListDir(int dirfd, std::string_view what) {
-  int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("listing " + std::string(what), errno);
-  DIR* dir = ::fdopendir(fd);
-  if (!dir) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoStatus("listing " + std::string(what), err);
-  }
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* e = ::readdir(dir)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
-  }
-  int err = errno;
-  ::closedir(dir);
-  if (err != 0) return ErrnoStatus("listing " + std::string(what), err);
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using Item = copy_internal::CopyItem;
+using copy_internal::CompileExcludes;
+using copy_internal::Display;
+using copy_internal::IgnoredByContext;
+using copy_internal::JoinRel;
+using copy_internal::ListDir;
+using copy_internal::SelectSources;
 
 char TypeChar(mode_t m) {
   if (S_ISREG(m)) return 'f';
@@ -107,13 +51,6 @@ void Put(std::string* rec, std::string_view s) {
   rec->append(s);
 }
 
-struct Item {
-  enum class Kind { kLocal, kUrl } kind = Kind::kLocal;
-  std::string written;
-  std::string resolved;
-  struct stat st {};
-  std::string pivot;
-};
 
 class SourceHasher {
  public:
@@ -123,14 +60,7 @@ class SourceHasher {
   Result<std::optional<Digest>> Run();
 
  private:
-  bool Ignored(const std::string& src_rel, bool is_dir) const {
-    if (!source_.ignore || src_rel.empty() || !source_.ignore->Excluded(src_rel)) return false;
-    return !(is_dir && source_.ignore->HasExceptions());
-  }
-  Status Gather(std::vector<Item>* items);
-  Status AddLocal(const std::string& rel, bool from_glob, std::vector<Item>* items);
-  Status Glob(int dirfd, const std::string& dir_rel, const std::vector<std::string>& pattern, size_t idx,
-              std::vector<std::string>* out);
+  bool Ignored(const std::string& src_rel, bool is_dir) const { return IgnoredByContext(source_, src_rel, is_dir); }
 
   Status HashItem(size_t index, const Item& item);
   Result<bool> HashDirContents(int src_dir, const std::string& src_rel, const std::string& ex_rel,
@@ -148,101 +78,6 @@ class SourceHasher {
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
   std::vector<char> buf_;
 };
-
-Status SourceHasher::Glob(int dirfd, const std::string& dir_rel, const std::vector<std::string>& pattern, size_t idx,
-                          std::vector<std::string>* out) {
-  KILN_ASSIGN_OR_RETURN(auto names, ListDir(dirfd, Display(dir_rel)));
-  for (const auto& name : names) {
-    if (!GlobMatch(pattern[idx], name)) continue;
-    std::string rel = JoinRel(dir_rel, name);
-    if (idx + 1 == pattern.size()) {
-      out->push_back(rel);
-      continue;
-    }
-    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) continue;
-    UniqueFd sub(fd);
-    KILN_RETURN_IF_ERROR(Glob(sub.get(), rel, pattern, idx + 1, out));
-  }
-  return OkStatus();
-}
-
-Status SourceHasher::AddLocal(const std::string& rel, bool from_glob, std::vector<Item>* items) {
-  auto not_found = [&]() { return NotFound("COPY source " + (rel.empty() ? std::string(".") : rel) + " not found"); };
-  Item item;
-  item.written = rel;
-  auto resolved = ResolveInRoot(src_.fd(), rel);
-  if (!resolved.ok()) {
-    if (resolved.status().code() == ErrorCode::kFailedPrecondition) return not_found();
-    return resolved.status();
-  }
-  item.resolved = *resolved;
-  if (::fstatat(src_.fd(), item.resolved.empty() ? "." : item.resolved.c_str(), &item.st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) {
-      if (from_glob) return OkStatus();
-      return not_found();
-    }
-    return ErrnoStatus("inspecting source " + Display(rel), errno);
-  }
-  bool is_dir = S_ISDIR(item.st.st_mode);
-  if (Ignored(rel, is_dir) || Ignored(item.resolved, is_dir)) {
-    if (from_glob) return OkStatus();
-    return not_found();
-  }
-  if (exclude_ && !rel.empty() && exclude_->Excluded(rel)) return OkStatus();
-  items->push_back(std::move(item));
-  return OkStatus();
-}
-
-Status SourceHasher::Gather(std::vector<Item>* items) {
-  for (const auto& s : req_.sources) {
-    if (IsGitUrl(s)) return Unsupported("a git repository source is not supported");
-    if (IsUrl(s)) {
-      if (!req_.add) return InvalidArgument("source can't be a URL for COPY");
-      Item item;
-      item.kind = Item::Kind::kUrl;
-      item.written = s;
-      items->push_back(std::move(item));
-      continue;
-    }
-    std::string rel = CleanRel(s);
-    std::string pivot;
-    if (size_t at = ("/" + s).rfind("/./"); req_.parents && at != std::string::npos) {
-      pivot = CleanRel(s.substr(0, at == 0 ? 0 : at - 1));
-    }
-    size_t first_new = items->size();
-    auto set_pivot = [&] {
-      for (size_t i = first_new; i < items->size(); ++i) (*items)[i].pivot = pivot;
-    };
-    if (!HasGlob(rel)) {
-      KILN_RETURN_IF_ERROR(AddLocal(rel, false, items));
-      set_pivot();
-      continue;
-    }
-    std::vector<std::string> comps = SplitComponents(rel);
-    size_t first = 0;
-    while (first < comps.size() && !HasGlob(comps[first])) ++first;
-    std::string prefix;
-    for (size_t i = 0; i < first; ++i) prefix = JoinRel(prefix, comps[i]);
-    std::vector<std::string> pattern(comps.begin() + static_cast<long>(first), comps.end());
-    std::vector<std::string> matches;
-    auto base = ResolveInRoot(src_.fd(), prefix);
-    if (base.ok()) {
-      auto dir = src_.OpenDir(*base, false);
-      if (dir.ok()) {
-        int fd = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-          UniqueFd d(fd);
-          KILN_RETURN_IF_ERROR(Glob(d.get(), *base, pattern, 0, &matches));
-        }
-      }
-    }
-    for (const auto& m : matches) KILN_RETURN_IF_ERROR(AddLocal(m, true, items));
-    set_pivot();
-    if (items->size() == first_new) return NotFound("source " + s + ": no files match");
-  }
-  return OkStatus();
-}
 
 void SourceHasher::AddOwner(std::string* rec, int fd, int dirfd, const char* name, const struct stat& st) const {
   // Owners matter only where the copy keeps them: --from without --chown (context files become 0:0,
@@ -395,21 +230,15 @@ Status SourceHasher::HashItem(size_t index, const Item& item) {
 }
 
 Result<std::optional<Digest>> SourceHasher::Run() {
-  if (!req_.excludes.empty()) {
-    std::string joined;
-    for (const auto& e : req_.excludes) joined += e + "\n";
-    auto m = dockerfile::IgnoreMatcher::Create(dockerfile::ReadIgnorePatterns(joined));
-    if (!m.ok()) return m.status().WithContext("--exclude");
-    exclude_ = std::move(*m);
-  }
-  std::vector<Item> items;
-  KILN_RETURN_IF_ERROR(Gather(&items));
+  KILN_ASSIGN_OR_RETURN(exclude_, CompileExcludes(req_.excludes));
+  KILN_ASSIGN_OR_RETURN(std::vector<Item> items, SelectSources(source_, req_, src_, exclude_ ? &*exclude_ : nullptr));
   CacheKeyBuilder b;
   b.Add("kind", "copy-sources");
   b.Add("from-stage", source_.from_stage ? "1" : "0");
   cache_internal::AddCopyRequest(b, req_);
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& item = items[i];
+    if (item.kind == Item::Kind::kInline) continue;  // the request fields cover heredoc files
     if (item.kind == Item::Kind::kUrl) {
       // The bytes behind a URL can change at any time; only a pinned checksum makes them a key.
       if (req_.checksum.empty()) return std::optional<Digest>();

@@ -14,6 +14,7 @@
 
 #include "core/io.h"
 #include "executor/build_context.h"
+#include "executor/copy_sources.h"
 #include "layers/rootless.h"
 #include "layers/safe_path.h"
 
@@ -28,87 +29,16 @@ struct Owner {
   uint32_t uid = 0, gid = 0;
 };
 
-std::string JoinRel(std::string_view a, std::string_view b) {
-  if (a.empty()) return std::string(b);
-  if (b.empty()) return std::string(a);
-  std::string out(a);
-  out += '/';
-  out += b;
-  return out;
-}
-
-std::string Display(std::string_view rel) { return "/" + std::string(rel); }
-
-// Cleans a path as Go's path.Clean("/" + p) does and drops the leading slash: `..` stops at the root.
-std::string CleanRel(std::string_view p) {
-  std::string c = dockerfile::CleanPath("/" + std::string(p));
-  return c == "/" ? std::string() : c.substr(1);
-}
-
-bool HasGlob(std::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\') ++i;
-    else if (s[i] == '*' || s[i] == '?' || s[i] == '[') return true;
-  }
-  return false;
-}
-
-bool IsUrl(std::string_view s) { return s.starts_with("http://") || s.starts_with("https://"); }
-
-// BuildKit treats these as git sources (ADD of a repository).
-bool IsGitUrl(std::string_view s) {
-  if (s.starts_with("git://") || s.starts_with("git@") || s.starts_with("ssh://")) return true;
-  if (!IsUrl(s)) return false;
-  std::string_view p = s.substr(0, s.find_first_of("?#"));
-  return p.ends_with(".git") || s.find(".git#") != std::string_view::npos;
-}
-
-std::vector<std::string> SplitComponents(std::string_view p) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    if (j > i) out.emplace_back(p.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-// Lists a directory's entry names, sorted (the order of errors and of hardlink targets is then
-// the same on every run).
-Result<std::vector<std::string>> ListDir(int dirfd, std::string_view what) {
-  int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("listing " + std::string(what), errno);
-  DIR* dir = ::fdopendir(fd);
-  if (!dir) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoStatus("listing " + std::string(what), err);
-  }
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* e = ::readdir(dir)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
-  }
-  int err = errno;
-  ::closedir(dir);
-  if (err != 0) return ErrnoStatus("listing " + std::string(what), err);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 std::string ProcFd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-// One thing to copy: a path in the source root, a URL or an inline file.
-struct Item {
-  enum class Kind { kLocal, kUrl, kInline } kind = Kind::kLocal;
-  std::string written;   // cleaned path as written (or the URL)
-  std::string resolved;  // local: path in the source root with symlinks followed
-  struct stat st {};
-  const dockerfile::InlineSource* inline_source = nullptr;
-  std::string pivot;     // --parents: the cleaned part before a `/./` in the source as written
-};
+using Item = copy_internal::CopyItem;
+using copy_internal::CleanRel;
+using copy_internal::CompileExcludes;
+using copy_internal::Display;
+using copy_internal::IgnoredByContext;
+using copy_internal::JoinRel;
+using copy_internal::ListDir;
+using copy_internal::SelectSources;
 
 class Copier {
  public:
@@ -121,11 +51,7 @@ class Copier {
   const std::vector<std::pair<std::string, mode_t>>& unlocked() const { return dst_.unlocked(); }
 
  private:
-  Status Gather(std::vector<Item>* items);
-  Status AddLocal(const std::string& rel, bool from_glob, std::vector<Item>* items);
-  Status Glob(int dirfd, const std::string& dir_rel, const std::vector<std::string>& pattern, size_t idx,
-              std::vector<std::string>* out);
-  bool Ignored(const std::string& src_rel, bool is_dir) const;
+  bool Ignored(const std::string& src_rel, bool is_dir) const { return IgnoredByContext(source_, src_rel, is_dir); }
 
   Status CopyItem(const Item& item, const std::string& dest_rel, bool dir_syntax);
   Status CopyUrl(const Item& item, const std::string& dest_rel, bool dir_syntax);
@@ -164,127 +90,6 @@ class Copier {
   std::map<std::pair<dev_t, ino_t>, std::string> links_;  // source inode → destination path (hardlinks)
   CopyResult result_;
 };
-
-bool Copier::Ignored(const std::string& src_rel, bool is_dir) const {
-  if (!source_.ignore || src_rel.empty() || !source_.ignore->Excluded(src_rel)) return false;
-  // An excluded directory may still hold exceptions (`!dir/keep`); it exists as their parent.
-  return !(is_dir && source_.ignore->HasExceptions());
-}
-
-Status Copier::Glob(int dirfd, const std::string& dir_rel, const std::vector<std::string>& pattern, size_t idx,
-                    std::vector<std::string>* out) {
-  KILN_ASSIGN_OR_RETURN(auto names, ListDir(dirfd, Display(dir_rel)));
-  for (const auto& name : names) {
-    if (!GlobMatch(pattern[idx], name)) continue;
-    std::string rel = JoinRel(dir_rel, name);
-    if (idx + 1 == pattern.size()) {
-      out->push_back(rel);
-      continue;
-    }
-    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) continue;  // not a directory (or a symlink: the walk does not follow them)
-    UniqueFd sub(fd);
-    KILN_RETURN_IF_ERROR(Glob(sub.get(), rel, pattern, idx + 1, out));
-  }
-  return OkStatus();
-}
-
-Status Copier::AddLocal(const std::string& rel, bool from_glob, std::vector<Item>* items) {
-  auto not_found = [&]() {
-    if (source_.from_stage) return NotFound("file not found: stat " + Display(rel) + ": file does not exist");
-    return NotFound("file not found in build context or excluded by .dockerignore: stat " +
-                    (rel.empty() ? std::string(".") : rel) + ": file does not exist");
-  };
-  Item item;
-  item.written = rel;
-  auto resolved = ResolveInRoot(src_.fd(), rel);
-  if (!resolved.ok()) {
-    if (resolved.status().code() == ErrorCode::kFailedPrecondition) return not_found();
-    return resolved.status();
-  }
-  item.resolved = *resolved;
-  if (::fstatat(src_.fd(), item.resolved.empty() ? "." : item.resolved.c_str(), &item.st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) {
-      if (from_glob) return OkStatus();  // a dangling symlink matched by a glob
-      return not_found();
-    }
-    return ErrnoStatus("inspecting source " + Display(rel), errno);
-  }
-  bool is_dir = S_ISDIR(item.st.st_mode);
-  if (Ignored(rel, is_dir) || Ignored(item.resolved, is_dir)) {
-    if (from_glob) return OkStatus();
-    return not_found();
-  }
-  if (exclude_ && !rel.empty() && exclude_->Excluded(rel)) return OkStatus();
-  items->push_back(std::move(item));
-  return OkStatus();
-}
-
-Status Copier::Gather(std::vector<Item>* items) {
-  const char* op = req_.add ? "ADD" : "COPY";
-  for (const auto& s : req_.sources) {
-    if (IsGitUrl(s)) {
-      return Unsupported(std::string(op) + " of a git repository (" + RedactUrl(s) + ") is not supported by kiln");
-    }
-    if (IsUrl(s)) {
-      if (!req_.add) return InvalidArgument("source can't be a URL for COPY: " + RedactUrl(s) + " (use ADD)");
-      Item item;
-      item.kind = Item::Kind::kUrl;
-      item.written = s;
-      items->push_back(std::move(item));
-      continue;
-    }
-    std::string rel = CleanRel(s);
-    std::string pivot;
-    if (size_t at = ("/" + s).rfind("/./"); req_.parents && at != std::string::npos) {
-      pivot = CleanRel(s.substr(0, at == 0 ? 0 : at - 1));
-    }
-    size_t first_new = items->size();
-    auto set_pivot = [&] {
-      for (size_t i = first_new; i < items->size(); ++i) (*items)[i].pivot = pivot;
-    };
-    if (!HasGlob(rel)) {
-      KILN_RETURN_IF_ERROR(AddLocal(rel, false, items));
-      set_pivot();
-      continue;
-    }
-    // The part before the first component with a wildcard is resolved (symlinks followed); the rest
-    // is matched component by component, matched directories not being descended (Go's Walk+Match).
-    std::vector<std::string> comps = SplitComponents(rel);
-    size_t first = 0;
-    while (first < comps.size() && !HasGlob(comps[first])) ++first;
-    std::string prefix;
-    for (size_t i = 0; i < first; ++i) prefix = JoinRel(prefix, comps[i]);
-    std::vector<std::string> pattern(comps.begin() + static_cast<long>(first), comps.end());
-    std::vector<std::string> matches;
-    auto base = ResolveInRoot(src_.fd(), prefix);
-    if (base.ok()) {
-      auto dir = src_.OpenDir(*base, false);
-      if (dir.ok()) {
-        int fd = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-          UniqueFd d(fd);
-          KILN_RETURN_IF_ERROR(Glob(d.get(), *base, pattern, 0, &matches));
-        }
-      }
-    }
-    size_t before = first_new;
-    for (const auto& m : matches) KILN_RETURN_IF_ERROR(AddLocal(m, true, items));
-    set_pivot();
-    if (items->size() == before) {
-      return NotFound(std::string(op) + " source " + s + ": no files match" +
-                      (source_.ignore ? " (or all matches are excluded by .dockerignore)" : ""));
-    }
-  }
-  for (const auto& in : req_.inline_sources) {
-    Item item;
-    item.kind = Item::Kind::kInline;
-    item.written = in.path;
-    item.inline_source = &in;
-    items->push_back(std::move(item));
-  }
-  return OkStatus();
-}
 
 Owner Copier::OwnerFor(int fd, int dirfd, const char* name, const struct stat& st) const {
   if (req_.chown) return {req_.chown->first, req_.chown->second};
@@ -695,15 +500,8 @@ Status Copier::CopyInline(const Item& item, const std::string& dest_rel, bool di
 
 Result<CopyResult> Copier::Run() {
   const char* op = req_.add ? "ADD" : "COPY";
-  if (!req_.excludes.empty()) {
-    std::string joined;
-    for (const auto& e : req_.excludes) joined += e + "\n";
-    auto m = dockerfile::IgnoreMatcher::Create(dockerfile::ReadIgnorePatterns(joined));
-    if (!m.ok()) return m.status().WithContext("--exclude");
-    exclude_ = std::move(*m);
-  }
-  std::vector<Item> items;
-  KILN_RETURN_IF_ERROR(Gather(&items));
+  KILN_ASSIGN_OR_RETURN(exclude_, CompileExcludes(req_.excludes));
+  KILN_ASSIGN_OR_RETURN(std::vector<Item> items, SelectSources(source_, req_, src_, exclude_ ? &*exclude_ : nullptr));
   if (!req_.checksum.empty()) {
     for (const auto& item : items) {
       if (item.kind != Item::Kind::kUrl) {
