@@ -32,11 +32,8 @@ Status Pack(const PackOptions& o) {
   if (o.oci_layout_path.empty() && o.tar_path.empty()) {
     return InvalidArgument("nothing to write: give --oci-layout-path and/or --tar-path");
   }
-  std::string layout_dir = o.oci_layout_path, tag = "latest";
-  if (size_t colon = layout_dir.rfind(':'); colon != std::string::npos && layout_dir.find('/', colon) == std::string::npos) {
-    tag = layout_dir.substr(colon + 1);
-    layout_dir = layout_dir.substr(0, colon);
-  }
+  auto [layout_dir, tag] = layers::SplitLayoutPath(o.oci_layout_path);
+  if (layout_dir == o.oci_layout_path) tag = "latest";  // no ":TAG" given
   // Without a layout destination, blobs still need a home while the archive is written: a scratch
   // layout beside the tarball, removed when done.
   std::string store = layout_dir;

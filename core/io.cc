@@ -1,6 +1,7 @@
 #include "core/io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,6 +66,17 @@ Status FdWriter::Close() {
   int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return ErrnoStatus("closing " + name_, errno);
+  return OkStatus();
+}
+
+Status MakeDirs(const std::string& path, unsigned mode) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i != path.size() && path[i] != '/') continue;
+    std::string cur = path.substr(0, i);
+    if (::mkdir(cur.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+      return ErrnoStatus("creating " + cur, errno);
+    }
+  }
   return OkStatus();
 }
 

@@ -96,6 +96,10 @@ class FdWriter : public Writer {
 /// Opens `path` for reading.
 Result<std::unique_ptr<Reader>> OpenFileReader(const std::string& path);
 
+/// Creates directory `path` and any missing parents (`mkdir -p`) with `mode` (before the umask).
+/// Existing directories are fine; the error names the first one that could not be made.
+Status MakeDirs(const std::string& path, unsigned mode = 0755);
+
 /// Writes a file atomically: bytes go to a temporary file beside `path`, which Close() fsyncs (when
 /// `durable`) and renames over `path`. If the writer is destroyed before Close() succeeds, the
 /// temporary file is removed and `path` is untouched.

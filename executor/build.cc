@@ -29,21 +29,6 @@ std::string Env(const BuildOptions& o, const char* k) {
   return it == o.environ.end() ? std::string() : it->second;
 }
 
-Status MkdirAll(const std::string& path, mode_t mode = 0755) {
-  std::string cur;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t slash = path.find('/', i);
-    if (slash == std::string::npos) slash = path.size();
-    cur = path.substr(0, slash);
-    if (!cur.empty() && ::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-      return ErrnoStatus("creating " + cur, errno);
-    }
-    i = slash + 1;
-  }
-  return OkStatus();
-}
-
 bool FileExists(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0;
@@ -137,7 +122,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
 
   // --- state ---
   std::string state = ResolveStateDir(options);
-  KILN_RETURN_IF_ERROR(MkdirAll(state, 0700));
+  KILN_RETURN_IF_ERROR(MakeDirs(state, 0700));
   {
     // Rootfs paths handed to the sandbox must be absolute.
     char* real = ::realpath(state.c_str(), nullptr);
@@ -147,7 +132,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   }
   Result<layers::OciLayout> store = layers::OciLayout::OpenOrCreate(state + "/store");
   if (!store.ok()) return store.status().WithContext("kiln's blob store in " + state);
-  KILN_RETURN_IF_ERROR(MkdirAll(state + "/work", 0700));
+  KILN_RETURN_IF_ERROR(MakeDirs(state + "/work", 0700));
   std::string work_tmpl = state + "/work/build-XXXXXX";
   if (::mkdtemp(work_tmpl.data()) == nullptr) return ErrnoStatus("creating a work directory in " + state, errno);
   std::string work = work_tmpl;
@@ -174,7 +159,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   // --- context, then the Dockerfile (which may be inside a context tarball, as Kaniko allows) ---
   std::string context_dir = ContextDir(options.context);
   std::string dockerfile_path = ResolveDockerfile(options, context_dir);
-  KILN_RETURN_IF_ERROR(MkdirAll(work + "/context", 0700));
+  KILN_RETURN_IF_ERROR(MakeDirs(work + "/context", 0700));
   Result<std::unique_ptr<BuildContext>> context = BuildContext::Open(
       options.context, FileExists(dockerfile_path) ? dockerfile_path : std::string(), work + "/context");
   if (!context.ok()) return context.status().WithContext("build context " + options.context);

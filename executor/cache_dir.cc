@@ -11,15 +11,6 @@
 namespace kiln::executor {
 namespace {
 
-Status MakeDirs(const std::string& path) {
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i != path.size() && path[i] != '/') continue;
-    std::string cur = path.substr(0, i);
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("creating " + cur, errno);
-  }
-  return OkStatus();
-}
-
 // Reads a small file; nullopt when it does not exist.
 Result<std::optional<std::string>> ReadIfExists(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

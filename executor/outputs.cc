@@ -136,12 +136,7 @@ Status WriteTarOutput(const AssembledImage& image, const layers::OciLayout& stor
 }
 
 Status WriteOciLayoutOutput(const AssembledImage& image, const layers::OciLayout& store, const std::string& path) {
-  std::string dir = path, tag;
-  size_t colon = path.rfind(':');
-  if (colon != std::string::npos && path.find('/', colon) == std::string::npos) {
-    dir = path.substr(0, colon);
-    tag = path.substr(colon + 1);
-  }
+  auto [dir, tag] = layers::SplitLayoutPath(path);
   KILN_ASSIGN_OR_RETURN(layers::OciLayout out, layers::OciLayout::OpenOrCreate(dir));
   auto copy_blob = [&](const Digest& d, std::unique_ptr<Reader> r) -> Status {
     if (out.HasBlob(d)) return OkStatus();

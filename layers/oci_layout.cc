@@ -14,18 +14,6 @@ namespace {
 
 constexpr char kLayoutFile[] = R"({"imageLayoutVersion":"1.0.0"})";
 
-Status MakeDirs(const std::string& path) {
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    cur = path.substr(0, pos);
-    if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("creating " + cur, errno);
-  }
-  return OkStatus();
-}
-
 bool Exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
@@ -90,6 +78,14 @@ Result<OciLayout> OciLayout::Open(const std::string& dir) {
   if (v.rfind("1.", 0) != 0) return Unsupported(dir + ": OCI layout version " + v + " is not supported");
   if (!Exists(dir + "/index.json")) return InvalidArgument(dir + ": OCI layout without index.json");
   return OciLayout(dir);
+}
+
+std::pair<std::string, std::string> SplitLayoutPath(std::string_view path) {
+  size_t colon = path.rfind(':');
+  if (colon == std::string_view::npos || path.find('/', colon) != std::string_view::npos) {
+    return {std::string(path), std::string()};
+  }
+  return {std::string(path.substr(0, colon)), std::string(path.substr(colon + 1))};
 }
 
 Result<OciLayout> OciLayout::OpenOrCreate(const std::string& dir) {

@@ -13,6 +13,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/image_model.h"
@@ -44,6 +46,10 @@ class BlobWriter : public Writer {
   HashingWriter hasher_;
   bool committed_ = false;
 };
+
+/// Splits a "DIR[:TAG]" output name (as --oci-layout-path takes it): the part after the last ':'
+/// is the tag unless a '/' follows it. The tag is "" when none is given.
+std::pair<std::string, std::string> SplitLayoutPath(std::string_view path);
 
 class OciLayout {
  public:
