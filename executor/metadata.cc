@@ -30,15 +30,12 @@ void SetEnv(std::vector<std::string>& env, const std::string& key, const std::st
   env.push_back(key + "=" + value);
 }
 
-const std::string* FindEnv(const std::vector<std::string>& env, const std::string& key, std::string* storage) {
+std::optional<std::string> FindEnv(const std::vector<std::string>& env, const std::string& key) {
   for (const std::string& e : env) {
     size_t eq = e.find('=');
-    if (eq == key.size() && e.compare(0, eq, key) == 0) {
-      *storage = e.substr(eq + 1);
-      return storage;
-    }
+    if (eq == key.size() && e.compare(0, eq, key) == 0) return e.substr(eq + 1);
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 std::string ResolveWorkdir(const std::string& current, const std::string& path) {

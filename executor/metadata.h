@@ -7,6 +7,7 @@
 //  - EXPOSE without a protocol means tcp; VOLUME and LABEL values are expanded.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ std::string ResolveWorkdir(const std::string& current, const std::string& path);
 
 /// Sets K=V in a Docker-style env list: replaces the entry for K in place, or appends it.
 void SetEnv(std::vector<std::string>& env, const std::string& key, const std::string& value);
-/// The value of K in an env list, or nullptr.
-const std::string* FindEnv(const std::vector<std::string>& env, const std::string& key, std::string* storage);
+/// The value of K in an env list, or nullopt.
+std::optional<std::string> FindEnv(const std::vector<std::string>& env, const std::string& key);
 
 }  // namespace kiln::executor

@@ -11,14 +11,14 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
                                                                const std::set<std::string>& push_registries,
                                                                std::unique_ptr<registry::Keychain> keychain) {
   std::unique_ptr<RegistryAccess> a(new RegistryAccess());
+  auto env = [&](const char* k) {
+    auto it = options.environ.find(k);
+    return it == options.environ.end() ? std::string() : it->second;
+  };
   if (keychain) {
     a->keychain_ = std::move(keychain);
   } else {
     registry::DockerConfigSearch search;
-    auto env = [&](const char* k) {
-      auto it = options.environ.find(k);
-      return it == options.environ.end() ? std::string() : it->second;
-    };
     search.docker_config_dir = env("DOCKER_CONFIG");
     search.home_dir = env("HOME");
     a->helpers_ = std::make_unique<registry::ProcessHelperRunner>();
@@ -28,10 +28,6 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
   // Two clients: Kaniko's --insecure / --skip-tls-verify concern pushes and --insecure-pull /
   // --skip-tls-verify-pull concern pulls, even when both go to the same registry. Flags naming a
   // registry (--insecure-registry, --skip-tls-verify-registry, --registry-certificate) apply to both.
-  auto env = [&](const char* k) {
-    auto it = options.environ.find(k);
-    return it == options.environ.end() ? std::string() : it->second;
-  };
   auto make = [&](bool push, std::unique_ptr<registry::Transport>* transport,
                   std::unique_ptr<registry::Client>* client) -> Status {
     registry::RegistryAccessOptions ro;

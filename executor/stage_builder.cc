@@ -114,8 +114,7 @@ class Stage {
     }
     image_.config.created = svc_.created;
     // BuildKit makes sure every stage has a PATH.
-    std::string path_value;
-    if (!FindEnv(image_.config.config.env, "PATH", &path_value)) {
+    if (!FindEnv(image_.config.config.env, "PATH")) {
       image_.config.config.env.push_back(std::string("PATH=") + kDefaultPath);
     }
     if (ps_.base.kind == SourceRef::Kind::kStage) {

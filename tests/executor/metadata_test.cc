@@ -156,10 +156,9 @@ TEST(MetadataTest, SetEnvMatchesWholeKeys) {
   std::vector<std::string> env = {"AB=1", "A=2"};
   SetEnv(env, "A", "3");
   EXPECT_EQ(env, (std::vector<std::string>{"AB=1", "A=3"}));
-  std::string v;
-  ASSERT_NE(FindEnv(env, "AB", &v), nullptr);
-  EXPECT_EQ(v, "1");
-  EXPECT_EQ(FindEnv(env, "B", &v), nullptr);
+  ASSERT_TRUE(FindEnv(env, "AB").has_value());
+  EXPECT_EQ(*FindEnv(env, "AB"), "1");
+  EXPECT_FALSE(FindEnv(env, "B").has_value());
 }
 
 TEST(BuildLogTest, FormatsDurationsAndSizes) {
