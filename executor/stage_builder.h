@@ -10,7 +10,6 @@
 // A step that changes nothing adds no layer, only a history entry marked empty_layer.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -18,14 +17,13 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "core/pipe.h"
 
 #include "core/image_model.h"
 #include "core/status.h"
 #include "executor/build_context.h"
+#include "executor/background_uploads.h"
 #include "executor/build_log.h"
 #include "executor/build_options.h"
 #include "executor/built_image.h"
@@ -54,26 +52,6 @@ struct StageResult {
   std::string rootfs;  ///< "" when no step needed files
   dockerfile::Vars env;
   std::vector<std::string> shell{"/bin/sh", "-c"};
-};
-
-/// A layer upload fed through a pipe while the layer is written, finished in the background.
-struct BackgroundUpload {
-  Pipe pipe;
-  std::thread thread;
-};
-
-/// The uploads started during a build. Wait() before pushing; the destructor aborts and joins.
-class BackgroundUploads {
- public:
-  ~BackgroundUploads();
-  /// Starts uploading what is written to the returned upload's pipe to `repo`. Failures are only
-  /// logged (debug): the push at the end uploads whatever is missing.
-  BackgroundUpload* Start(registry::Repository* repo, BuildLog* log);
-  void Wait();
-
- private:
-  std::vector<std::unique_ptr<BackgroundUpload>> uploads_;
-  std::atomic<bool> failed_{false};
 };
 
 /// What every stage of a build shares. Nothing is owned.
