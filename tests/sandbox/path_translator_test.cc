@@ -449,16 +449,12 @@ TEST(PathTranslatorPlainTest, WithoutPassthroughDevIsTheRootfsOwn) {
   EXPECT_EQ(tr.ToGuest(root + "/dev/null"), "/dev/null");
 }
 
-// ---------------------------------------------------------------------------------------------------
-// KNOWN DEVIATIONS from path_resolution(7): these tests state the correct behaviour and FAIL against
-// the implementation as of this commit (see each comment for what it does instead).
-// ---------------------------------------------------------------------------------------------------
+// Cases the first version got wrong (found by these tests, fixed since).
 
-// DEVIATION 1: ".." out of a passthrough directory. In the guest, /dev/.. is the guest's "/", so
-// /dev/../etc/passwd is the rootfs's /etc/passwd. The implementation hands "/dev/../etc/passwd" to the
-// host kernel unchanged, which reads the HOST's /etc/passwd: a path the step names leads out of its
-// rootfs (also via a link inside the rootfs, devup -> /dev/../etc).
-TEST_F(PathTranslatorTest, KnownDeviation_DotDotOutOfPassthroughStaysInRootfs) {
+// ".." out of a passthrough directory. In the guest, /dev/.. is the guest's "/", so /dev/../etc/passwd
+// is the rootfs's /etc/passwd; handed to the kernel unchanged it would read the HOST's /etc/passwd
+// (also via a link inside the rootfs, devup -> /dev/../etc).
+TEST_F(PathTranslatorTest, DotDotOutOfPassthroughStaysInRootfs) {
   EXPECT_EQ(Host("/dev/../etc/passwd"), root_ + "/etc/passwd");
   EXPECT_EQ(Host("/sys/.."), root_);
   EXPECT_EQ(Host("/proc/self/../../etc/passwd"), root_ + "/etc/passwd");
@@ -468,11 +464,9 @@ TEST_F(PathTranslatorTest, KnownDeviation_DotDotOutOfPassthroughStaysInRootfs) {
   EXPECT_EQ(Host("/proc/self/../self/root/etc/passwd"), root_ + "/etc/passwd");
 }
 
-// DEVIATION 2: a final "." is dropped, which changes what the path means. In the kernel "x/." makes x a
-// non-final component: it is followed even by lstat, and must be a directory. The implementation
-// turns "/bin/." with Follow::kNo into ROOT/bin (the link itself), "/etc/passwd/." into ROOT/etc/passwd
-// (success instead of ENOTDIR) and "/dangling/." into ROOT/dangling (the link, instead of ENOENT).
-TEST_F(PathTranslatorTest, KnownDeviation_FinalDotMakesThePreviousComponentADirectory) {
+// A final "." must not be dropped: in the kernel "x/." makes x a non-final component, followed even by
+// lstat, and it must be a directory ("/etc/passwd/." is ENOTDIR, "/dangling/." ENOENT).
+TEST_F(PathTranslatorTest, FinalDotMakesThePreviousComponentADirectory) {
   EXPECT_THAT(NoFollow("/bin/."), AnyOf(Eq(root_ + "/usr/bin"), Eq(root_ + "/usr/bin/.")));
   std::string passwd = Host("/etc/passwd/.");
   EXPECT_TRUE(passwd == Err(ENOTDIR) || KernelErrno(passwd, true) == ENOTDIR) << passwd;
@@ -480,10 +474,9 @@ TEST_F(PathTranslatorTest, KnownDeviation_FinalDotMakesThePreviousComponentADire
   EXPECT_TRUE(dangling == Err(ENOENT) || KernelErrno(dangling, false) == ENOENT) << dangling;
 }
 
-// DEVIATION 3: the kernel refuses a path argument of PATH_MAX bytes or more with ENAMETOOLONG before
-// resolving anything; the implementation only measures the host path it produced, so a long guest
-// path that ".." (or ".") shortens is accepted.
-TEST_F(PathTranslatorTest, KnownDeviation_GuestPathOfPathMaxBytesIsTooLong) {
+// The kernel refuses a path argument of PATH_MAX bytes or more with ENAMETOOLONG before resolving
+// anything, even when "." or ".." would shorten it.
+TEST_F(PathTranslatorTest, GuestPathOfPathMaxBytesIsTooLong) {
   std::string dots;
   while (dots.size() < PATH_MAX) dots += "./";
   EXPECT_EQ(KernelErrno("/" + dots + "etc", true), ENAMETOOLONG);  // the host kernel on the same shape
@@ -491,11 +484,10 @@ TEST_F(PathTranslatorTest, KnownDeviation_GuestPathOfPathMaxBytesIsTooLong) {
   EXPECT_EQ(Host(dots + "passwd", Follow::kYes, "/etc"), Err(ENAMETOOLONG));
 }
 
-// DEVIATION 4: /proc/self/root is a (magic) symlink, and a call that does not follow the last component
-// (lstat, readlink) must see the link: lstat says S_IFLNK, readlink says "/". The implementation
-// returns ROOT, a directory, so readlink fails with EINVAL. Handing the host /proc/self/root unchanged
-// is right here: the step is not chrooted, so its readlink reads "/" as the guest expects.
-TEST_F(PathTranslatorTest, KnownDeviation_ProcSelfRootIsNotFollowedAsTheLastComponent) {
+// /proc/self/root is a (magic) symlink, and a call that does not follow the last component (lstat,
+// readlink) must see the link: lstat says S_IFLNK, readlink says "/". Handing the host /proc/self/root
+// unchanged is right: the step is not chrooted, so its readlink reads "/" as the guest expects.
+TEST_F(PathTranslatorTest, ProcSelfRootIsNotFollowedAsTheLastComponent) {
   EXPECT_EQ(NoFollow("/proc/self/root"), "/proc/self/root");
   EXPECT_EQ(NoFollow("/proc/1/root"), "/proc/1/root");
 }

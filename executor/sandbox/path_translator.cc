@@ -1,0 +1,174 @@
+#include "executor/sandbox/path_translator.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <deque>
+
+namespace kiln::sandbox {
+namespace {
+
+// Linux gives up after 40 symlinks in one lookup (MAXSYMLINKS).
+constexpr int kMaxSymlinks = 40;
+
+// Splits on '/', dropping empty components and "." (they never change where a path leads).
+void PushComponents(std::string_view path, std::deque<std::string>* out, bool front) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view c = path.substr(pos, end - pos);
+    if (!c.empty() && c != ".") parts.emplace_back(c);
+    pos = end + 1;
+  }
+  if (front) {
+    out->insert(out->begin(), parts.begin(), parts.end());
+  } else {
+    out->insert(out->end(), parts.begin(), parts.end());
+  }
+}
+
+std::string Join(const std::vector<std::string>& components) {
+  std::string out;
+  for (const std::string& c : components) out += "/" + c;
+  return out;
+}
+
+// "self", "thread-self" or a number: a /proc entry of a process.
+bool IsPid(std::string_view s) {
+  if (s == "self" || s == "thread-self") return true;
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+PathTranslator::PathTranslator(std::string rootfs, std::vector<std::string> passthrough) : rootfs_(std::move(rootfs)) {
+  while (rootfs_.size() > 1 && rootfs_.back() == '/') rootfs_.pop_back();
+  for (std::string& p : passthrough) {
+    while (!p.empty() && p.front() == '/') p.erase(p.begin());
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    if (!p.empty()) passthrough_.push_back(std::move(p));
+  }
+}
+
+bool PathTranslator::IsPassthrough(const std::vector<std::string>& components) const {
+  if (components.empty()) return false;
+  for (const std::string& p : passthrough_) {
+    if (components[0] == p) return true;
+  }
+  return false;
+}
+
+PathTranslator::Translated PathTranslator::ToHost(std::string_view guest_dir, std::string_view path,
+                                                  Follow follow) const {
+  Translated out;
+  if (path.empty()) {
+    out.error = ENOENT;  // as the kernel answers (AT_EMPTY_PATH calls never get here)
+    return out;
+  }
+  if (path.size() >= PATH_MAX) {
+    out.error = ENAMETOOLONG;
+    return out;
+  }
+  std::vector<std::string> done;  // resolved components: no symlink among them
+  std::deque<std::string> todo;
+  if (path.front() != '/') PushComponents(guest_dir, &todo, false);
+  PushComponents(path, &todo, false);
+  // "dir/" and "dir/." name a directory: a final symlink is followed and the kernel still checks
+  // that the result is a directory, so the suffix stays on the host path.
+  size_t slash = path.rfind('/');
+  std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  std::string suffix;
+  if (last == ".") {
+    suffix = "/.";
+  } else if (path.back() == '/' && path.find_first_not_of('/') != std::string_view::npos) {
+    suffix = "/";
+  }
+  if (!suffix.empty() || last == "..") follow = Follow::kYes;
+
+  std::string rest;  // components kept as written once resolving stops
+  int links = 0;
+  while (!todo.empty()) {
+    std::string c = std::move(todo.front());
+    todo.pop_front();
+    if (c == "..") {
+      if (!done.empty()) done.pop_back();  // ".." of the root is the root
+      continue;
+    }
+    done.push_back(std::move(c));
+    if (IsPassthrough(done)) {
+      // /proc/PID/root (and a thread's) is the step's root, the rootfs, not the host's "/"; the link
+      // itself stays visible to lstat and readlink.
+      bool root_link = done[0] == "proc" && done.size() >= 3 && IsPid(done[1]) &&
+                       ((done.size() == 3 && done[2] == "root") ||
+                        (done.size() == 5 && done[2] == "task" && IsPid(done[3]) && done[4] == "root"));
+      if (root_link && (!todo.empty() || follow == Follow::kYes)) done.clear();
+      // Below a passthrough directory the kernel resolves links on the host; ".." is applied here,
+      // so that /dev/../etc stays in the rootfs.
+      continue;
+    }
+    if (todo.empty() && follow == Follow::kNo) break;
+    std::string host = rootfs_ + Join(done);
+    struct stat st;
+    if (::lstat(host.c_str(), &st) != 0) {
+      // Missing (or unreadable): the kernel stops at this component and decides what that means.
+      for (const std::string& r : todo) rest += "/" + r;
+      break;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > kMaxSymlinks) {
+        out.error = ELOOP;
+        return out;
+      }
+      std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : PATH_MAX) + 1, '\0');
+      ssize_t n = ::readlink(host.c_str(), target.data(), target.size());
+      if (n < 0) {
+        out.error = errno;  // never hand the kernel a link it would resolve on the host
+        return out;
+      }
+      target.resize(static_cast<size_t>(n));
+      done.pop_back();
+      if (!target.empty() && target.front() == '/') done.clear();
+      PushComponents(target, &todo, true);
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode) && !todo.empty()) {
+      // A file in the middle of a path: the kernel answers ENOTDIR for the path as it is.
+      for (const std::string& r : todo) rest += "/" + r;
+      break;
+    }
+  }
+  out.host = (IsPassthrough(done) ? "" : rootfs_) + Join(done) + rest;
+  if (out.host.empty()) out.host = "/";
+  struct stat st;
+  if (suffix == "/." && ::stat(out.host.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) suffix.clear();  // said all it had to
+  if (!suffix.empty() && out.host.back() != '/') out.host += suffix;
+  if (out.host.size() >= PATH_MAX) {
+    out.error = ENAMETOOLONG;
+    out.host.clear();
+  }
+  return out;
+}
+
+std::optional<std::string> PathTranslator::ToGuest(std::string_view host) const {
+  if (host == rootfs_) return std::string("/");
+  if (host.size() > rootfs_.size() && host.compare(0, rootfs_.size(), rootfs_) == 0 && host[rootfs_.size()] == '/') {
+    return std::string(host.substr(rootfs_.size()));
+  }
+  for (const std::string& p : passthrough_) {
+    if (host.size() > p.size() && host[0] == '/' && host.compare(1, p.size(), p) == 0 &&
+        (host.size() == p.size() + 1 || host[p.size() + 1] == '/')) {
+      return std::string(host);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace kiln::sandbox
