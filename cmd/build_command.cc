@@ -77,8 +77,9 @@ int RunBuildCommand(BuildFlags& f) {
   if (f.sandbox == "auto") o.sandbox = executor::SandboxChoice::kAuto;
   else if (f.sandbox == "rootless") o.sandbox = executor::SandboxChoice::kRootless;
   else if (f.sandbox == "chroot") o.sandbox = executor::SandboxChoice::kChroot;
+  else if (f.sandbox == "ptrace") o.sandbox = executor::SandboxChoice::kPtrace;
   else {
-    std::cerr << "kiln: --sandbox must be auto, rootless or chroot\n";
+    std::cerr << "kiln: --sandbox must be auto, rootless, chroot or ptrace\n";
     return kExitUsage;
   }
   for (const std::string& rc : f.registry_certificates) {
@@ -203,7 +204,7 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   // kiln's own.
   sub->add_option("--state-dir", o.state_dir, "kiln's blob store and work directory (default /var/lib/kiln as root)")
       ->group("kiln");
-  sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace) or chroot")->group("kiln");
+  sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace), chroot or ptrace")->group("kiln");
   sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln");
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln");
 

@@ -72,6 +72,7 @@ sandbox::LinuxCommandRunnerOptions::Tier TierFor(SandboxChoice c) {
   switch (c) {
     case SandboxChoice::kRootless: return sandbox::LinuxCommandRunnerOptions::Tier::kUserNamespace;
     case SandboxChoice::kChroot: return sandbox::LinuxCommandRunnerOptions::Tier::kChroot;
+    case SandboxChoice::kPtrace: return sandbox::LinuxCommandRunnerOptions::Tier::kPtrace;
     case SandboxChoice::kInPlace: return sandbox::LinuxCommandRunnerOptions::Tier::kInPlace;
     case SandboxChoice::kAuto: break;
   }

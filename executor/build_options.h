@@ -15,7 +15,7 @@ namespace kiln::executor {
 enum class LogFormat { kText, kColor, kJson };
 
 /// Which RUN sandbox tier to use (see executor/sandbox/tier_detection.h).
-enum class SandboxChoice { kAuto, kRootless, kChroot, kInPlace };
+enum class SandboxChoice { kAuto, kRootless, kChroot, kPtrace, kInPlace };
 
 struct BuildOptions {
   // --- Inputs ---

@@ -146,6 +146,14 @@ bool DropBoundingCap(int cap) { return ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) ==
   ::dup2(plan.out_fd, 2);
   CloseFdsExcept(plan.report_fd, plan.max_fd);
   ResetSignals();
+  if (plan.tier == 3) {
+    // The tracer reports exec and working-directory failures on fd 3, as this child would.
+    if (plan.report_fd == 3) {
+      ::fcntl(3, F_SETFD, 0);
+    } else if (::dup2(plan.report_fd, 3) != 3) {
+      Fail(plan, Stage::kExec);
+    }
+  }
 
   if (plan.tier == 2) {
     if (::chroot(plan.rootfs) != 0) Fail(plan, Stage::kChroot);

@@ -43,7 +43,7 @@ struct BindMount {
 
 /// Everything the child needs, as raw pointers into storage owned by the parent's plan builder.
 struct ChildPlan {
-  int tier = 1;               // 1 user namespace, 2 chroot, 3 in place
+  int tier = 1;               // 1 user namespace, 2 chroot, 3 ptrace (exec of the tracer), 4 in place
   bool probe = false;         // tier 1 detection probe: set up namespaces and mounts, report, exit
   int report_fd = -1;         // O_CLOEXEC; records go here
   int sync_fd = -1;           // tier 1: one byte arrives once the id maps are written

@@ -34,4 +34,23 @@ Status ValidateRunSpec(const RunSpec& spec) {
   return OkStatus();
 }
 
+std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env) {
+  if (argv0.find('/') != std::string::npos) return {argv0};
+  // Docker's default PATH, used when the step's environment has none (as runc does).
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const std::string& e : env) {
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);  // the last one wins, as with getenv on a merged env
+  }
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find(':', pos);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(pos, end - pos);
+    out.push_back((dir.empty() ? "." : dir) + "/" + argv0);
+    pos = end + 1;
+  }
+  return out;
+}
+
 }  // namespace kiln::sandbox

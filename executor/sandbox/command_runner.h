@@ -52,6 +52,9 @@ struct RunResult {
   /// The signal that killed the step, 0 when it exited.
   int signal = 0;
   std::chrono::nanoseconds duration{0};
+  /// Set by a sandbox whose steps cannot own files as themselves (the ptrace tier): what the step
+  /// created belongs to kiln on disk, and the caller must record the step's uid and gid for it.
+  bool creator_ids_not_on_disk = false;
 
   bool success() const { return exit_code == 0 && signal == 0; }
   /// "exit code 3" or "killed by signal 9 (Killed)", for error messages and logs.
@@ -67,6 +70,10 @@ class CommandRunner {
   virtual ~CommandRunner() = default;
   virtual Result<RunResult> Run(const RunSpec& spec) = 0;
 };
+
+/// Where execve looks for `argv0`, in order: itself when it contains a '/', else each directory of
+/// the PATH in `env` ("KEY=VALUE" entries; the last PATH wins), or of Docker's default PATH.
+std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env);
 
 /// Checks the parts of `spec` every runner relies on (non-empty argv, absolute rootfs and workdir,
 /// well-formed env entries). Returns kInvalidArgument naming the problem.

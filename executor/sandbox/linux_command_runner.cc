@@ -27,8 +27,6 @@ namespace {
 using internal::RootfsTouches;
 using Outcome = RootfsTouches::Outcome;
 
-// Docker's default PATH, used when the step's environment has none (as runc does).
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
 // Owns every string a ChildPlan points into; pointers are taken only after all strings exist.
@@ -85,25 +83,6 @@ struct PlanStorage {
     plan->num_groups = groups.size();
   }
 };
-
-// Where execve will look for argv[0]: the PATH of the step's own environment, inside the rootfs.
-std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env) {
-  if (argv0.find('/') != std::string::npos) return {argv0};
-  std::string path = kDefaultPath;
-  for (const std::string& e : env) {
-    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);  // the last one wins, as with getenv on a merged env
-  }
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t end = path.find(':', pos);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(pos, end - pos);
-    out.push_back((dir.empty() ? "." : dir) + "/" + argv0);
-    pos = end + 1;
-  }
-  return out;
-}
 
 bool IsWithin(const std::string& path, const std::string& dir) {
   if (dir == "/") return true;
@@ -308,9 +287,18 @@ Result<std::unique_ptr<LinuxCommandRunner>> LinuxCommandRunner::Create(LinuxComm
       if (!d.chroot) return FailedPrecondition("the chroot RUN sandbox is unavailable: " + d.chroot_problem);
       tier = SandboxTier::kChroot;
       break;
+    case LinuxCommandRunnerOptions::Tier::kPtrace:
+      if (!d.ptrace) return FailedPrecondition("the ptrace RUN sandbox is unavailable: " + d.ptrace_problem);
+      tier = SandboxTier::kPtrace;
+      break;
     case LinuxCommandRunnerOptions::Tier::kInPlace:
       tier = SandboxTier::kInPlace;
       break;
+  }
+  if (tier == SandboxTier::kPtrace) {
+    std::string self = options.tracer_binary.empty() ? "/proc/self/exe" : options.tracer_binary;
+    options.tracer_binary = RealPath(self);
+    if (options.tracer_binary.empty()) return NotFound("the ptrace RUN sandbox: cannot find kiln's own binary (" + self + ")");
   }
   if (options.scratch_dir.empty()) {
     const char* t = ::getenv("TMPDIR");
@@ -325,6 +313,10 @@ std::string LinuxCommandRunner::DescribeTier() const {
     return "RUN sandbox: chroot (forced; user namespaces would be available)";
   }
   if (tier_ == SandboxTier::kChroot) return "RUN sandbox: " + detection_.Describe();
+  if (tier_ == SandboxTier::kPtrace && detection_.Best() != SandboxTier::kPtrace) {
+    return "RUN sandbox: ptrace (forced; steps run as kiln's own uid " + std::to_string(::geteuid()) + ")";
+  }
+  if (tier_ == SandboxTier::kPtrace) return "RUN sandbox: " + detection_.Describe();
   std::string out = "RUN sandbox: " + std::string(SandboxTierName(tier_)) + ", " + detection_.id_mapping.Describe();
   if (!detection_.id_mapping_note.empty()) out += " (" + detection_.id_mapping_note + ")";
   return out;
@@ -400,6 +392,18 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     case SandboxTier::kChroot:
       plan.drop_sys_chroot = detection_.can_drop_sys_chroot;
       break;
+    case SandboxTier::kPtrace:
+      // Without privileges there is no switching ids: the step is kiln's own uid or nothing.
+      if (spec.uid != ::geteuid() || spec.gid != ::getegid()) {
+        return FailedPrecondition("RUN as uid " + std::to_string(spec.uid) + ", gid " + std::to_string(spec.gid) +
+                                  ": the ptrace sandbox runs steps only as kiln's own uid " + std::to_string(::geteuid()) +
+                                  " and gid " + std::to_string(::getegid()) +
+                                  " (kiln has neither root nor user namespaces here). Give this step USER " +
+                                  std::to_string(::geteuid()) + ":" + std::to_string(::getegid()) +
+                                  ", or run kiln where user namespaces are allowed or as root");
+      }
+      plan.change_ids = false;
+      break;
     case SandboxTier::kInPlace:
       if (::geteuid() != 0) {
         if (spec.uid != ::geteuid() || spec.gid != ::getegid()) {
@@ -423,6 +427,14 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   st.argv = spec.argv;
   st.env = spec.env;
   st.candidates = ExecCandidates(spec.argv[0], spec.env);
+  if (tier_ == SandboxTier::kPtrace) {
+    // The step child execs the tracer, which starts the command under the rootfs.
+    // argv[0] "kiln": installed as /kaniko/executor, kiln would read its arguments as Kaniko's.
+    st.argv = {"kiln", "sandbox-trace", "3", st.rootfs, spec.workdir};
+    st.argv.insert(st.argv.end(), spec.argv.begin(), spec.argv.end());
+    st.candidates = {options_.tracer_binary};
+    st.workdir = "/";
+  }
 
   // Prepare the rootfs: mount targets (tier 1) or copied files and device nodes (tier 2).
   std::unique_ptr<RootfsTouches> touches;
@@ -434,7 +446,9 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
       KILN_RETURN_IF_ERROR(scratch.Create(options_.scratch_dir));
       KILN_RETURN_IF_ERROR(PrepareUserNamespaceRootfs(files, scratch.path(), *touches, &st));
     } else {
-      KILN_RETURN_IF_ERROR(PrepareChrootRootfs(files, detection_.can_mknod, *touches));
+      // Tier 3 sees the host's /dev through the tracer: no device nodes needed.
+      bool mknod = tier_ == SandboxTier::kChroot && detection_.can_mknod;
+      KILN_RETURN_IF_ERROR(PrepareChrootRootfs(files, mknod, *touches));
     }
   }
   st.Finish(&plan);
@@ -451,6 +465,7 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   if (!status) return InternalError("RUN: the sandbox's supervisor ended without reporting the step's exit status");
   RunResult r;
   r.duration = l.duration;
+  r.creator_ids_not_on_disk = tier_ == SandboxTier::kPtrace;
   if (WIFSIGNALED(*status)) {
     r.signal = WTERMSIG(*status);
     r.exit_code = 128 + r.signal;

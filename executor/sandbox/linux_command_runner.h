@@ -12,7 +12,12 @@
 //    when CAP_MKNOD allows, the host's resolv.conf and hosts copied in. Root steps lose
 //    CAP_SYS_CHROOT (the classic chroot escape needs it). Background processes that leave the step's
 //    process group (setsid) can outlive the step. Host name and kNone are not available.
-//  3 (in place): kiln's own filesystem, as Kaniko does; only when the caller forces it.
+//  3 (ptrace): for a kiln that is neither root nor allowed user namespaces. kiln execs itself as a
+//    tracer (`kiln sandbox-trace`, ptrace_tracer.h) that rewrites every path the step uses into the
+//    rootfs; /proc, /dev and /sys are the host's, resolv.conf and hosts are copied in as in tier 2.
+//    Steps run as kiln's own uid and gid only (a step with another USER fails with a message that
+//    says so); files they create are owned by kiln on disk (the caller records the step's ids).
+//  4 (in place): kiln's own filesystem, as Kaniko does; only when the caller forces it.
 // In every tier: exactly spec.env, no descriptor but stdin (/dev/null), stdout and stderr (both the
 // output pipe), default signal dispositions, its own session. Everything kiln adds to the rootfs is
 // removed afterwards (see rootfs_touches.h for the one thing the kernel will not let us undo: ctime).
@@ -28,7 +33,7 @@
 namespace kiln::sandbox {
 
 struct LinuxCommandRunnerOptions {
-  enum class Tier { kAuto, kUserNamespace, kChroot, kInPlace };
+  enum class Tier { kAuto, kUserNamespace, kChroot, kPtrace, kInPlace };
   /// kAuto picks DetectSandboxTiers().Best(); the others force a tier (and fail if it is unusable).
   Tier tier = Tier::kAuto;
   /// Paths of kiln's own state (credentials, caches, layout dirs). Run refuses a rootfs that contains
@@ -39,6 +44,8 @@ struct LinuxCommandRunnerOptions {
   /// The host files whose content the step sees as /etc/resolv.conf and /etc/hosts.
   std::string host_resolv_conf = "/etc/resolv.conf";
   std::string host_hosts = "/etc/hosts";
+  /// Tier 3: the kiln binary that runs `sandbox-trace` ("" = this process's own executable).
+  std::string tracer_binary;
 };
 
 class LinuxCommandRunner : public CommandRunner {
@@ -48,7 +55,7 @@ class LinuxCommandRunner : public CommandRunner {
   /// should create the runner lazily.
   static Result<std::unique_ptr<LinuxCommandRunner>> Create(LinuxCommandRunnerOptions options = {});
 
-  /// Runs `spec` in the chosen tier. Tier 3 requires spec.rootfs == "/"; tiers 1 and 2 refuse "/".
+  /// Runs `spec` in the chosen tier. Tier 4 requires spec.rootfs == "/"; tiers 1 to 3 refuse "/".
   /// Not thread-safe: one Run at a time.
   Result<RunResult> Run(const RunSpec& spec) override;
 

@@ -9,6 +9,7 @@
 
 #include "executor/sandbox/launch.h"
 #include "executor/sandbox/linux_caps.h"
+#include "executor/sandbox/ptrace_tracer.h"
 
 namespace kiln::sandbox {
 namespace {
@@ -69,6 +70,8 @@ std::string_view SandboxTierName(SandboxTier tier) {
       return "rootless (user namespace)";
     case SandboxTier::kChroot:
       return "chroot";
+    case SandboxTier::kPtrace:
+      return "ptrace";
     case SandboxTier::kInPlace:
       return "in place";
   }
@@ -78,6 +81,7 @@ std::string_view SandboxTierName(SandboxTier tier) {
 std::optional<SandboxTier> TierDetection::Best() const {
   if (user_namespace) return SandboxTier::kUserNamespace;
   if (chroot) return SandboxTier::kChroot;
+  if (ptrace) return SandboxTier::kPtrace;
   return std::nullopt;
 }
 
@@ -88,19 +92,21 @@ std::string TierDetection::Describe() const {
   if (*best == SandboxTier::kUserNamespace) {
     out += ", " + id_mapping.Describe();
     if (!id_mapping_note.empty()) out += " (" + id_mapping_note + ")";
-  } else {
+  } else if (*best == SandboxTier::kChroot) {
     out += " (user namespaces unavailable: " + user_namespace_problem + ")";
     if (!can_mknod) out += "; no CAP_MKNOD, so no /dev/null inside the rootfs";
     if (!can_drop_sys_chroot) out += "; no CAP_SETPCAP, so root steps keep CAP_SYS_CHROOT";
+  } else {
+    out += ": steps run as kiln's own uid " + std::to_string(::geteuid()) + " and gid " + std::to_string(::getegid()) +
+           ", the rootfs made their / by rewriting paths (user namespaces unavailable: " + user_namespace_problem +
+           "; chroot unavailable: " + chroot_problem + ")";
   }
   return out;
 }
 
 std::string TierDetection::NoTierMessage() const {
-  return "RUN needs either user namespaces or root with CAP_SYS_CHROOT. User namespaces: " + user_namespace_problem +
-         ". Chroot: " + chroot_problem +
-         ". A non-root kiln without user namespaces cannot run RUN steps inside an image's filesystem; only "
-         "Kaniko's in-place mode (steps run in kiln's own filesystem) remains.";
+  return "RUN needs user namespaces, root with CAP_SYS_CHROOT, or ptrace. User namespaces: " + user_namespace_problem +
+         ". Chroot: " + chroot_problem + ". Ptrace: " + ptrace_problem + ".";
 }
 
 TierDetection DetectSandboxTiers() {
@@ -125,6 +131,8 @@ TierDetection DetectSandboxTiers() {
   }
   d.can_mknod = HasEffectiveCap(CAP_MKNOD);
   d.can_drop_sys_chroot = HasEffectiveCap(CAP_SETPCAP);
+  d.ptrace_problem = ProbePtraceSandbox();
+  d.ptrace = d.ptrace_problem.empty();
   return d;
 }
 

@@ -14,10 +14,11 @@ namespace kiln::sandbox {
 enum class SandboxTier {
   kUserNamespace = 1,  // rootless: user, mount, pid, uts, ipc namespaces; /proc, minimal /dev; pivot_root
   kChroot = 2,         // root without CAP_SYS_ADMIN (an ordinary Kubernetes pod): chroot, no mounts
-  kInPlace = 3,        // Kaniko's mode: the step runs in kiln's own filesystem; only when asked for
+  kPtrace = 3,         // neither: paths rewritten by a tracer (ptrace_tracer.h); steps run as kiln's uid
+  kInPlace = 4,        // Kaniko's mode: the step runs in kiln's own filesystem; only when asked for
 };
 
-/// "rootless (user namespace)", "chroot", "in place".
+/// "rootless (user namespace)", "chroot", "ptrace", "in place".
 std::string_view SandboxTierName(SandboxTier tier);
 
 /// The outcome of probing the environment.
@@ -32,17 +33,19 @@ struct TierDetection {
   bool can_mknod = false;              // tier 2 can create /dev/null and friends
   bool can_drop_sys_chroot = false;    // tier 2 can take CAP_SYS_CHROOT from root steps (CAP_SETPCAP)
 
+  bool ptrace = false;
+  std::string ptrace_problem;          // why tier 3 is unavailable (empty when available)
+
   /// The strongest tier that works (never kInPlace: that one is chosen, not detected).
   std::optional<SandboxTier> Best() const;
   /// For the build log: the chosen tier and how it is set up, e.g.
   /// "rootless (user namespace), single mapping: uid 0→1000, gid 0→1000 (no subordinate ids)".
   std::string Describe() const;
-  /// The error for "no tier works": names both reasons and says that a non-root kiln without user
-  /// namespaces cannot run RUN steps inside a rootfs.
+  /// The error for "no tier works": names the reason of each tier.
   std::string NoTierMessage() const;
 };
 
-/// Probes tiers 1 and 2. Takes a few milliseconds (forks a short-lived probe child). Thread-safe.
+/// Probes tiers 1, 2 and 3. Takes a few milliseconds (forks short-lived probe children). Thread-safe.
 TierDetection DetectSandboxTiers();
 
 }  // namespace kiln::sandbox

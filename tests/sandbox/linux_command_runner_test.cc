@@ -1,5 +1,5 @@
-// The real sandbox, tiers 1 (user namespace) and 2 (chroot) side by side, run as the test's user
-// (root on the CI machine). The unprivileged variants are in privilege_drop_test.cc.
+// The real sandbox, tiers 1 (user namespace), 2 (chroot) and 3 (ptrace) side by side, run as the
+// test's user (root on the CI machine). The unprivileged variants are in privilege_drop_test.cc.
 #include "executor/sandbox/linux_command_runner.h"
 
 #include <fcntl.h>
@@ -37,6 +37,7 @@ class SandboxTest : public ::testing::TestWithParam<LinuxCommandRunnerOptions::T
     if (o.tier == LinuxCommandRunnerOptions::Tier::kChroot && ::geteuid() != 0) {
       GTEST_SKIP() << "the chroot tier needs root";
     }
+    o.tracer_binary = KILN_BINARY;
     auto r = LinuxCommandRunner::Create(o);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     runner_ = std::move(r).value();
@@ -45,6 +46,7 @@ class SandboxTest : public ::testing::TestWithParam<LinuxCommandRunnerOptions::T
   }
 
   bool tier1() const { return GetParam() == LinuxCommandRunnerOptions::Tier::kUserNamespace; }
+  bool ptrace() const { return GetParam() == LinuxCommandRunnerOptions::Tier::kPtrace; }
 
   RunSpec Spec(std::vector<std::string> argv) {
     RunSpec s;
@@ -152,6 +154,7 @@ TEST_P(SandboxTest, WorkingDirectory) {
 
 TEST_P(SandboxTest, UserGroupAndSupplementaryGroups) {
   if (::geteuid() != 0) GTEST_SKIP() << "other users need root or subordinate ids";
+  if (ptrace()) GTEST_SKIP() << "the ptrace tier runs steps as kiln's own ids only (PtraceTest covers the refusal)";
   RunSpec spec = Spec({"/bin/sh", "-c", "id -u; id -g; id -G"});
   spec.uid = 1234;
   spec.gid = 2345;
@@ -182,6 +185,10 @@ TEST_P(SandboxTest, ProcAndDev) {
     std::getline(in, count);
     EXPECT_EQ(pid, "2");
     EXPECT_LE(std::stoi(count), 6);
+  } else if (ptrace()) {
+    // The host's /proc, as a container runtime would mount it: the shell is a host process.
+    EXPECT_EQ(proc.result.exit_code, 0) << proc.output;
+    EXPECT_GT(std::stoi(proc.output.substr(proc.output.rfind('\n', proc.output.size() - 2) + 1)), 0) << proc.output;
   } else {
     EXPECT_NE(proc.result.exit_code, 0) << "tier 2 has no /proc: " << proc.output;
   }
@@ -290,6 +297,7 @@ TEST_P(SandboxTest, RefusesTheHostRootAndProtectedPaths) {
 
 TEST_P(SandboxTest, RootStepCannotChrootOut) {
   if (tier1()) GTEST_SKIP() << "tier 1 pivots the root; chroot there cannot reach the host";
+  if (ptrace()) GTEST_SKIP() << "the ptrace tier is for a kiln without privileges; forced as root, its steps are root";
   Ran r = Sh("mkdir -p /x && chroot /x /bin/true; echo rc=$?");
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_NE(r.output.find("rc=1"), std::string::npos) << r.output;  // EPERM: CAP_SYS_CHROOT was dropped
@@ -297,11 +305,65 @@ TEST_P(SandboxTest, RootStepCannotChrootOut) {
 
 INSTANTIATE_TEST_SUITE_P(Tiers, SandboxTest,
                          ::testing::Values(LinuxCommandRunnerOptions::Tier::kUserNamespace,
-                                           LinuxCommandRunnerOptions::Tier::kChroot),
+                                           LinuxCommandRunnerOptions::Tier::kChroot,
+                                           LinuxCommandRunnerOptions::Tier::kPtrace),
                          [](const auto& info) {
-                           return info.param == LinuxCommandRunnerOptions::Tier::kUserNamespace ? "UserNamespace"
-                                                                                                 : "Chroot";
+                           switch (info.param) {
+                             case LinuxCommandRunnerOptions::Tier::kUserNamespace: return "UserNamespace";
+                             case LinuxCommandRunnerOptions::Tier::kChroot: return "Chroot";
+                             default: return "Ptrace";
+                           }
                          });
+
+// Tier 3 only: what differs from the other tiers.
+class PtraceTest : public SandboxTest {};
+
+TEST_P(PtraceTest, AbsoluteSymlinksResolveInsideTheRootfs) {
+  // Debian's alternatives: absolute links that, followed on the host, would reach the host's files.
+  WriteFile(dir_.Sub("host-only/tool"), "#!/bin/sh\necho host tool\n", 0755);
+  WriteFile(rootfs_ + "/opt/real/tool", "#!/bin/sh\necho rootfs tool\n", 0755);
+  ::mkdir((rootfs_ + "/etc").c_str(), 0755);
+  ::mkdir((rootfs_ + "/etc/alternatives").c_str(), 0755);
+  ::symlink("/opt/real/tool", (rootfs_ + "/etc/alternatives/tool").c_str());
+  ::symlink("/etc/alternatives/tool", (rootfs_ + "/bin/tool").c_str());
+  // A link whose target exists on the host only: inside the rootfs it dangles.
+  ::symlink(dir_.Sub("host-only/tool").c_str(), (rootfs_ + "/bin/hosttool").c_str());
+  Ran r = Sh("tool; readlink /bin/tool; cat /bin/hosttool 2>/dev/null || echo dangling; cd /bin && pwd && ls ../opt");
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.output, "rootfs tool\n/etc/alternatives/tool\ndangling\n/bin\nreal\n");
+}
+
+TEST_P(PtraceTest, ScriptsAndRelativePaths) {
+  WriteFile(rootfs_ + "/work/run.sh", "#!/bin/sh -e\necho \"$0 [$*]\"; cat ../data/x\n", 0755);
+  WriteFile(rootfs_ + "/data/x", "data\n");
+  WriteFile(rootfs_ + "/work/not-exec.sh", "#!/bin/sh\necho ran\n", 0644);
+  RunSpec spec = Spec({"/bin/sh", "-c", "./run.sh a b && ./not-exec.sh; echo rc=$?; /bin/sh -c 'cd .. && pwd'"});
+  spec.workdir = "/work";
+  Ran r = Run(spec);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_NE(r.output.find("./run.sh [a b]\ndata\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rc=126"), std::string::npos) << r.output;  // no exec bit: EACCES, as the kernel says
+  EXPECT_NE(r.output.find("\n/\n"), std::string::npos) << r.output;
+}
+
+TEST_P(PtraceTest, StepsRunOnlyAsKilnsOwnIds) {
+  RunSpec spec = Spec({"/bin/sh", "-c", "id -u"});
+  spec.uid = ::geteuid() + 1;
+  spec.gid = ::getegid();
+  Ran r = Run(spec);
+  EXPECT_EQ(r.status.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(r.status.message().find("runs steps only as kiln's own uid " + std::to_string(::geteuid())), std::string::npos)
+      << r.status.message();
+  RunSpec own = Spec({"/bin/sh", "-c", "id -u"});
+  own.uid = ::geteuid();
+  own.gid = ::getegid();
+  Ran ok = Run(own);
+  ASSERT_TRUE(ok.status.ok()) << ok.status.ToString();
+  EXPECT_EQ(ok.output, std::to_string(::geteuid()) + "\n");
+  EXPECT_TRUE(ok.result.creator_ids_not_on_disk);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tier3, PtraceTest, ::testing::Values(LinuxCommandRunnerOptions::Tier::kPtrace));
 
 // Tier 1 only.
 class UserNamespaceTest : public SandboxTest {};
@@ -366,17 +428,19 @@ TEST(DetectionTest, FindsATierOnThisMachine) {
     }
   }
   EXPECT_FALSE(d.Describe().empty());
+  EXPECT_TRUE(d.ptrace) << d.ptrace_problem;  // this machine's seccomp allows ptrace, as Docker's default does
 }
 
-TEST(DetectionTest, NoTierMessageExplainsBoth) {
+TEST(DetectionTest, NoTierMessageExplainsEachTier) {
   TierDetection d;
   d.user_namespace_problem = "clone: Operation not permitted";
   d.chroot_problem = "kiln runs as uid 1000, not root";
+  d.ptrace_problem = "ptrace(PTRACE_TRACEME) is refused (seccomp profile or Yama)";
   std::string m = d.NoTierMessage();
-  EXPECT_NE(m.find("RUN needs either user namespaces or root with CAP_SYS_CHROOT"), std::string::npos);
+  EXPECT_NE(m.find("RUN needs user namespaces, root with CAP_SYS_CHROOT, or ptrace"), std::string::npos) << m;
   EXPECT_NE(m.find("clone: Operation not permitted"), std::string::npos);
   EXPECT_NE(m.find("not root"), std::string::npos);
-  EXPECT_NE(m.find("non-root kiln without user namespaces cannot run RUN steps"), std::string::npos);
+  EXPECT_NE(m.find("PTRACE_TRACEME) is refused"), std::string::npos);
 }
 
 }  // namespace
