@@ -2,10 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <variant>
-
 
 #include "executor/copy_step.h"
 #include "executor/dockerfile/parser.h"
@@ -13,6 +13,7 @@
 #include "executor/metadata.h"
 #include "executor/user_db.h"
 #include "layers/extract.h"
+#include "layers/rootless.h"
 #include "layers/safe_path.h"
 #include "snapshot/snapshotter.h"
 
@@ -407,8 +408,23 @@ class Stage {
     Result<snapshot::ChangeSet> cs = snap_->Changes();
     svc_.times->snapshot += Clock::now() - ts;
     if (!cs.ok()) return cs.status().WithContext("finding what RUN changed");
+    if (rr->creator_ids_not_on_disk) KILN_RETURN_IF_ERROR(RecordCreator(cs->created, spec.uid, spec.gid));
     KILN_RETURN_IF_ERROR(AddSnapshotLayer(*cs, created_by));
     return StoreInCache();
+  }
+
+  // The files a step created belong to it: where the sandbox could not make that so on disk (kiln
+  // owns them), the step's ids go where rootless extraction keeps image owners, for the layer writer.
+  // Symlinks cannot carry user xattrs; they keep the owner kiln's own files get (root).
+  Status RecordCreator(const std::vector<std::string>& created, uid_t uid, gid_t gid) {
+    std::string value = layers::EncodeRootlessOwner({uid, gid});
+    for (const std::string& rel : created) {
+      std::string path = rootfs_ + "/" + rel;
+      if (::lsetxattr(path.c_str(), layers::kRootlessXattr, value.data(), value.size(), 0) == 0) continue;
+      if (errno == EPERM || errno == ENOENT) continue;  // a symlink (or gone): nothing to record
+      return ErrnoStatus("recording the owner of " + rel + " (created by RUN as " + std::to_string(uid) + ")", errno);
+    }
+    return OkStatus();
   }
 
   // --- the layer cache ---

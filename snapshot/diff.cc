@@ -74,6 +74,7 @@ void Differ::AddTree(uint32_t bi) {
   const Entry& d = b_.entries_[bi];
   for (uint32_t i = Baseline::FirstChild(d), end = i + Baseline::ChildCount(d); i < end; ++i) {
     Push(out_.added_or_modified, b_.NameOf(b_.entries_[i]));
+    out_.created.push_back(out_.added_or_modified.back());
     if (b_.entries_[i].type == FileType::kDirectory) AddTreeBelow(i);
   }
 }
@@ -96,6 +97,7 @@ Result<bool> Differ::DiffDir(uint32_t ai, uint32_t bi) {
     }
     if (cmp > 0) {  // only after: added with its whole tree
       Push(out_.added_or_modified, nb);
+      out_.created.push_back(out_.added_or_modified.back());
       if (b_.entries_[j].type == FileType::kDirectory) AddTreeBelow(j);
       any = true;
       ++j;
@@ -119,12 +121,14 @@ Result<bool> Differ::DiffDir(uint32_t ai, uint32_t bi) {
     } else if (y.type == FileType::kDirectory) {  // removed and recreated, or a non-dir replaced
       Push(out_.opaque_dirs, nb);
       Push(out_.added_or_modified, nb);
+      out_.created.push_back(out_.added_or_modified.back());
       AddTreeBelow(j);
       any = true;
     } else {
       KILN_ASSIGN_OR_RETURN(bool changed, NonDirChanged(i, j));
       if (changed) {
         Push(out_.added_or_modified, nb);
+        if (x.ino != y.ino) out_.created.push_back(out_.added_or_modified.back());
         any = true;
       }
     }
@@ -153,6 +157,7 @@ Result<ChangeSet> Differ::Run() {
   std::sort(out_.added_or_modified.begin(), out_.added_or_modified.end());
   std::sort(out_.deleted.begin(), out_.deleted.end());
   std::sort(out_.opaque_dirs.begin(), out_.opaque_dirs.end());
+  std::sort(out_.created.begin(), out_.created.end());
   return std::move(out_);
 }
 

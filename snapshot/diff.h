@@ -22,6 +22,10 @@ struct ChangeSet {
   /// Directories whose earlier contents are all hidden: a directory removed and created again
   /// (different inode) or a non-directory replaced by a directory. Each is also in added_or_modified.
   std::vector<std::string> opaque_dirs;
+  /// Paths whose file was created during the step: absent before, or another inode now (written to a
+  /// new file and renamed over, removed and made again). A subset of added_or_modified. On disk these
+  /// belong to whoever created them; entries that kept their inode kept their owner.
+  std::vector<std::string> created;
 
   bool empty() const { return added_or_modified.empty() && deleted.empty() && opaque_dirs.empty(); }
 };
