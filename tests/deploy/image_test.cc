@@ -194,14 +194,25 @@ TEST_F(KilnImageTest, NonRootJobBuildsFromAContextTarball) {
   EXPECT_FALSE(PushedDigest("team/app:nonroot").empty());
   ExpectNoLeak(out, {state});
 
-  // The same pod with a RUN step: no sandbox tier, and the message says so.
-  testing::WriteFile(cm + "/Dockerfile", "FROM " + tls_->host() + "/base/busybox:latest\nRUN true\n");
+  // RUN steps as the pod's uid run in the ptrace sandbox, the pod's default seccomp profile allowing.
+  testing::WriteFile(cm + "/Dockerfile", "FROM " + tls_->host() + "/base/busybox:latest\nUSER 1000:1000\n"
+                                         "WORKDIR /out\nRUN id -u > uid && ls /bin/busybox\n");
   ::chmod((cm + "/Dockerfile").c_str(), 0644);
   rc = RunPod("job-nonroot.yaml", "kiln",
               "--configmap kiln-context=" + cm + " --set-env KILN_DESTINATION=" + tls_->host() + "/team/app:run", &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("RUN sandbox: ptrace"), std::string::npos) << out;
+  EXPECT_FALSE(PushedDigest("team/app:run").empty());
+
+  // A RUN step as root cannot run there, and the message says what to change.
+  testing::WriteFile(cm + "/Dockerfile", "FROM " + tls_->host() + "/base/busybox:latest\nRUN true\n");
+  ::chmod((cm + "/Dockerfile").c_str(), 0644);
+  rc = RunPod("job-nonroot.yaml", "kiln",
+              "--configmap kiln-context=" + cm + " --set-env KILN_DESTINATION=" + tls_->host() + "/team/app:root", &out);
   EXPECT_NE(rc, 0);
-  EXPECT_NE(out.find("RUN needs either user namespaces or root"), std::string::npos) << out;
-  EXPECT_NE(out.find("uid 1000, not root"), std::string::npos) << out;
+  EXPECT_NE(out.find("RUN as uid 0, gid 0: the ptrace sandbox runs steps only as kiln's own uid 1000"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Give this step USER 1000:1000"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // kiln as an unprivileged user with no user namespace and no capabilities (a Kubernetes pod with
 // runAsUser, capabilities drop ALL, allowPrivilegeEscalation false and seccomp RuntimeDefault, made
-// here by podrun): Dockerfiles of FROM, COPY, ADD and metadata build; a RUN step fails with a message
-// that says what is missing. --sandbox cannot help: both tiers are unavailable to such a process.
+// here by podrun): Dockerfiles of FROM, COPY, ADD and metadata build, and RUN steps run as kiln's own
+// uid in the ptrace sandbox (tier 3); a RUN step that needs another user (root) fails with a message
+// that says what is missing.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -100,18 +101,55 @@ TEST_F(NonRootTest, CopyAddAndMetadataBuildWithoutPrivileges) {
   EXPECT_TRUE(has_env) << cfg.dump();
 }
 
-TEST_F(NonRootTest, RunWithoutAnySandboxFailsClearly) {
+TEST_F(NonRootTest, RunAsKilnsOwnUidBuildsInThePtraceSandbox) {
+  std::string ctx = env_->Context({
+      {"Dockerfile",
+       "FROM @REG@/busybox:latest\n"
+       "COPY app.txt /srv/\n"
+       "USER 65534:65534\n"
+       "WORKDIR /work\n"
+       "RUN id -u > uid.txt && tr a-z A-Z < /srv/app.txt > upper.txt && mkdir made && ln -s upper.txt link && "
+       "readlink -f link && ls /etc/passwd && sh -c 'cat /proc/self/status | grep -c Tracer'\n"},
+      {"app.txt", "shout this\n"},
+  });
+  ASSERT_EQ(RunShell("chmod -R a+rX " + ctx), 0);
+  KilnRun r = BuildAsNobody(ctx, "--destination " + env_->Ref("nonroot/ptrace:1"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("RUN sandbox: ptrace"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/work/upper.txt\n"), std::string::npos) << r.err;  // readlink -f: the guest path
+  EXPECT_NE(r.err.find("/etc/passwd\n1\n"), std::string::npos) << r.err;  // traced: TracerPid is set
+  testing::ReadBack img = env_->Read("nonroot/ptrace:1");
+  testing::FileInfo uid = testing::Stat(img.rootfs, "work/uid.txt");
+  EXPECT_EQ(uid.content, "65534\n");
+  // What the step created is the step's, as under Docker; the image's own files stay root's.
+  EXPECT_EQ(uid.uid, 65534u);
+  EXPECT_EQ(uid.gid, 65534u);
+  EXPECT_EQ(testing::Stat(img.rootfs, "work/upper.txt").content, "SHOUT THIS\n");
+  EXPECT_EQ(testing::Stat(img.rootfs, "work/made").uid, 65534u);
+  EXPECT_EQ(testing::Stat(img.rootfs, "srv/app.txt").uid, 0u);
+  EXPECT_EQ(testing::Stat(img.rootfs, "bin/busybox").uid, 0u);
+  EXPECT_EQ(testing::Stat(img.rootfs, "work/link").link, "upper.txt");
+  // Exactly what the step made, nothing of the sandbox's machinery.
+  EXPECT_EQ(testing::ListTree(img.rootfs, "work"),
+            (std::vector<std::string>{"work/link", "work/made/", "work/uid.txt", "work/upper.txt"}));
+}
+
+TEST_F(NonRootTest, RunAsRootFailsClearly) {
   std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nCOPY app.txt /\nRUN id -u > /uid\n"},
                                    {"app.txt", "x\n"}});
-  for (const std::string& sandbox : {"", "--sandbox chroot", "--sandbox rootless"}) {
+  ASSERT_EQ(RunShell("chmod -R a+rX " + ctx), 0);
+  for (const std::string& sandbox : {"", "--sandbox ptrace", "--sandbox chroot", "--sandbox rootless"}) {
     KilnRun r = BuildAsNobody(ctx, "--destination " + env_->Ref("nonroot/run:1") + " " + sandbox);
     EXPECT_NE(r.rc, 0) << sandbox;
     EXPECT_NE(r.err.find("Dockerfile:3"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("RUN"), std::string::npos) << r.err;
-    if (sandbox.empty()) {
-      // auto names both tiers and why each is unavailable.
-      EXPECT_NE(r.err.find("user namespaces"), std::string::npos) << r.err;
-      EXPECT_NE(r.err.find("uid 65534, not root"), std::string::npos) << r.err;
+    if (sandbox.empty() || sandbox == "--sandbox ptrace") {
+      // Names the step's ids, kiln's, and what to change.
+      EXPECT_NE(r.err.find("RUN as uid 0, gid 0"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("only as kiln's own uid 65534"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("USER 65534:65534"), std::string::npos) << r.err;
+    } else {
+      EXPECT_NE(r.err.find("unavailable"), std::string::npos) << r.err;
     }
     EXPECT_FALSE(env_->TagExists("nonroot/run:1")) << sandbox;
   }
