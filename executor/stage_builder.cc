@@ -323,8 +323,16 @@ class Stage {
       KILN_ASSIGN_OR_RETURN(ResolvedUser u, CurrentUser());
       for (const std::string& rel : *created) {
         KILN_ASSIGN_OR_RETURN(layers::UniqueFd d, root.OpenDir(rel, false));
-        if (::fchownat(d.get(), "", u.uid, u.gid, AT_EMPTY_PATH) != 0 && errno != EPERM) {
-          return ErrnoStatus("chown " + rel, errno);
+        if (::geteuid() == 0) {
+          if (::fchownat(d.get(), "", u.uid, u.gid, AT_EMPTY_PATH) == 0) continue;
+          if (errno != EPERM) return ErrnoStatus("chown " + rel, errno);
+        }
+        // Without root (even when USER is kiln's own uid, which the layer writer reads as root), the
+        // owner goes where rootless extraction keeps image owners, as COPY does.
+        std::string owner = layers::EncodeRootlessOwner({u.uid, u.gid});
+        std::string via = "/proc/self/fd/" + std::to_string(d.get());  // d is an O_PATH descriptor
+        if (::setxattr(via.c_str(), layers::kRootlessXattr, owner.data(), owner.size(), 0) != 0) {
+          return ErrnoStatus("recording the owner of " + rel + " in " + layers::kRootlessXattr, errno);
         }
       }
     }

@@ -155,5 +155,36 @@ TEST_F(NonRootTest, RunAsRootFailsClearly) {
   }
 }
 
+// Real programs of a real distribution in the ptrace sandbox: dynamic glibc binaries run by the
+// image's own loader, Debian's absolute /etc/alternatives links, perl, dpkg's database, tar | gzip.
+TEST_F(NonRootTest, DebianToolsRunInThePtraceSandbox) {
+  if (testing::RunShell("command -v debootstrap") != 0) GTEST_SKIP() << "needs debootstrap for the Debian image";
+  testing::PushToRegistry("oci:" + testing::DebianLayout(KILN_BINARY) + ":latest", env_->reg(), "debian:bookworm");
+  std::string ctx = env_->Context({
+      {"Dockerfile",
+       "FROM @REG@/debian:bookworm\n"
+       "USER nobody\n"
+       "WORKDIR /tmp/w\n"
+       "RUN awk 'BEGIN { print \"awk ok\" }' > awk.txt && readlink -f /usr/bin/awk > awk-path.txt && "
+       "perl -e 'print \"perl ok\\n\"' > perl.txt && dpkg-query -W -f='${Package}\\n' dpkg > dpkg.txt && "
+       "tar -czf etc.tgz -C /etc debian_version && tar -tzf etc.tgz > list.txt && sh -c 'cd .. && pwd' > up.txt\n"},
+  });
+  ASSERT_EQ(RunShell("chmod -R a+rX " + ctx), 0);
+  KilnRun r = BuildAsNobody(ctx, "--destination " + env_->Ref("nonroot/debian:1"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  testing::ReadBack img = env_->Read("nonroot/debian:1");
+  EXPECT_EQ(testing::Stat(img.rootfs, "tmp/w/awk.txt").content, "awk ok\n");
+  EXPECT_EQ(testing::Stat(img.rootfs, "tmp/w/awk-path.txt").content, "/usr/bin/mawk\n");
+  EXPECT_EQ(testing::Stat(img.rootfs, "tmp/w/perl.txt").content, "perl ok\n");
+  EXPECT_EQ(testing::Stat(img.rootfs, "tmp/w/dpkg.txt").content, "dpkg\n");
+  EXPECT_EQ(testing::Stat(img.rootfs, "tmp/w/list.txt").content, "debian_version\n");
+  EXPECT_EQ(testing::Stat(img.rootfs, "tmp/w/up.txt").content, "/tmp\n");
+  // WORKDIR made the directory for USER nobody, as BuildKit does, even though kiln could not chown.
+  testing::FileInfo w = testing::Stat(img.rootfs, "tmp/w");
+  EXPECT_EQ(w.uid, 65534u);
+  EXPECT_EQ(w.gid, 65534u);
+  EXPECT_EQ(testing::Stat(img.rootfs, "tmp/w/etc.tgz").uid, 65534u);
+}
+
 }  // namespace
 }  // namespace kiln
