@@ -110,6 +110,18 @@ PathTranslator::Translated PathTranslator::ToHost(std::string_view guest_dir, st
                        ((done.size() == 3 && done[2] == "root") ||
                         (done.size() == 5 && done[2] == "task" && IsPid(done[3]) && done[4] == "root"));
       if (root_link && (!todo.empty() || follow == Follow::kYes)) done.clear();
+      // A process's cwd and open files are host paths the kernel would follow from there, out of
+      // the rootfs; naming something below them is refused (the links themselves stay usable).
+      if (done[0] == "proc" && done.size() >= 3 && IsPid(done[1]) && !todo.empty()) {
+        std::string_view kind = done.size() == 5 && done[2] == "task" ? std::string_view(done[4]) : std::string_view(done[2]);
+        bool magic_dir = (done.size() == 3 || done.size() == 5) && kind == "cwd";
+        bool fd_link = (done.size() == 4 || done.size() == 6) &&
+                       (done[done.size() - 2] == "fd" || done[done.size() - 2] == "map_files");
+        if (magic_dir || fd_link) {
+          out.error = EACCES;
+          return out;
+        }
+      }
       // Below a passthrough directory the kernel resolves links on the host; ".." is applied here,
       // so that /dev/../etc stays in the rootfs.
       continue;

@@ -492,5 +492,20 @@ TEST_F(PathTranslatorTest, ProcSelfRootIsNotFollowedAsTheLastComponent) {
   EXPECT_EQ(NoFollow("/proc/1/root"), "/proc/1/root");
 }
 
+// Below a process's cwd or an open directory the kernel would walk host paths: refused. The links
+// themselves are still there for readlink (the tracer reports them as guest paths).
+TEST_F(PathTranslatorTest, PathsBelowProcessCwdAndFdLinksAreRefused) {
+  EXPECT_EQ(Host("/proc/self/cwd/etc/passwd"), Err(EACCES));
+  EXPECT_EQ(Host("/proc/1/cwd/x"), Err(EACCES));
+  EXPECT_EQ(Host("/proc/self/task/7/cwd/x"), Err(EACCES));
+  EXPECT_EQ(Host("/proc/self/fd/3/secret"), Err(EACCES));
+  EXPECT_EQ(Host("/proc/1/task/1/fd/3/secret"), Err(EACCES));
+  EXPECT_EQ(Host("/proc/self/map_files/1000-2000/x"), Err(EACCES));
+  EXPECT_EQ(NoFollow("/proc/self/cwd"), "/proc/self/cwd");
+  EXPECT_EQ(Host("/proc/self/fd/3"), "/proc/self/fd/3");
+  EXPECT_EQ(Host("/proc/self/fdinfo/3"), "/proc/self/fdinfo/3");
+  EXPECT_EQ(Host("/proc/self/status"), "/proc/self/status");
+}
+
 }  // namespace
 }  // namespace kiln::sandbox
