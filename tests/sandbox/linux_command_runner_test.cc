@@ -363,6 +363,17 @@ TEST_P(PtraceTest, StepsRunOnlyAsKilnsOwnIds) {
   EXPECT_TRUE(ok.result.creator_ids_not_on_disk);
 }
 
+TEST_P(PtraceTest, ThreadsRewritePathsConcurrently) {
+  WriteFile(rootfs_ + "/t", ReadFile(THREADS_HELPER), 0755);
+  for (int i = 0; i < 4; ++i) WriteFile(rootfs_ + "/data/f" + std::to_string(i), "f" + std::to_string(i) + "\n");
+  for (int round = 0; round < 3; ++round) {
+    Ran r = Run(Spec({"/t"}));
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_EQ(r.output, "bad=0\n");
+    EXPECT_TRUE(r.result.success());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Tier3, PtraceTest, ::testing::Values(LinuxCommandRunnerOptions::Tier::kPtrace));
 
 // Tier 1 only.
