@@ -110,6 +110,20 @@ PathTranslator::Translated PathTranslator::ToHost(std::string_view guest_dir, st
                        ((done.size() == 3 && done[2] == "root") ||
                         (done.size() == 5 && done[2] == "task" && IsPid(done[3]) && done[4] == "root"));
       if (root_link && (!todo.empty() || follow == Follow::kYes)) done.clear();
+      if (own_process_ && done[0] == "proc" && done.size() >= 3 && IsPid(done[1]) && done[1] != "self" &&
+          done[1] != "thread-self" && !own_process_(done[1])) {
+        std::string_view part = done.size() >= 5 && done[2] == "task" ? std::string_view(done[4]) : std::string_view(done[2]);
+        static constexpr std::string_view kPrivate[] = {"environ", "mem",  "maps", "smaps",     "auxv",    "fd",
+                                                        "fdinfo",  "cwd",  "root", "exe",       "map_files", "pagemap",
+                                                        "smaps_rollup", "stack", "syscall", "personality"};
+        bool task_dir = done.size() == 4 && done[2] == "task";
+        for (std::string_view p : kPrivate) {
+          if (part == p && !task_dir) {
+            out.error = EACCES;
+            return out;
+          }
+        }
+      }
       // A process's cwd and open files are host paths the kernel would follow from there, out of
       // the rootfs; naming something below them is refused (the links themselves stay usable).
       if (done[0] == "proc" && done.size() >= 3 && IsPid(done[1]) && !todo.empty()) {

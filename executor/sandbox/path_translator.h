@@ -16,6 +16,7 @@
 // (ptrace_tracer.h) applies it to every path-taking system call it intercepts.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,11 +52,19 @@ class PathTranslator {
 
   const std::string& rootfs() const { return rootfs_; }
 
+  /// Says whether /proc/<pid> is one of the step's own processes ("self" and "thread-self" always
+  /// are). When set, the private parts of any other process (environ, mem, maps, auxv, fd, fdinfo,
+  /// cwd, root, exe, map_files, pagemap, and the same below task/<tid>) are refused with EACCES: the
+  /// step runs as kiln's uid, and the CI job's other processes of that uid hold its credentials in
+  /// their environment. What `ps` reads (stat, status, cmdline, comm) stays readable.
+  void SetOwnProcess(std::function<bool(std::string_view pid)> own) { own_process_ = std::move(own); }
+
  private:
   bool IsPassthrough(const std::vector<std::string>& components) const;
 
   std::string rootfs_;
   std::vector<std::string> passthrough_;  // without the leading slash: "proc", "dev", "sys"
+  std::function<bool(std::string_view)> own_process_;
 };
 
 }  // namespace kiln::sandbox

@@ -364,7 +364,15 @@ struct ThreadState {
 
 class Tracer {
  public:
-  Tracer(PathTranslator translator, pid_t first) : tr_(std::move(translator)), first_(first) { started_.insert(first); }
+  Tracer(PathTranslator translator, pid_t first) : tr_(std::move(translator)), first_(first) {
+    started_.insert(first);
+    // Only the step's own processes are open to it under /proc (see PathTranslator::SetOwnProcess).
+    tr_.SetOwnProcess([this](std::string_view pid) {
+      pid_t p = 0;
+      for (char c : pid) p = p * 10 + (c - '0');
+      return started_.count(p) > 0 || threads_.count(p) > 0;
+    });
+  }
 
   // Runs until the first process exits; returns its wait status.
   Result<int> Loop();

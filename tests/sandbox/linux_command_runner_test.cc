@@ -363,6 +363,20 @@ TEST_P(PtraceTest, StepsRunOnlyAsKilnsOwnIds) {
   EXPECT_TRUE(ok.result.creator_ids_not_on_disk);
 }
 
+TEST_P(PtraceTest, OtherProcessesEnvironmentIsOutOfReach) {
+  // The step runs as kiln's uid; the CI job's shell of that uid holds CI_REGISTRY_PASSWORD in its
+  // environment. This test process stands in for it.
+  std::string me = std::to_string(::getpid());
+  Ran r = Sh("cat /proc/" + me + "/environ >/dev/null 2>&1 && echo environ-readable || echo environ-denied; "
+             "ls /proc/" + me + "/fd >/dev/null 2>&1 && echo fd-readable || echo fd-denied; "
+             "ls /proc/" + me + "/task/" + me + "/cwd/ >/dev/null 2>&1 && echo cwd-readable || echo cwd-denied; "
+             "grep -c '^Name:' /proc/" + me + "/status; "
+             "grep -c PATH=/bin /proc/self/environ; "
+             "sh -c 'grep -c PATH=/bin /proc/$PPID/environ'; true");  // the parent is the step's own shell
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.output, "environ-denied\nfd-denied\ncwd-denied\n1\n1\n1\n");
+}
+
 TEST_P(PtraceTest, ThreadsRewritePathsConcurrently) {
   WriteFile(rootfs_ + "/t", ReadFile(THREADS_HELPER), 0755);
   for (int i = 0; i < 4; ++i) WriteFile(rootfs_ + "/data/f" + std::to_string(i), "f" + std::to_string(i) + "\n");

@@ -507,5 +507,27 @@ TEST_F(PathTranslatorTest, PathsBelowProcessCwdAndFdLinksAreRefused) {
   EXPECT_EQ(Host("/proc/self/status"), "/proc/self/status");
 }
 
+// With an own-process predicate, other processes' private /proc entries are refused; what ps reads
+// and the step's own processes stay open.
+TEST_F(PathTranslatorTest, OtherProcessesPrivatePartsAreRefused) {
+  PathTranslator tr(root_, {"/proc", "/dev", "/sys"});
+  tr.SetOwnProcess([](std::string_view pid) { return pid == "42"; });
+  auto host = [&](const std::string& p) {
+    PathTranslator::Translated t = tr.ToHost("/", p, Follow::kYes);
+    return t.error != 0 ? Err(t.error) : t.host;
+  };
+  EXPECT_EQ(host("/proc/1/environ"), Err(EACCES));
+  EXPECT_EQ(host("/proc/1/mem"), Err(EACCES));
+  EXPECT_EQ(host("/proc/1/fd/3"), Err(EACCES));
+  EXPECT_EQ(host("/proc/1/task/1/environ"), Err(EACCES));
+  EXPECT_EQ(host("/proc/1/root/etc/passwd"), root_ + "/etc/passwd");  // any root link leads into the rootfs
+  EXPECT_EQ(host("/proc/1/status"), "/proc/1/status");
+  EXPECT_EQ(host("/proc/1/cmdline"), "/proc/1/cmdline");
+  EXPECT_EQ(host("/proc/1/task/1/stat"), "/proc/1/task/1/stat");
+  EXPECT_EQ(host("/proc/42/environ"), "/proc/42/environ");
+  EXPECT_EQ(host("/proc/self/environ"), "/proc/self/environ");
+  EXPECT_EQ(host("/proc/42/root/etc/passwd"), root_ + "/etc/passwd");
+}
+
 }  // namespace
 }  // namespace kiln::sandbox
