@@ -49,6 +49,20 @@ def markdown(doc):
             for k, v in f["components"].items():
                 k = k.replace("|", "\\|")  # a pipe in a Markdown cell ends it
                 out.append(f"| {s['id']} | {k} | {v['median']:.2f} | {v['min']:.2f}–{v['max']:.2f} |")
+    tiers = [s for s in doc["scenarios"] if "kiln-ptrace" in s["tools"]]
+    if tiers:
+        out += ["", "Sandbox tiers (scenario 7: the same build with each RUN tier forced):", "",
+                "| tier | wall | vs kiln (tier 1) | vs floor |", "|---|---|---|---|"]
+        for s in tiers:
+            t = s["tools"]
+            base = (t.get("kiln") or {}).get("wall_s")
+            floor = (t.get("floor") or {}).get("wall_s")
+            for name in ("kiln", "kiln-chroot", "kiln-ptrace"):
+                e = t.get(name)
+                w = (e or {}).get("wall_s")
+                rel = f"{w['median'] / base['median']:.2f}" if w and base else "—"
+                rf = f"{w['median'] / floor['median']:.2f}" if w and floor else "—"
+                out.append(f"| {name} | {cell(e)} | {rel} | {rf} |")
     phase_rows = []
     for s in doc["scenarios"]:
         for name, e in s["tools"].items():

@@ -24,7 +24,13 @@ SCENARIOS = {
     4: "rebuild of scenario 3 with nothing changed (layer cache), push",
     5: "pull + extract a 4-layer ~500 MB base",
     6: "rebuild after one source file changed (layer cache), push",
+    7: "a file-heavy RUN step on Debian in each kiln sandbox tier (rootless, chroot, ptrace), push",
 }
+
+# Scenario 7's step: compression, dpkg's database, a walk of /usr and 20 `ls -l` of /usr/bin (every
+# entry stat'ed: the worst case of the ptrace tier, which stops the step at each path it names).
+S7_STEP = ("tar -czf /tmp/perl.tgz /usr/share/perl5 && dpkg -l > /tmp/pkgs && find /usr -type f | wc -l > /tmp/n "
+           "&& for i in $(seq 20); do ls -l /usr/bin > /dev/null; done")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +76,18 @@ class Kiln:
         r = bl.timed(argv + list(extra), log, env=self.env(state))
         r["phases"] = kiln_phases(log) or {"build": r["wall_s"]}
         return r
+
+
+class KilnTier(Kiln):
+    """kiln with one RUN sandbox tier forced (scenario 7)."""
+
+    def __init__(self, base, tier):
+        self.__dict__.update(base.__dict__)
+        self.name = f"kiln-{tier}"
+        self.tier = tier
+
+    def build(self, ctx, dest, state, log, push=True, extra=()):
+        return Kiln.build(self, ctx, dest, state, log, push, list(extra) + ["--sandbox", self.tier])
 
 
 def kiln_steps(log):
@@ -231,7 +249,7 @@ class Suite:
         bl.busybox_rootfs(bb)
         bl.push_dir_with_kiln(self.a.kiln, bb, os.path.join(self.work, "inputs", "busybox-oci"), "busybox",
                               f"{self.registry.host}/busybox:latest", lg)
-        if set(self.a.scenarios) & {2, 3, 4, 5, 6}:
+        if set(self.a.scenarios) & {2, 3, 4, 5, 6, 7}:
             tar = os.path.join(self.work, "inputs", "debian.tar")
             bl.sh(f"{bl.sh_quote(os.path.join(bl.REPO, 'scripts', 'debian-rootfs.sh'))} {bl.sh_quote(tar)}", lg)
             root = os.path.join(self.work, "inputs", "debian")
@@ -257,6 +275,10 @@ class Suite:
     # --- running ----------------------------------------------------------------------------------
 
     def tools(self, scenario):
+        if scenario == 7:
+            if not hasattr(self, "kiln_tiers"):
+                self.kiln_tiers = [KilnTier(self.kiln, t) for t in ("chroot", "ptrace")]
+            return [self.kiln] + self.kiln_tiers + self.buildahs
         return [self.kiln] + self.buildahs
 
     def run_scenario(self, sid, prepare, measure, floor=None, kiln_reason=None):
@@ -487,9 +509,21 @@ class Suite:
 
         self.run_scenario(5, prepare, measure, floor)
 
+    def s7(self):
+        reg = self.registry.host
+        ctx = {}
+
+        def prepare():
+            ctx["d"] = self.context("s7", f"FROM {reg}/debian:bookworm\nRUN {S7_STEP}\n")
+            return {"base": "debian:bookworm minbase", "step": S7_STEP,
+                    "note": "kiln is tier 1 (rootless, identity mapping as root); kiln-ptrace runs the step traced"}
+
+        self.run_scenario(7, prepare, lambda t, s, lg, r: t.build(ctx["d"], f"{reg}/s7-{t.name}:r{r + 1}", s, lg),
+                          self.debian_floor([S7_STEP]))
+
 
 def tool_of(suite, name):
-    for t in suite.tools(0):
+    for t in suite.tools(7):
         if t.name == name:
             return t
     return None
@@ -524,7 +558,7 @@ def main():
     a.runs = a.runs or (1 if a.quick else 3)
     a.size_mb = a.size_mb or (200 if a.quick else 1024)
     a.files = a.files or (10000 if a.quick else 50000)
-    a.scenarios = [int(x) for x in a.scenarios.split(",")] if a.scenarios else ([1] if a.quick else [1, 2, 3, 4, 5, 6])
+    a.scenarios = [int(x) for x in a.scenarios.split(",")] if a.scenarios else ([1] if a.quick else [1, 2, 3, 4, 5, 6, 7])
     if os.geteuid() != 0:
         sys.exit("bench: must run as root (Buildah's chroot isolation, debootstrap, overlay mounts)")
     for tool in ("buildah", "skopeo", "docker-registry", "pigz", "curl", "debootstrap"):
