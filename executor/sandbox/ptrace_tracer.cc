@@ -734,6 +734,7 @@ Result<int> Tracer::Loop() {
     }
     if (WIFEXITED(st) || WIFSIGNALED(st)) {
       threads_.erase(tid);
+      exe_.erase(tid);
       if (tid == first_) {
         first_status = st;
         break;  // the rest is killed when we exit (PTRACE_O_EXITKILL)
