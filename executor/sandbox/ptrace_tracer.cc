@@ -735,6 +735,7 @@ Result<int> Tracer::Loop() {
     if (WIFEXITED(st) || WIFSIGNALED(st)) {
       threads_.erase(tid);
       exe_.erase(tid);
+      started_.erase(tid);  // a pid the kernel hands out again is no longer the step's
       if (tid == first_) {
         first_status = st;
         break;  // the rest is killed when we exit (PTRACE_O_EXITKILL)
