@@ -3,11 +3,9 @@
 // tracer itself (only the traced child is restricted, and it only calls a few raw functions).
 #include "executor/sandbox/ptrace_tracer.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -20,7 +18,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,7 +29,10 @@
 
 #include "executor/sandbox/child.h"
 #include "executor/sandbox/command_runner.h"
+#include "executor/sandbox/exec_target.h"
 #include "executor/sandbox/path_translator.h"
+#include "executor/sandbox/ptrace_syscalls.h"
+#include "executor/sandbox/tracee_memory.h"
 
 extern char** environ;
 
@@ -42,193 +42,20 @@ namespace kiln::sandbox {
 
 namespace {
 
-// Newer than Debian 12's headers.
-#ifndef SYS_fchmodat2
-#define SYS_fchmodat2 452
-#endif
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
-#ifndef SYS_faccessat2
-#define SYS_faccessat2 439
-#endif
+using internal::Arg;
+using internal::ExitFix;
+using internal::FollowRule;
+using internal::GetRegs;
+using internal::kScratchSize;
+using internal::PathArg;
+using internal::ReadMemory;
+using internal::ScratchWriter;
+using internal::SetRegs;
+using internal::WriteMemory;
 
-constexpr uint64_t kScratchSize = 1 << 20;  // per thread, mapped lazily by the kernel
-constexpr int kMaxInterpreterDepth = 4;     // #! chains, as the kernel allows
+constexpr int kMaxInterpreterDepth = 4;  // #! chains, as the kernel allows
 
-// ---------------------------------------------------------------------------------------------
-// Which system calls take paths, where, and whether they follow a symlink in the last component.
-
-enum class FollowRule : uint8_t {
-  kAlways,
-  kNever,
-  kUnlessFlag,  // follows unless (arg[flag_reg] & flag) (AT_SYMLINK_NOFOLLOW)
-  kIfFlag,      // follows only if (arg[flag_reg] & flag) (AT_SYMLINK_FOLLOW)
-  kOpenFlags,   // open flags in arg[flag_reg]: not with O_NOFOLLOW or O_CREAT|O_EXCL
-};
-
-struct PathArg {
-  int8_t path_reg = -1;   // argument index of the path pointer
-  int8_t dirfd_reg = -1;  // argument index of the directory fd; -1: relative to the cwd
-  FollowRule follow = FollowRule::kAlways;
-  int8_t flag_reg = -1;
-  uint64_t flag = 0;
-};
-
-enum class ExitFix : uint8_t { kNone, kGetcwd, kReadlink };
-
-struct Rule {
-  long nr;
-  PathArg paths[2];
-  ExitFix exit = ExitFix::kNone;
-  int8_t buf_reg = -1, size_reg = -1;  // for the exit fixes
-};
-
-constexpr PathArg P(int reg, FollowRule f = FollowRule::kAlways) { return PathArg{int8_t(reg), -1, f, -1, 0}; }
-constexpr PathArg D(int dreg, int reg, FollowRule f = FollowRule::kAlways, int freg = -1, uint64_t flag = 0) {
-  return PathArg{int8_t(reg), int8_t(dreg), f, int8_t(freg), flag};
-}
-constexpr auto kNo = FollowRule::kNever;
-constexpr auto kUnless = FollowRule::kUnlessFlag;
-
-const Rule kRules[] = {
-    {SYS_open, {PathArg{0, -1, FollowRule::kOpenFlags, 1, 0}}},
-    {SYS_creat, {P(0)}},
-    {SYS_openat, {PathArg{1, 0, FollowRule::kOpenFlags, 2, 0}}},
-    {SYS_stat, {P(0)}},
-    {SYS_lstat, {P(0, kNo)}},
-    {SYS_newfstatat, {D(0, 1, kUnless, 3, AT_SYMLINK_NOFOLLOW)}},
-    {SYS_statx, {D(0, 1, kUnless, 2, AT_SYMLINK_NOFOLLOW)}},
-    {SYS_access, {P(0)}},
-    {SYS_faccessat, {D(0, 1)}},
-    {SYS_faccessat2, {D(0, 1, kUnless, 3, AT_SYMLINK_NOFOLLOW)}},
-    {SYS_readlink, {P(0, kNo)}, ExitFix::kReadlink, 1, 2},
-    {SYS_readlinkat, {D(0, 1, kNo)}, ExitFix::kReadlink, 2, 3},
-    {SYS_chdir, {P(0)}},
-    {SYS_getcwd, {}, ExitFix::kGetcwd, 0, 1},
-    {SYS_mkdir, {P(0, kNo)}},
-    {SYS_mkdirat, {D(0, 1, kNo)}},
-    {SYS_rmdir, {P(0, kNo)}},
-    {SYS_unlink, {P(0, kNo)}},
-    {SYS_unlinkat, {D(0, 1, kNo)}},
-    {SYS_rename, {P(0, kNo), P(1, kNo)}},
-    {SYS_renameat, {D(0, 1, kNo), D(2, 3, kNo)}},
-    {SYS_renameat2, {D(0, 1, kNo), D(2, 3, kNo)}},
-    {SYS_link, {P(0, kNo), P(1, kNo)}},
-    {SYS_linkat, {D(0, 1, FollowRule::kIfFlag, 4, AT_SYMLINK_FOLLOW), D(2, 3, kNo)}},
-    {SYS_symlink, {P(1, kNo)}},  // argument 0 is the link's content, not a path to resolve
-    {SYS_symlinkat, {D(1, 2, kNo)}},
-    {SYS_chmod, {P(0)}},
-    {SYS_fchmodat, {D(0, 1)}},
-    {SYS_fchmodat2, {D(0, 1, kUnless, 3, AT_SYMLINK_NOFOLLOW)}},
-    {SYS_chown, {P(0)}},
-    {SYS_lchown, {P(0, kNo)}},
-    {SYS_fchownat, {D(0, 1, kUnless, 4, AT_SYMLINK_NOFOLLOW)}},
-    {SYS_utime, {P(0)}},
-    {SYS_utimes, {P(0)}},
-    {SYS_futimesat, {D(0, 1)}},
-    {SYS_utimensat, {D(0, 1, kUnless, 3, AT_SYMLINK_NOFOLLOW)}},
-    {SYS_truncate, {P(0)}},
-    {SYS_mknod, {P(0, kNo)}},
-    {SYS_mknodat, {D(0, 1, kNo)}},
-    {SYS_statfs, {P(0)}},
-    {SYS_chroot, {P(0)}},
-    {SYS_getxattr, {P(0)}},
-    {SYS_lgetxattr, {P(0, kNo)}},
-    {SYS_setxattr, {P(0)}},
-    {SYS_lsetxattr, {P(0, kNo)}},
-    {SYS_listxattr, {P(0)}},
-    {SYS_llistxattr, {P(0, kNo)}},
-    {SYS_removexattr, {P(0)}},
-    {SYS_lremovexattr, {P(0, kNo)}},
-    {SYS_inotify_add_watch, {P(1)}},
-    {SYS_execve, {P(0)}},  // handled on its own (interpreters), listed so the filter stops it
-};
-
-// Calls that would reach host paths in ways the tracer does not rewrite: refused, so programs take
-// their fallbacks (every libc and runtime has one for these).
-const long kRefused[] = {SYS_openat2, SYS_execveat, SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register,
-                         SYS_name_to_handle_at, SYS_open_by_handle_at};
-
-const Rule* FindRule(long nr) {
-  for (const Rule& r : kRules) {
-    if (r.nr == nr) return &r;
-  }
-  return nullptr;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Registers and tracee memory.
-
-unsigned long long& Arg(user_regs_struct& r, int i) {
-  switch (i) {
-    case 0: return r.rdi;
-    case 1: return r.rsi;
-    case 2: return r.rdx;
-    case 3: return r.r10;
-    case 4: return r.r8;
-    default: return r.r9;
-  }
-}
-
-bool GetRegs(pid_t tid, user_regs_struct* r) { return ::ptrace(PTRACE_GETREGS, tid, nullptr, r) == 0; }
-bool SetRegs(pid_t tid, const user_regs_struct& r) { return ::ptrace(PTRACE_SETREGS, tid, nullptr, &r) == 0; }
-
-// Tracee memory: process_vm_readv/writev, or word by word through ptrace itself when the kernel
-// refuses those (they re-check ptrace access; PEEK/POKE only need us to be the tracer).
-bool ReadMemory(pid_t tid, uint64_t addr, void* data, size_t size) {
-  iovec local{data, size}, remote{reinterpret_cast<void*>(addr), size};
-  if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size)) return true;
-  char* out = static_cast<char*>(data);
-  for (size_t done = 0; done < size;) {
-    uint64_t base = (addr + done) & ~uint64_t{7};
-    errno = 0;
-    long word = ::ptrace(PTRACE_PEEKDATA, tid, reinterpret_cast<void*>(base), nullptr);
-    if (errno != 0) return false;
-    size_t skip = addr + done - base;
-    size_t n = std::min(size - done, sizeof word - skip);
-    std::memcpy(out + done, reinterpret_cast<char*>(&word) + skip, n);
-    done += n;
-  }
-  return true;
-}
-
-bool WriteMemory(pid_t tid, uint64_t addr, const void* data, size_t size) {
-  iovec local{const_cast<void*>(data), size}, remote{reinterpret_cast<void*>(addr), size};
-  if (::process_vm_writev(tid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size)) return true;
-  const char* in = static_cast<const char*>(data);
-  for (size_t done = 0; done < size;) {
-    uint64_t base = (addr + done) & ~uint64_t{7};
-    size_t skip = addr + done - base;
-    size_t n = std::min(size - done, sizeof(long) - skip);
-    long word = 0;
-    if (skip != 0 || n != sizeof word) {  // a partial word: keep the bytes around it
-      errno = 0;
-      word = ::ptrace(PTRACE_PEEKDATA, tid, reinterpret_cast<void*>(base), nullptr);
-      if (errno != 0) return false;
-    }
-    std::memcpy(reinterpret_cast<char*>(&word) + skip, in + done, n);
-    if (::ptrace(PTRACE_POKEDATA, tid, reinterpret_cast<void*>(base), reinterpret_cast<void*>(word)) != 0) return false;
-    done += n;
-  }
-  return true;
-}
-
-// Reads a NUL-terminated string; nullopt when the memory is unreadable or no NUL within PATH_MAX
-// (the kernel refuses such a path with ENAMETOOLONG; the tracer refuses it as well).
-std::optional<std::string> ReadString(pid_t tid, uint64_t addr, size_t max = PATH_MAX) {
-  std::string out;
-  while (out.size() < max) {
-    size_t chunk = 4096 - (addr % 4096);  // never cross into a page that may not be mapped
-    char buf[4096];
-    if (!ReadMemory(tid, addr, buf, chunk)) return std::nullopt;
-    size_t len = ::strnlen(buf, chunk);
-    out.append(buf, len);
-    if (len < chunk) return out;
-    addr += chunk;
-  }
-  return std::nullopt;
-}
+std::optional<std::string> ReadString(pid_t tid, uint64_t addr) { return internal::ReadString(tid, addr, PATH_MAX); }
 
 std::optional<std::string> ReadLink(const std::string& path) {
   char buf[PATH_MAX];
@@ -236,119 +63,6 @@ std::optional<std::string> ReadLink(const std::string& path) {
   if (n < 0) return std::nullopt;
   return std::string(buf, static_cast<size_t>(n));
 }
-
-// Lays out strings and pointer arrays in a tracee's scratch area.
-class ScratchWriter {
- public:
-  explicit ScratchWriter(uint64_t base) : base_(base) {}
-  uint64_t AddString(const std::string& s) {
-    uint64_t at = base_ + data_.size();
-    data_.insert(data_.end(), s.begin(), s.end());
-    data_.push_back('\0');
-    return at;
-  }
-  uint64_t AddPointers(const std::vector<uint64_t>& ptrs) {
-    while (data_.size() % 8 != 0) data_.push_back('\0');
-    uint64_t at = base_ + data_.size();
-    const char* p = reinterpret_cast<const char*>(ptrs.data());
-    data_.insert(data_.end(), p, p + ptrs.size() * sizeof(uint64_t));
-    return at;
-  }
-  bool Flush(pid_t tid) const { return data_.size() <= kScratchSize && WriteMemory(tid, base_, data_.data(), data_.size()); }
-
- private:
-  uint64_t base_;
-  std::vector<char> data_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// The seccomp filter the step runs under.
-
-std::vector<sock_filter> BuildFilter() {
-  std::vector<sock_filter> f;
-  auto stmt = [&](uint16_t code, uint32_t k) { f.push_back(BPF_STMT(code, k)); };
-  auto jump = [&](uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) { f.push_back(BPF_JUMP(code, k, jt, jf)); };
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
-  jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);  // i386 / x32 entry points would bypass the rewriting
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
-  jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);  // x32 system calls
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
-  // A step that makes itself non-dumpable (gpg-agent, ssh-agent do) would hide its cwd from the
-  // tracer, which then could not place its relative paths: prctl(PR_SET_DUMPABLE, ...) "succeeds".
-  jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 0, 3);
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0]));
-  jump(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_DUMPABLE, 0, 1);
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 0);
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
-  for (long nr : kRefused) {
-    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
-    stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
-  }
-  for (const Rule& r : kRules) {
-    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(r.nr), 0, 1);
-    stmt(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
-  }
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-  return f;
-}
-
-// ---------------------------------------------------------------------------------------------
-// What a program file is, for execve.
-
-struct ExecTarget {
-  bool script = false;
-  std::string interpreter;  // #! interpreter, or the ELF's PT_INTERP ("" for a static program)
-  std::string script_arg;   // the optional #! argument
-};
-
-// Reads the start of `host_path`; nullopt when it cannot be read (execve then reports why).
-std::optional<ExecTarget> Inspect(const std::string& host_path) {
-  int fd = ::open(host_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  char head[4096];
-  ssize_t n = ::pread(fd, head, sizeof head, 0);
-  ExecTarget t;
-  if (n >= 2 && head[0] == '#' && head[1] == '!') {
-    std::string line(head + 2, static_cast<size_t>(std::min<ssize_t>(n, 256) - 2));
-    line = line.substr(0, line.find('\n'));
-    size_t b = line.find_first_not_of(" \t");
-    if (b == std::string::npos) {
-      ::close(fd);
-      return std::nullopt;
-    }
-    size_t e = line.find_first_of(" \t", b);
-    t.script = true;
-    t.interpreter = line.substr(b, e == std::string::npos ? std::string::npos : e - b);
-    if (e != std::string::npos) {
-      size_t ab = line.find_first_not_of(" \t", e);
-      size_t ae = line.find_last_not_of(" \t\r");
-      if (ab != std::string::npos && ae >= ab) t.script_arg = line.substr(ab, ae - ab + 1);
-    }
-    ::close(fd);
-    return t;
-  }
-  if (n >= static_cast<ssize_t>(sizeof(Elf64_Ehdr)) && std::memcmp(head, ELFMAG, SELFMAG) == 0 &&
-      head[EI_CLASS] == ELFCLASS64) {
-    Elf64_Ehdr eh;
-    std::memcpy(&eh, head, sizeof eh);
-    for (int i = 0; i < eh.e_phnum; ++i) {
-      Elf64_Phdr ph;
-      if (::pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) != sizeof ph) break;
-      if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz > PATH_MAX) continue;
-      std::string interp(ph.p_filesz, '\0');
-      if (::pread(fd, interp.data(), interp.size(), static_cast<off_t>(ph.p_offset)) != static_cast<ssize_t>(interp.size())) break;
-      interp.resize(::strnlen(interp.c_str(), interp.size()));
-      t.interpreter = interp;
-      break;
-    }
-  }
-  ::close(fd);
-  return t;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The tracer.
 
 struct ThreadState {
   uint64_t scratch = 0;
@@ -490,7 +204,7 @@ bool Tracer::HandleExecve(pid_t tid, ThreadState& t, user_regs_struct& regs, Scr
     // The kernel checks execute permission before it looks at the content; so do we, so that a
     // non-executable file fails with EACCES rather than run through an interpreter.
     if (::access(host.host.c_str(), X_OK) != 0) break;
-    std::optional<ExecTarget> target = Inspect(host.host);
+    std::optional<internal::ExecTarget> target = internal::InspectExecutable(host.host);
     if (!target || target->interpreter.empty()) break;  // static, unknown or unreadable: the kernel runs it
     if (!rewritten) {
       if (!load_args()) break;
@@ -562,7 +276,7 @@ void Tracer::OnSeccompStop(pid_t tid) {
   user_regs_struct regs;
   if (!GetRegs(tid, &regs)) return;
   long nr = static_cast<long>(regs.orig_rax);
-  const Rule* rule = FindRule(nr);
+  const internal::SyscallRule* rule = internal::FindSyscallRule(nr);
   if (rule == nullptr) {
     Resume(tid);
     return;
@@ -846,7 +560,7 @@ Result<int> RunTraced(const TraceSpec& spec) {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   std::vector<std::string> candidates = ExecCandidates(spec.argv[0], env);
-  std::vector<sock_filter> filter = BuildFilter();
+  std::vector<sock_filter> filter = internal::BuildTraceFilter();
   // Only the step's failed exec may write to the report pipe; what the step runs must not inherit it.
   if (spec.report_fd >= 0) ::fcntl(spec.report_fd, F_SETFD, FD_CLOEXEC);
   // What kiln's memory holds must not be readable by the step, which runs as the same uid.
