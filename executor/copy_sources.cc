@@ -89,6 +89,34 @@ bool IgnoredByContext(const CopySource& source, const std::string& src_rel, bool
   return !(is_dir && source.ignore->HasExceptions());
 }
 
+Result<std::vector<SourceChild>> IncludedChildren(const CopySource& source, const dockerfile::IgnoreMatcher* exclude,
+                                                  int src_dir, const std::string& src_rel, const std::string& ex_rel) {
+  KILN_ASSIGN_OR_RETURN(auto names, ListDir(src_dir, Display(src_rel)));
+  std::vector<SourceChild> out;
+  out.reserve(names.size());
+  for (auto& name : names) {
+    SourceChild c;
+    if (::fstatat(src_dir, name.c_str(), &c.st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return ErrnoStatus("inspecting " + Display(JoinRel(src_rel, name)), errno);
+    }
+    c.src_rel = JoinRel(src_rel, name);
+    c.ex_rel = JoinRel(ex_rel, name);
+    bool is_dir = S_ISDIR(c.st.st_mode);
+    if (source.ignore && source.ignore->Excluded(c.src_rel)) {
+      if (!is_dir || !source.ignore->HasExceptions()) continue;
+      c.lazy = true;
+    }
+    if (exclude && exclude->Excluded(c.ex_rel)) {
+      if (!is_dir || !exclude->HasExceptions()) continue;
+      c.lazy = true;
+    }
+    c.name = std::move(name);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Result<std::optional<dockerfile::IgnoreMatcher>> CompileExcludes(const std::vector<std::string>& excludes) {
   if (excludes.empty()) return std::optional<dockerfile::IgnoreMatcher>();
   std::string joined;

@@ -53,6 +53,22 @@ struct CopyItem {
 /// exceptions (`!dir/keep`) is not hidden: it exists as their parent.
 bool IgnoredByContext(const CopySource& source, const std::string& src_rel, bool is_dir);
 
+/// One entry of a source directory, as a COPY reads it.
+struct SourceChild {
+  std::string name;
+  struct stat st {};      ///< lstat of the entry
+  std::string src_rel;    ///< its path in the source root (what .dockerignore matches)
+  std::string ex_rel;     ///< its path as --exclude matches it
+  bool lazy = false;      ///< hidden, but a directory that may hold exceptions: only what they keep counts
+};
+
+/// The entries of directory `src_dir` (at `src_rel` in the source root, `ex_rel` for --exclude) that
+/// a COPY reads, in name order: entries hidden by .dockerignore or `exclude` (may be null) are left
+/// out, except directories that may hold `!` exceptions, which come with `lazy` set. Entries that
+/// vanish while listed are skipped.
+Result<std::vector<SourceChild>> IncludedChildren(const CopySource& source, const dockerfile::IgnoreMatcher* exclude,
+                                                  int src_dir, const std::string& src_rel, const std::string& ex_rel);
+
 /// The request's --exclude patterns compiled, or nullopt when there are none.
 Result<std::optional<dockerfile::IgnoreMatcher>> CompileExcludes(const std::vector<std::string>& excludes);
 

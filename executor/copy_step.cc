@@ -36,9 +36,10 @@ using copy_internal::CleanRel;
 using copy_internal::CompileExcludes;
 using copy_internal::Display;
 using copy_internal::IgnoredByContext;
+using copy_internal::IncludedChildren;
 using copy_internal::JoinRel;
-using copy_internal::ListDir;
 using copy_internal::SelectSources;
+using copy_internal::SourceChild;
 
 class Copier {
  public:
@@ -291,28 +292,12 @@ Result<bool> Copier::CopyEntry(int src_dir, const std::string& name, const struc
 
 Result<bool> Copier::CopyDirContents(int src_dir, int dst_dir, const std::string& src_rel, const std::string& ex_rel,
                                      const std::string& dst_rel) {
-  KILN_ASSIGN_OR_RETURN(auto names, ListDir(src_dir, Display(src_rel)));
+  KILN_ASSIGN_OR_RETURN(auto children,
+                        IncludedChildren(source_, exclude_ ? &*exclude_ : nullptr, src_dir, src_rel, ex_rel));
   bool any = false;
-  for (const auto& name : names) {
-    struct stat st;
-    if (::fstatat(src_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;
-      return ErrnoStatus("inspecting " + Display(JoinRel(src_rel, name)), errno);
-    }
-    std::string child_src = JoinRel(src_rel, name);
-    std::string child_ex = JoinRel(ex_rel, name);
-    bool is_dir = S_ISDIR(st.st_mode);
-    bool lazy = false;
-    if (source_.ignore && source_.ignore->Excluded(child_src)) {
-      if (!is_dir || !source_.ignore->HasExceptions()) continue;
-      lazy = true;
-    }
-    if (exclude_ && exclude_->Excluded(child_ex)) {
-      if (!is_dir || !exclude_->HasExceptions()) continue;
-      lazy = true;
-    }
-    KILN_ASSIGN_OR_RETURN(bool copied, CopyEntry(src_dir, name, st, dst_dir, name, child_src, child_ex,
-                                                 JoinRel(dst_rel, name), lazy));
+  for (const SourceChild& c : children) {
+    KILN_ASSIGN_OR_RETURN(bool copied, CopyEntry(src_dir, c.name, c.st, dst_dir, c.name, c.src_rel, c.ex_rel,
+                                                 JoinRel(dst_rel, c.name), c.lazy));
     any = any || copied;
   }
   return any;
