@@ -37,6 +37,12 @@ std::string Join(const std::vector<std::string>& components) {
   return out;
 }
 
+// What of another process a step must not read (see SetOwnProcess); what `ps` reads is not here.
+constexpr std::string_view kPrivateProcEntries[] = {"environ", "mem",     "maps",         "smaps", "auxv",
+                                                    "fd",      "fdinfo",  "cwd",          "root",  "exe",
+                                                    "map_files", "pagemap", "smaps_rollup", "stack", "syscall",
+                                                    "personality"};
+
 // "self", "thread-self" or a number: a /proc entry of a process.
 bool IsPid(std::string_view s) {
   if (s == "self" || s == "thread-self") return true;
@@ -104,34 +110,31 @@ PathTranslator::Translated PathTranslator::ToHost(std::string_view guest_dir, st
     }
     done.push_back(std::move(c));
     if (IsPassthrough(done)) {
-      // /proc/PID/root (and a thread's) is the step's root, the rootfs, not the host's "/"; the link
-      // itself stays visible to lstat and readlink.
-      bool root_link = done[0] == "proc" && done.size() >= 3 && IsPid(done[1]) &&
-                       ((done.size() == 3 && done[2] == "root") ||
-                        (done.size() == 5 && done[2] == "task" && IsPid(done[3]) && done[4] == "root"));
-      if (root_link && (!todo.empty() || follow == Follow::kYes)) done.clear();
-      if (own_process_ && done[0] == "proc" && done.size() >= 3 && IsPid(done[1]) && done[1] != "self" &&
-          done[1] != "thread-self" && !own_process_(done[1])) {
-        std::string_view part = done.size() >= 5 && done[2] == "task" ? std::string_view(done[4]) : std::string_view(done[2]);
-        static constexpr std::string_view kPrivate[] = {"environ", "mem",  "maps", "smaps",     "auxv",    "fd",
-                                                        "fdinfo",  "cwd",  "root", "exe",       "map_files", "pagemap",
-                                                        "smaps_rollup", "stack", "syscall", "personality"};
-        bool task_dir = done.size() == 4 && done[2] == "task";
-        for (std::string_view p : kPrivate) {
-          if (part == p && !task_dir) {
-            out.error = EACCES;
-            return out;
+      // The entries of a process: /proc/PID/PART/..., or /proc/PID/task/TID/PART/... of one thread.
+      bool task = done.size() >= 4 && done[2] == "task" && IsPid(done[3]);
+      size_t at = task ? 4 : 2;  // index of PART in `done`
+      if (done[0] == "proc" && done.size() > at && IsPid(done[1])) {
+        std::string_view part = done[at];
+        size_t below = done.size() - at - 1;  // components taken below PART so far
+        // PID/root is the step's root, the rootfs, not the host's "/"; the link itself stays visible
+        // to lstat and readlink.
+        if (part == "root" && below == 0 && (!todo.empty() || follow == Follow::kYes)) {
+          done.clear();
+          continue;
+        }
+        if (below == 0 && own_process_ && done[1] != "self" && done[1] != "thread-self" && !own_process_(done[1])) {
+          for (std::string_view p : kPrivateProcEntries) {
+            if (part == p) {
+              out.error = EACCES;
+              return out;
+            }
           }
         }
-      }
-      // A process's cwd and open files are host paths the kernel would follow from there, out of
-      // the rootfs; naming something below them is refused (the links themselves stay usable).
-      if (done[0] == "proc" && done.size() >= 3 && IsPid(done[1]) && !todo.empty()) {
-        std::string_view kind = done.size() == 5 && done[2] == "task" ? std::string_view(done[4]) : std::string_view(done[2]);
-        bool magic_dir = (done.size() == 3 || done.size() == 5) && kind == "cwd";
-        bool fd_link = (done.size() == 4 || done.size() == 6) &&
-                       (done[done.size() - 2] == "fd" || done[done.size() - 2] == "map_files");
-        if (magic_dir || fd_link) {
+        // A process's cwd and open files are host paths the kernel would follow from there, out of
+        // the rootfs; naming something below them is refused (the links themselves stay usable).
+        bool magic_dir = part == "cwd" && below == 0;
+        bool fd_link = (part == "fd" || part == "map_files") && below == 1;
+        if ((magic_dir || fd_link) && !todo.empty()) {
           out.error = EACCES;
           return out;
         }
