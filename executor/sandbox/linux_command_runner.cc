@@ -84,6 +84,17 @@ struct PlanStorage {
   }
 };
 
+// Without privileges (the ptrace tier; in place as non-root) there is no switching ids: a step runs as
+// kiln's own uid and gid or not at all.
+Status RequireKilnsOwnIds(const RunSpec& spec, SandboxTier tier) {
+  if (spec.uid == ::geteuid() && spec.gid == ::getegid()) return OkStatus();
+  std::string uid = std::to_string(::geteuid()), gid = std::to_string(::getegid());
+  return FailedPrecondition("RUN as uid " + std::to_string(spec.uid) + ", gid " + std::to_string(spec.gid) + ": the " +
+                            std::string(SandboxTierName(tier)) + " sandbox runs steps only as kiln's own uid " + uid +
+                            " and gid " + gid + " (kiln has neither root nor user namespaces here). Give this step USER " +
+                            uid + ":" + gid + ", or run kiln where user namespaces are allowed or as root");
+}
+
 bool IsWithin(const std::string& path, const std::string& dir) {
   if (dir == "/") return true;
   return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
@@ -393,24 +404,12 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
       plan.drop_sys_chroot = detection_.can_drop_sys_chroot;
       break;
     case SandboxTier::kPtrace:
-      // Without privileges there is no switching ids: the step is kiln's own uid or nothing.
-      if (spec.uid != ::geteuid() || spec.gid != ::getegid()) {
-        return FailedPrecondition("RUN as uid " + std::to_string(spec.uid) + ", gid " + std::to_string(spec.gid) +
-                                  ": the ptrace sandbox runs steps only as kiln's own uid " + std::to_string(::geteuid()) +
-                                  " and gid " + std::to_string(::getegid()) +
-                                  " (kiln has neither root nor user namespaces here). Give this step USER " +
-                                  std::to_string(::geteuid()) + ":" + std::to_string(::getegid()) +
-                                  ", or run kiln where user namespaces are allowed or as root");
-      }
+      KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier_));
       plan.change_ids = false;
       break;
     case SandboxTier::kInPlace:
       if (::geteuid() != 0) {
-        if (spec.uid != ::geteuid() || spec.gid != ::getegid()) {
-          return FailedPrecondition("RUN as " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
-                                    " needs root, but kiln runs as uid " + std::to_string(::geteuid()) +
-                                    " without user namespaces");
-        }
+        KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier_));
         plan.change_ids = false;
       }
       break;
@@ -424,16 +423,17 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   }
   if (tier_ == SandboxTier::kUserNamespace) st.hostname = spec.hostname;
   st.workdir = spec.workdir;
-  st.argv = spec.argv;
   st.env = spec.env;
-  st.candidates = ExecCandidates(spec.argv[0], spec.env);
   if (tier_ == SandboxTier::kPtrace) {
-    // The step child execs the tracer, which starts the command under the rootfs.
+    // The step child execs the tracer, which looks up and starts the command under the rootfs.
     // argv[0] "kiln": installed as /kaniko/executor, kiln would read its arguments as Kaniko's.
     st.argv = {"kiln", "sandbox-trace", "3", st.rootfs, spec.workdir};
     st.argv.insert(st.argv.end(), spec.argv.begin(), spec.argv.end());
     st.candidates = {options_.tracer_binary};
     st.workdir = "/";
+  } else {
+    st.argv = spec.argv;
+    st.candidates = ExecCandidates(spec.argv[0], spec.env);
   }
 
   // Prepare the rootfs: mount targets (tier 1) or copied files and device nodes (tier 2).
