@@ -67,7 +67,7 @@ std::optional<std::string> ReadLink(const std::string& path) {
 struct ThreadState {
   uint64_t scratch = 0;
   bool scratch_failed = false;
-  enum class Pending : uint8_t { kNone, kInject, kRestore, kExecve } pending = Pending::kNone;
+  enum class Pending : uint8_t { kNone, kInject, kRestore } pending = Pending::kNone;
   user_regs_struct saved{};   // registers as the step set them, restored at syscall exit
   int fail_errno = 0;         // make the call fail with this errno (the call itself was skipped)
   ExitFix fix = ExitFix::kNone;
@@ -112,6 +112,7 @@ class Tracer {
   std::unordered_map<pid_t, ThreadState> threads_;
   std::unordered_map<pid_t, std::string> exe_;  // tgid → guest path of the program it runs
   std::unordered_set<pid_t> started_;            // processes and threads past their first stop
+  std::unordered_map<std::string, bool> loader_takes_argv0_;  // host path of an ld.so → knows --argv0
 };
 
 Tracer::Dir Tracer::GuestDir(pid_t tid, long dirfd) {
@@ -173,33 +174,38 @@ bool Tracer::HandleExecve(pid_t tid, ThreadState& t, user_regs_struct& regs, Scr
     dir = *cwd.guest;
   }
   // The argument vector, as pointers into the step's memory (new strings go to the scratch area).
-  struct Arg {
+  struct ArgvEntry {
     uint64_t ptr = 0;
     std::string text;  // used when ptr == 0
   };
-  std::vector<Arg> args;
+  std::vector<ArgvEntry> args;
   bool rewritten = false;
   auto load_args = [&]() -> bool {
     for (uint64_t p = regs.rsi; p != 0; p += 8) {
       uint64_t v = 0;
       if (!ReadMemory(tid, p, &v, sizeof v)) return false;
       if (v == 0) break;
-      args.push_back(Arg{v, {}});
+      args.push_back(ArgvEntry{v, {}});
       if (args.size() > (kScratchSize / 16)) return false;
     }
     return true;
   };
 
   std::string prog = *path;
-  if (prog == "/proc/self/exe" || prog == "/proc/" + std::to_string(TgidOf(tid)) + "/exe") {
-    auto it = exe_.find(TgidOf(tid));
-    if (it != exe_.end()) prog = it->second;
+  if (prog.rfind("/proc/", 0) == 0) {
+    // Re-executing itself: the program, not the loader the kernel knows it by.
+    pid_t tgid = TgidOf(tid);
+    if (prog == "/proc/self/exe" || prog == "/proc/" + std::to_string(tgid) + "/exe") {
+      auto it = exe_.find(tgid);
+      if (it != exe_.end()) prog = it->second;
+    }
   }
   PathTranslator::Translated host = tr_.ToHost(dir, prog, PathTranslator::Follow::kYes);
   if (host.error != 0) {
     *err = host.error;
     return false;
   }
+  std::string prog_host = host.host;  // where `prog` is on the host, for /proc/self/exe
   for (int depth = 0;; ++depth) {
     // The kernel checks execute permission before it looks at the content; so do we, so that a
     // non-executable file fails with EACCES rather than run through an interpreter.
@@ -216,10 +222,10 @@ bool Tracer::HandleExecve(pid_t tid, ThreadState& t, user_regs_struct& regs, Scr
         return false;
       }
       // As the kernel does: interpreter [arg] script-path-as-given remaining-args (argv[0] is dropped).
-      std::vector<Arg> next;
-      next.push_back(Arg{0, target->interpreter});
-      if (!target->script_arg.empty()) next.push_back(Arg{0, target->script_arg});
-      next.push_back(Arg{0, prog});
+      std::vector<ArgvEntry> next;
+      next.push_back(ArgvEntry{0, target->interpreter});
+      if (!target->script_arg.empty()) next.push_back(ArgvEntry{0, target->script_arg});
+      next.push_back(ArgvEntry{0, prog});
       for (size_t i = 1; i < args.size(); ++i) next.push_back(args[i]);
       args = std::move(next);
       prog = target->interpreter;
@@ -228,15 +234,15 @@ bool Tracer::HandleExecve(pid_t tid, ThreadState& t, user_regs_struct& regs, Scr
         *err = host.error;
         return false;
       }
+      prog_host = host.host;
       continue;
     }
     // A dynamic ELF: run the image's own loader on it. glibc's ld.so (2.33 and later) and musl's take
     // --argv0; older loaders get the program path as argv[0].
     PathTranslator::Translated loader = tr_.ToHost(dir, target->interpreter, PathTranslator::Follow::kYes);
     if (loader.error != 0 || ::access(loader.host.c_str(), X_OK) != 0) break;  // let the kernel say ENOENT
-    static std::unordered_map<std::string, bool> takes_argv0;
-    auto known = takes_argv0.find(loader.host);
-    if (known == takes_argv0.end()) {
+    auto known = loader_takes_argv0_.find(loader.host);
+    if (known == loader_takes_argv0_.end()) {
       bool found = false;
       if (FILE* f = ::fopen(loader.host.c_str(), "re")) {
         std::string body;
@@ -246,25 +252,25 @@ bool Tracer::HandleExecve(pid_t tid, ThreadState& t, user_regs_struct& regs, Scr
         ::fclose(f);
         found = body.find("--argv0") != std::string::npos;
       }
-      known = takes_argv0.emplace(loader.host, found).first;
+      known = loader_takes_argv0_.emplace(loader.host, found).first;
     }
-    std::vector<Arg> next;
-    next.push_back(Arg{0, target->interpreter});
+    std::vector<ArgvEntry> next;
+    next.push_back(ArgvEntry{0, target->interpreter});
     if (known->second && !args.empty()) {
-      next.push_back(Arg{0, "--argv0"});
+      next.push_back(ArgvEntry{0, "--argv0"});
       next.push_back(args[0]);
     }
-    next.push_back(Arg{0, prog});
+    next.push_back(ArgvEntry{0, prog});
     for (size_t i = 1; i < args.size(); ++i) next.push_back(args[i]);
     args = std::move(next);
     host = loader;
     break;
   }
-  t.exec_guest = tr_.ToGuest(tr_.ToHost(dir, prog, PathTranslator::Follow::kYes).host).value_or(prog);
+  t.exec_guest = tr_.ToGuest(prog_host).value_or(prog);
   regs.rdi = w.AddString(host.host);
   if (rewritten) {
     std::vector<uint64_t> ptrs;
-    for (const Arg& a : args) ptrs.push_back(a.ptr != 0 ? a.ptr : w.AddString(a.text));
+    for (const ArgvEntry& a : args) ptrs.push_back(a.ptr != 0 ? a.ptr : w.AddString(a.text));
     ptrs.push_back(0);
     regs.rsi = w.AddPointers(ptrs);
   }
@@ -366,7 +372,8 @@ void Tracer::OnSeccompStop(pid_t tid) {
     return;
   }
   t.saved = regs;
-  t.pending = nr == SYS_execve ? ThreadState::Pending::kExecve : ThreadState::Pending::kRestore;
+  // A successful execve never comes back here: the exec event starts the thread's state afresh.
+  t.pending = ThreadState::Pending::kRestore;
   SetRegs(tid, changed);
   ResumeToExit(tid);
 }
@@ -392,7 +399,6 @@ void Tracer::OnSyscallExit(pid_t tid) {
       SetRegs(tid, again);
       break;
     }
-    case ThreadState::Pending::kExecve:  // the execve failed: the old program goes on
     case ThreadState::Pending::kRestore: {
       user_regs_struct out = t.saved;
       out.rax = regs.rax;
@@ -478,8 +484,7 @@ Result<int> Tracer::Loop() {
       ThreadState moved = std::move(threads_[static_cast<pid_t>(former)]);
       if (static_cast<pid_t>(former) != tid) threads_.erase(static_cast<pid_t>(former));
       exe_[tid] = moved.exec_guest;
-      ThreadState fresh;  // a new address space: no scratch area yet, nothing to restore
-      threads_[tid] = std::move(fresh);
+      threads_[tid] = ThreadState{};  // a new address space: no scratch area yet, nothing to restore
       started_.insert(tid);
       Resume(tid);  // PTRACE_CONT: the execve's exit stop is not needed
     } else if (!started_.count(tid)) {
