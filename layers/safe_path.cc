@@ -66,11 +66,6 @@ Result<std::string> ReadLinkFd(int fd, std::string_view what) {
 
 }  // namespace
 
-void UniqueFd::Reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 Result<std::string> CleanArchivePath(std::string_view name) {
   std::vector<std::string_view> parts;
   size_t i = 0;

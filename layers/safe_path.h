@@ -22,30 +22,12 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/unique_fd.h"
 
 namespace kiln::layers {
 
-/// An owned file descriptor, closed on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { Reset(); }
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
+/// An owned file descriptor (core/unique_fd.h), named here for the layers code that uses it.
+using UniqueFd = ::kiln::UniqueFd;
 
 /// Cleans a path from an archive into a relative path without `.`, `..` or empty components:
 /// leading slashes are dropped (as tar does), `..` is applied lexically. A name that climbs above

@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/unique_fd.h"
 #include "layers/rootless.h"
 
 namespace kiln::layers {
@@ -172,18 +173,6 @@ Result<Xattrs> ReadXattrs(int fd, const std::string& path, const std::string& wh
   return out;
 }
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 class LayerTarWriter {
  public:
@@ -384,7 +373,7 @@ class LayerTarWriter {
     if (fd < 0 && use_noatime_ && errno == EPERM) use_noatime_ = false;  // only the owner may ask
     if (fd < 0) fd = ::openat(dirfd, name.c_str(), flags);
     if (fd < 0) return ErrnoStatus("opening " + path + " in the rootfs", errno);
-    FdCloser closer(fd);
+    UniqueFd closer(fd);
     struct stat st;
     if (::fstat(fd, &st) != 0) return ErrnoStatus("stat " + path, errno);
     if (!S_ISREG(st.st_mode)) return FailedPrecondition(path + " changed type while the layer was written");

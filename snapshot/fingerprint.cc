@@ -9,21 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "core/unique_fd.h"
+
 namespace kiln::snapshot::internal {
 namespace {
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 // O_PATH descriptors do not support f*xattr(); the /proc/self/fd magic link resolves to exactly the
 // inode the descriptor holds (a symlink stays a symlink), so the path variants are safe there.
@@ -120,7 +110,7 @@ Result<Digest> Fingerprint(int root_fd, std::string_view rel_path, FileType type
   bool path_only = type != FileType::kRegular && type != FileType::kDirectory;
   int flags = type == FileType::kRegular ? O_RDONLY : type == FileType::kDirectory ? O_RDONLY | O_DIRECTORY : O_PATH;
   KILN_ASSIGN_OR_RETURN(int fd, OpenBeneath(root_fd, rel_path, flags));
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   Sha256 hash;
   uint64_t total = 0;
   if (type == FileType::kRegular) {

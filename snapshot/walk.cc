@@ -24,6 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/unique_fd.h"
 #include "snapshot/baseline.h"
 #include "snapshot/fingerprint.h"
 
@@ -36,24 +37,6 @@ constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UI
 // DONT_SYNC: a network filesystem need not refetch attributes; AT_NO_AUTOMOUNT: never trigger one.
 constexpr int kStatxFlags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 int64_t Nanos(const struct statx_timestamp& t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
 
@@ -276,7 +259,7 @@ Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path)
       if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) continue;
       return ErrnoStatus("opening directory /" + Join(path, cname), errno);
     }
-    Fd owned(child);
+    UniqueFd owned(child);
     struct stat st;
     if (::fstat(child, &st) != 0) return ErrnoStatus("stat /" + Join(path, cname), errno);
     if (st.st_ino != part.entries[i].ino) {
@@ -292,7 +275,7 @@ Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path)
       std::unique_lock<std::mutex> lock(mu_);
       if (!error_.ok()) return OkStatus();  // someone failed; stop quietly
       if (busy_ < threads_ && queue_.size() < kMaxQueued) {
-        queue_.push_back(Task{child_id, owned.release(), std::move(child_path)});
+        queue_.push_back(Task{child_id, owned.Release(), std::move(child_path)});
         cv_.notify_one();
         continue;
       }
@@ -343,7 +326,7 @@ Result<Baseline> Walker::Run(const std::string& rootfs, const WalkOptions& optio
   // narrowed once the walk has shown whether this one stores nanoseconds.
   wide_threshold_ns_ = start_ns - 1000000000LL - 2 * tick_ns;
 
-  Fd root(::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd root(::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) return ErrnoStatus("opening rootfs " + rootfs, errno);
   struct statx st;
   if (::statx(root.get(), "", AT_EMPTY_PATH | kStatxFlags, kStatxMask, &st) != 0) {

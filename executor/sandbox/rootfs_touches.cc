@@ -7,24 +7,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/unique_fd.h"
+
 namespace kiln::sandbox::internal {
 namespace {
 
 constexpr size_t kMaxSwappedFile = 1 << 20;  // resolv.conf and hosts are tiny; refuse anything odd
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool SameTime(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
 
@@ -106,7 +95,7 @@ Result<RootfsTouches::Outcome> RootfsTouches::Create(const std::string& dir_rel,
                                                      NewKind kind, mode_t mode, dev_t rdev) {
   KILN_ASSIGN_OR_RETURN(int dfd_raw, OpenDir(dir_rel));
   if (dfd_raw < 0) return Outcome::kUnusable;
-  Fd dfd(dfd_raw);
+  UniqueFd dfd(dfd_raw);
   std::string what = Join(dir_rel, name);
   struct stat st;
   if (::fstatat(dfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -164,7 +153,7 @@ Result<RootfsTouches::Outcome> RootfsTouches::SwapFileContent(const std::string&
                                                               const std::string& content) {
   KILN_ASSIGN_OR_RETURN(int dfd_raw, OpenDir(dir_rel));
   if (dfd_raw < 0) return Outcome::kUnusable;
-  Fd dfd(dfd_raw);
+  UniqueFd dfd(dfd_raw);
   std::string what = Join(dir_rel, name);
   struct stat st;
   if (::fstatat(dfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -173,14 +162,14 @@ Result<RootfsTouches::Outcome> RootfsTouches::SwapFileContent(const std::string&
     if (created != Outcome::kCreated) return created;
     int fd = ::openat(dfd.get(), name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("opening " + what, errno);
-    Fd f(fd);
+    UniqueFd f(fd);
     KILN_RETURN_IF_ERROR(WriteAll(fd, content, what));
     return Outcome::kCreated;
   }
   if (!S_ISREG(st.st_mode)) return Outcome::kUnusable;  // a symlink (e.g. to systemd-resolved's file)
   int fd = ::openat(dfd.get(), name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("opening " + what, errno);
-  Fd f(fd);
+  UniqueFd f(fd);
   Entry e;
   e.kind = Entry::Kind::kSwapped;
   e.dir_rel = dir_rel;
@@ -198,7 +187,7 @@ Result<RootfsTouches::Outcome> RootfsTouches::SwapFileContent(const std::string&
 Status RootfsTouches::UndoOne(const Entry& e) {
   KILN_ASSIGN_OR_RETURN(int dfd_raw, OpenDir(e.dir_rel));
   if (dfd_raw < 0) return OkStatus();  // the step removed the directory itself: nothing of ours is left
-  Fd dfd(dfd_raw);
+  UniqueFd dfd(dfd_raw);
   std::string what = Join(e.dir_rel, e.name);
   struct stat st;
   bool present = ::fstatat(dfd.get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -207,7 +196,7 @@ Status RootfsTouches::UndoOne(const Entry& e) {
     if (present && S_ISREG(st.st_mode) && st.st_ino == e.ino) {
       int fd = ::openat(dfd.get(), e.name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) return ErrnoStatus("reopening " + what, errno);
-      Fd f(fd);
+      UniqueFd f(fd);
       return RestoreContent(fd, e.original, e.original_st, what);
     }
     // The step replaced or removed the file; put the original back as a new file.
@@ -217,7 +206,7 @@ Status RootfsTouches::UndoOne(const Entry& e) {
     }
     int fd = ::openat(dfd.get(), e.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoStatus("recreating " + what, errno);
-    Fd f(fd);
+    UniqueFd f(fd);
     return RestoreContent(fd, e.original, e.original_st, what);
   }
 
