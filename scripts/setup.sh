@@ -7,10 +7,14 @@ BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git
   libarchive-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libzstd-dev zlib1g-dev
   libcli11-dev libgtest-dev libgmock-dev libdeflate-dev
+  # libarchive is linked statically (cmake/StaticLibarchive.cmake): the libraries its tar code needs.
+  libbz2-dev liblzma-dev liblz4-dev
 )
 TEST_PKGS=(
   docker-registry skopeo umoci apache2-utils openssl curl python3 ca-certificates
   uidmap libcap2-bin util-linux pigz zstd time jq busybox-static debootstrap
+  # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).
+  amazon-ecr-credential-helper
 )
 # Benchmarks only: the builder kiln is compared with, and a command timer.
 BENCH_PKGS=(
