@@ -4,7 +4,8 @@
 # `kiln build` (--destination, --insecure, --state-dir, --oci-layout-path, ...).
 #
 #   deploy/build-image.sh [--kiln BIN] [--target release|debug] [--context-dir DIR] [--no-strip]
-#                         [--busybox BIN] [KILN-BUILD-FLAGS...]
+#                         [--busybox BIN] [--credential-helper BIN]... [--no-credential-helpers]
+#                         [KILN-BUILD-FLAGS...]
 #
 #   --kiln BIN         the kiln binary to put in the image and to build with (default: kiln on PATH)
 #   --target T         release (default: /kaniko/executor only) or debug (adds busybox in /busybox
@@ -12,11 +13,17 @@
 #   --context-dir DIR  stage into DIR (must not exist yet) and keep it; default a temp dir, removed
 #   --no-strip         keep the binary's debug information (default: objcopy --strip-debug)
 #   --busybox BIN      a static busybox for the debug target (default: busybox on PATH)
+#   --credential-helper BIN
+#                      a docker-credential-* program to put in /kaniko (repeatable). Default: those
+#                      of Kaniko's image found on PATH: docker-credential-ecr-login (Debian package
+#                      amazon-ecr-credential-helper), docker-credential-gcr, docker-credential-acr-env
+#   --no-credential-helpers  put none in
 #
-# The binary's shared libraries are the ones `ldd` lists, copied to the same paths (plus the dynamic
-# loader), so the image runs exactly the libraries kiln was linked and tested against. The CA bundle
-# is $SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt. Layers are reproducible (--reproducible):
-# the same binary gives the same image digest.
+# The binary's shared libraries (and each credential helper's) are the ones `ldd` lists, copied to
+# the same paths (plus the dynamic loader), so the image runs exactly the libraries kiln was linked
+# and tested against. The CA bundle is $SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt; it is
+# both libcurl's default file and, as in Kaniko's image, /kaniko/ssl/certs/ca-certificates.crt.
+# Layers are reproducible (--reproducible): the same binaries give the same image digest.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +33,8 @@ context_dir=
 keep_context=false
 strip=true
 busybox=$(command -v busybox 2>/dev/null || true)
+helpers=
+helpers_given=false
 
 die() { echo "build-image.sh: $*" >&2; exit 2; }
 
@@ -40,6 +49,9 @@ while [ $# -gt 0 ]; do
     --no-strip) strip=false; shift ;;
     --busybox) busybox=$2; shift 2 ;;
     --busybox=*) busybox=${1#*=}; shift ;;
+    --credential-helper) helpers="$helpers $2"; helpers_given=true; shift 2 ;;
+    --credential-helper=*) helpers="$helpers ${1#*=}"; helpers_given=true; shift ;;
+    --no-credential-helpers) helpers=; helpers_given=true; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -52,6 +64,16 @@ if [ "$target" = debug ]; then
   if ldd "$busybox" >/dev/null 2>&1; then die "$busybox is dynamically linked; the debug target needs a static one"; fi
 fi
 
+if [ "$helpers_given" = false ]; then
+  for h in docker-credential-ecr-login docker-credential-gcr docker-credential-acr-env; do
+    if p=$(command -v "$h" 2>/dev/null); then helpers="$helpers $p"; fi
+  done
+fi
+for h in $helpers; do
+  [ -x "$h" ] || die "credential helper $h is not an executable"
+  case "$(basename "$h")" in docker-credential-*) ;; *) die "credential helper $h must be named docker-credential-NAME" ;; esac
+done
+
 if [ -n "$context_dir" ]; then
   [ ! -e "$context_dir" ] || die "--context-dir $context_dir already exists"
   mkdir -p "$context_dir"
@@ -63,10 +85,14 @@ trap cleanup EXIT
 
 root=$context_dir/rootfs
 umask 022
-mkdir -p "$root/kaniko/.docker" "$root/kaniko/bin" "$root/etc/ssl/certs" "$root/workspace" "$root/root" \
-         "$root/var/lib/kiln" "$root/tmp" "$context_dir/debug"
+mkdir -p "$root/kaniko/.docker" "$root/kaniko/bin" "$root/kaniko/ssl/certs" "$root/etc/ssl/certs" "$root/workspace" \
+         "$root/root" "$root/var/lib/kiln" "$root/tmp" "$context_dir/debug"
 chmod 1777 "$root/tmp"
 chmod 0700 "$root/root" "$root/var/lib/kiln"
+# As in Kaniko's image, a job running as any uid can write its config.json and append its CA
+# (GitLab's recipe: >> /kaniko/ssl/certs/additional-ca-cert-bundle.crt). Sticky: nobody but root can
+# replace what root put there. No RUN step ever sees /kaniko (kiln builds under its state dir).
+chmod 1777 "$root/kaniko" "$root/kaniko/.docker" "$root/kaniko/ssl/certs"
 
 # kiln as /kaniko/executor (argv[0] "executor" selects Kaniko's command line) and as kiln.
 cp "$kiln" "$root/kaniko/executor"
@@ -77,27 +103,44 @@ chmod 0755 "$root/kaniko/executor"
 mkdir -p "$root/usr/local/bin"
 ln -s ../../../kaniko/executor "$root/usr/local/bin/kiln"
 
-# Shared libraries and the loader, at the paths ldd resolved them to. A static binary has none.
-if ldd "$kiln" >"$context_dir/ldd.txt" 2>&1; then
-  if grep -q 'not found' "$context_dir/ldd.txt"; then
-    cat "$context_dir/ldd.txt" >&2
-    die "$kiln needs libraries this machine does not have"
+# Shared libraries and the loader of a program, at the paths ldd resolved them to. A static program
+# has none.
+copy_libs() {
+  if ldd "$1" >"$context_dir/ldd.txt" 2>&1; then
+    if grep -q 'not found' "$context_dir/ldd.txt"; then
+      cat "$context_dir/ldd.txt" >&2
+      die "$1 needs libraries this machine does not have"
+    fi
+    # Lines are "libfoo.so.1 => /lib/.../libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)";
+    # linux-vdso has no file.
+    sed -n -e 's/^.*=> \(\/[^ ]*\) (0x[0-9a-f]*)$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x[0-9a-f]*)$/\1/p' \
+      "$context_dir/ldd.txt" | sort -u | while read -r lib; do
+      [ -e "$root$lib" ] && continue
+      mkdir -p "$root$(dirname "$lib")"
+      cp -L "$lib" "$root$lib"
+      chmod 0755 "$root$lib"
+    done
   fi
-  # Lines are "libfoo.so.1 => /lib/.../libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)";
-  # linux-vdso has no file.
-  sed -n -e 's/^.*=> \(\/[^ ]*\) (0x[0-9a-f]*)$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x[0-9a-f]*)$/\1/p' \
-    "$context_dir/ldd.txt" | sort -u | while read -r lib; do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
-    chmod 0755 "$root$lib"
-  done
-fi
-rm -f "$context_dir/ldd.txt"
+  rm -f "$context_dir/ldd.txt"
+}
+copy_libs "$kiln"
+
+# Registry credential helpers, where Kaniko's image has them (/kaniko is on PATH).
+for h in $helpers; do
+  cp "$h" "$root/kaniko/$(basename "$h")"
+  chmod 0755 "$root/kaniko/$(basename "$h")"
+  copy_libs "$h"
+done
 
 ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 [ -f "$ca" ] || die "no CA bundle at $ca (set SSL_CERT_FILE)"
 cp -L "$ca" "$root/etc/ssl/certs/ca-certificates.crt"
 chmod 0644 "$root/etc/ssl/certs/ca-certificates.crt"
+# Kaniko's place for it, in SSL_CERT_DIR; a hard link, so the layer holds the bytes once.
+ln "$root/etc/ssl/certs/ca-certificates.crt" "$root/kaniko/ssl/certs/ca-certificates.crt"
+
+# glibc without nsswitch.conf asks DNS before /etc/hosts; pods' hostAliases live in /etc/hosts.
+printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$root/etc/nsswitch.conf"
 
 # Users for USER/--chown-free operation and for tools that look the current uid up.
 cat >"$root/etc/passwd" <<'PASSWD'
