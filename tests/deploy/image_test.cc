@@ -170,6 +170,39 @@ TEST_F(KilnImageTest, ImageIsSlimNoXmlOrIcuAndUnderKanikosSize) {
   RecordProperty("pushed_layer_bytes", std::to_string(pushed));
 }
 
+TEST_F(KilnImageTest, CredentialHelperAddedByADockerfileFromTheImageIsUsed) {
+  // docs/deploy.md's way to add GCR/ACR helpers: a Dockerfile FROM kiln's image that puts a
+  // docker-credential-NAME into /kaniko. A stand-in helper (busybox sh) answers `get` with the
+  // registry's credentials; config.json names it in credHelpers, as for gcr/ecr-login/acr-env.
+  std::string helper = "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread -r server\n"
+                       "echo \"$server\" >> /tmp/standin-calls\n"
+                       "printf '{\"ServerURL\":\"%s\",\"Username\":\"%s\",\"Secret\":\"%s\"}\\n' \"$server\" \"" +
+                       std::string(kUser) + "\" \"" + kPassword + "\"\n";
+  std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/kiln/kiln:debug\n"
+                                                  "COPY --chmod=0755 docker-credential-standin /kaniko/\n"},
+                                   {"docker-credential-standin", helper}});
+  testing::KilnRun built = env_->Build(ctx, "--destination " + env_->Ref("kiln/kiln:with-helper"));
+  ASSERT_EQ(built.rc, 0) << built.err;
+  testing::ReadBack img = env_->Read("kiln/kiln:with-helper");
+  EXPECT_EQ(Stat(img.rootfs, "kaniko/docker-credential-standin").mode, 0755u);
+
+  std::string docker = env_->NewDir("helper-docker"), app = env_->NewDir("helper-app");
+  testing::WriteFile(docker + "/config.json", "{\"credHelpers\":{\"" + tls_->host() + "\":\"standin\"}}");
+  testing::WriteFile(app + "/Dockerfile", "FROM " + tls_->host() + "/base/busybox:latest\nCOPY a.txt /a.txt\n");
+  testing::WriteFile(app + "/a.txt", "via a helper\n");
+  std::string cmd = std::string(PODRUN_BINARY) + " --rootfs " + img.rootfs + " --host-dev-proc --bind " + docker +
+                    ":/kaniko/.docker:ro --bind " + app + ":/workspace/app:ro --bind " + tls_->ca_cert_path() +
+                    ":/etc/ssl/certs/ca-certificates.crt:ro --caps default --no-userns";
+  for (const auto& kv : img.config["config"]["Env"]) cmd += " --env " + ShellQuote(kv.get<std::string>());
+  cmd += " -- /kaniko/executor --context dir:///workspace/app --destination " + tls_->host() + "/team/app:helper 2>&1";
+  std::string out;
+  ASSERT_EQ(RunShell(cmd, &out), 0) << out;
+  // The registry wants credentials and only the helper had them; it was asked for this registry.
+  EXPECT_FALSE(PushedDigest("team/app:helper").empty()) << out;
+  EXPECT_NE(ReadFile(img.rootfs + "/tmp/standin-calls").find(tls_->host()), std::string::npos);
+  ExpectNoLeak(out, {});
+}
+
 TEST_F(KilnImageTest, ReleaseTargetIsTheDefaultAndHasNoShell) {
   std::string out;
   ASSERT_EQ(RunShell(std::string(KILN_SOURCE_DIR) + "/deploy/build-image.sh --kiln " + KILN_BINARY + " --destination " +
