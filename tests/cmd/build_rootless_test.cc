@@ -276,7 +276,7 @@ TEST_F(BuildRootlessTest, KilledMidRunThenKilnCleanLeavesNothing) {
   EXPECT_EQ(clean.rc, 0) << clean.err;
   EXPECT_NE(clean.out.find("removed 1 stale work directory"), std::string::npos) << clean.out;
   EXPECT_TRUE(WorkDirs(state).empty());
-  EXPECT_NE(Sh("pgrep -f 'sleep 600' >/dev/null"), 0) << "the step outlived kiln";
+  EXPECT_NE(Sh("pgrep -f '^sleep 600$' >/dev/null"), 0) << "the step outlived kiln";
 }
 
 TEST_F(BuildRootlessTest, CleanLeavesRunningBuildsAlone) {
