@@ -222,6 +222,56 @@ TEST_F(BuildRootlessTest, OwnershipMatchesTheRootBuildDigestForDigest) {
   }
 }
 
+// Debian, as a user would: apt-get as root in the namespace drops to _apt (uid 42) for downloads,
+// dpkg installs a setuid binary and files of several owners. apt's logs hold wall-clock times, so
+// the digests differ between any two builds; the files must match the root build's.
+TEST_F(BuildRootlessTest, DebianAptInstallMatchesTheRootBuild) {
+  if (Sh("command -v debootstrap >/dev/null") != 0) GTEST_SKIP() << "needs debootstrap";
+  if (Sh("curl -sf -o /dev/null -m 10 http://deb.debian.org/debian/dists/bookworm/Release") != 0) {
+    GTEST_SKIP() << "deb.debian.org is not reachable";
+  }
+  testing::PushToRegistry("oci:" + testing::DebianLayout(KILN_BINARY) + ":latest", env_->reg(), "debian:bookworm");
+  std::string ctx = env_->Context({{"Dockerfile",
+                                    "FROM @REG@/debian:bookworm\n"
+                                    "ENV DEBIAN_FRONTEND=noninteractive\n"
+                                    "RUN apt-get update && apt-get install -y --no-install-recommends sudo && "
+                                    "rm -rf /var/lib/apt/lists/*\n"
+                                    "RUN useradd -u 1234 app && mkdir -p /srv/app && chown app:app /srv/app\n"
+                                    "COPY run.sh /srv/app/\n"
+                                    "RUN chown -R app:app /srv/app && chmod 0750 /srv/app\n"},
+                                   {"run.sh", "#!/bin/sh\necho run\n"}});
+  auto root = env_->Build(ctx, "--reproducible --destination " + env_->Ref("rootless:debian-root"));
+  ASSERT_EQ(root.rc, 0) << root.err;
+  std::string state = UserStateDir();
+  auto user = BuildAsUser(ctx, state, "rootless:debian-user");
+  ASSERT_EQ(user.rc, 0) << user.err;
+  EXPECT_EQ(user.err.find("symlinks"), std::string::npos) << user.err;  // no ownership noise
+  EXPECT_EQ(user.err.find("xattr"), std::string::npos) << user.err;
+  auto a = env_->Read("rootless:debian-root");
+  auto b = env_->Read("rootless:debian-user");
+  for (const testing::ReadBack* img : {&a, &b}) {
+    FileInfo sudo = Stat(img->rootfs, "usr/bin/sudo");
+    EXPECT_EQ(sudo.mode, 04755u);
+    EXPECT_EQ(sudo.uid, 0u);
+    FileInfo sudoers = Stat(img->rootfs, "etc/sudoers");
+    EXPECT_EQ(sudoers.mode, 0440u);
+    FileInfo partial = Stat(img->rootfs, "var/cache/apt/archives/partial");
+    EXPECT_EQ(partial.uid, 42u);  // _apt
+    FileInfo run = Stat(img->rootfs, "srv/app/run.sh");
+    EXPECT_EQ(run.uid, 1234u);
+    EXPECT_EQ(run.content, "#!/bin/sh\necho run\n");
+    EXPECT_EQ(Stat(img->rootfs, "srv/app").mode, 0750u);
+    EXPECT_EQ(Stat(img->rootfs, "etc/shadow").mode, 0640u);
+    EXPECT_EQ(Stat(img->rootfs, "etc/shadow").gid, 42u);  // shadow
+  }
+  // Every path of every layer but apt's: the same entries (names, in order) as root's.
+  ASSERT_EQ(a.config["rootfs"]["diff_ids"].size(), b.config["rootfs"]["diff_ids"].size());
+  for (size_t i = 2; i < a.config["rootfs"]["diff_ids"].size(); ++i) {
+    EXPECT_EQ(a.LayerEntries(i), b.LayerEntries(i)) << "layer " << i;
+  }
+  EXPECT_TRUE(WorkDirs(state).empty());
+}
+
 TEST_F(BuildRootlessTest, KilledMidRunThenKilnCleanLeavesNothing) {
   std::string ctx = env_->Context({{"Dockerfile",
                                     "FROM @REG@/busybox:latest\n"
