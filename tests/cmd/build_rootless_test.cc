@@ -4,10 +4,12 @@
 // build writes them: the same reproducible Dockerfile gives the same digest. Nothing is left in the
 // user's state directory, and `kiln clean` removes what a killed build left.
 //
-// The test makes its own user (useradd) with /etc/subuid and /etc/subgid ranges and removes it
+// The test makes its own user (useradd) with /etc/subuid and /etc/subgid ranges and removes both
 // afterwards; newuidmap/newgidmap come from Debian's uidmap package.
 #include <pwd.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +32,6 @@ using testing::BuildEnv;
 using testing::FileInfo;
 using testing::Stat;
 
-constexpr char kUser[] = "kiln-rootless-test";
 constexpr uint32_t kSubStart = 462144;
 
 std::string ReadLine(const char* path) {
@@ -45,15 +46,14 @@ int Sh(const std::string& cmd) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-// Drops every line of `user` from /etc/subuid or /etc/subgid.
-void DropSubIds(const char* path) {
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    if (line.rfind(std::string(kUser) + ":", 0) != 0) kept += line + "\n";
+// useradd, usermod and userdel fail while another process holds /etc/passwd's lock.
+int ShadowTool(const std::string& cmd) {
+  int rc = -1;
+  for (int i = 0; i < 20 && rc != 0; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    rc = Sh(cmd);
   }
-  in.close();
-  std::ofstream(path, std::ios::trunc) << kept;
+  return rc;
 }
 
 class BuildRootlessTest : public ::testing::Test {
@@ -62,14 +62,16 @@ class BuildRootlessTest : public ::testing::Test {
     if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
     if (::access("/usr/bin/newuidmap", X_OK) != 0 || ::access("/usr/bin/newgidmap", X_OK) != 0) return;
     if (ReadLine("/proc/sys/user/max_user_namespaces") == "0") return;
-    Sh(std::string("userdel ") + kUser + " 2>/dev/null");
-    if (Sh(std::string("useradd --no-create-home --shell /bin/sh ") + kUser) != 0) return;
-    // useradd may have given the user a range already: replace it by ours, so the test knows it.
-    DropSubIds("/etc/subuid");
-    DropSubIds("/etc/subgid");
+    // A system user (-r) gets no subordinate ids from useradd: only the range below, which userdel
+    // removes again. The name is per process, since ctest runs test cases in parallel processes.
+    user_ = "kiln-rl-" + std::to_string(::getpid());
+    if (ShadowTool("useradd -r --no-create-home --shell /bin/sh " + user_) != 0) return;
     std::string range = std::to_string(kSubStart) + "-" + std::to_string(kSubStart + 65535);
-    if (Sh("usermod --add-subuids " + range + " --add-subgids " + range + " " + kUser) != 0) return;
-    struct passwd* pw = ::getpwnam(kUser);
+    if (ShadowTool("usermod --add-subuids " + range + " --add-subgids " + range + " " + user_) != 0) {
+      ShadowTool("userdel " + user_);
+      return;
+    }
+    struct passwd* pw = ::getpwnam(user_.c_str());
     if (pw == nullptr) return;
     uid_ = pw->pw_uid;
     gid_ = pw->pw_gid;
@@ -78,11 +80,7 @@ class BuildRootlessTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete env_;
     env_ = nullptr;
-    if (uid_ != 0) {
-      Sh(std::string("userdel ") + kUser + " 2>/dev/null");
-      DropSubIds("/etc/subuid");
-      DropSubIds("/etc/subgid");
-    }
+    if (!user_.empty()) ShadowTool("userdel " + user_);
   }
   void SetUp() override {
     if (env_ == nullptr) GTEST_SKIP() << "needs root, busybox-static, uidmap and user namespaces";
@@ -118,10 +116,12 @@ class BuildRootlessTest : public ::testing::Test {
   }
 
   static BuildEnv* env_;
+  static std::string user_;
   static uid_t uid_;
   static gid_t gid_;
 };
 BuildEnv* BuildRootlessTest::env_ = nullptr;
+std::string BuildRootlessTest::user_;
 uid_t BuildRootlessTest::uid_ = 0;
 gid_t BuildRootlessTest::gid_ = 0;
 
@@ -333,18 +333,13 @@ TEST_F(BuildRootlessTest, CleanLeavesRunningBuildsAlone) {
   std::string state = UserStateDir();
   std::filesystem::create_directories(state + "/work/build-stale1/x");
   Sh("chown -R " + std::to_string(uid_) + " " + state);
-  // A directory some build holds: flock(1) stands in for it.
+  // A directory some build holds: this process stands in for it.
   std::filesystem::create_directories(state + "/work/build-live");
-  pid_t holder = ::fork();
-  ASSERT_GE(holder, 0);
-  if (holder == 0) {
-    ::execl("/usr/bin/flock", "flock", "-x", (state + "/work/build-live").c_str(), "sleep", "30", nullptr);
-    ::_exit(127);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int live = ::open((state + "/work/build-live").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(live, 0);
+  ASSERT_EQ(::flock(live, LOCK_EX), 0);
   auto clean = testing::RunKiln(KILN_BINARY, "clean --state-dir " + state, "", Wrapper());
-  ::kill(holder, SIGKILL);
-  ::waitpid(holder, nullptr, 0);
+  ::close(live);
   EXPECT_EQ(clean.rc, 0) << clean.err;
   EXPECT_NE(clean.out.find("removed 1 stale work directory"), std::string::npos) << clean.out;
   EXPECT_NE(clean.out.find("1 in use by running builds kept"), std::string::npos) << clean.out;
