@@ -272,6 +272,38 @@ TEST_F(BuildRootlessTest, DebianAptInstallMatchesTheRootBuild) {
   EXPECT_TRUE(WorkDirs(state).empty());
 }
 
+// Without a subordinate range (nobody: a single mapping) only root exists in the namespace. Owners
+// COPY and extraction cannot set are recorded, not lost; a step's own chown fails and says why.
+TEST_F(BuildRootlessTest, SingleMappingRecordsOwnersAndExplainsWhatFails) {
+  std::string ctx = env_->Context({{"Dockerfile",
+                                    "FROM @REG@/busybox:latest\n"
+                                    "COPY --chown=1234:2000 f /f\n"
+                                    "RUN test -f /f\n"},
+                                   {"f", "f\n"}});
+  std::string state = env_->NewDir("nobody-state");
+  ASSERT_EQ(::chown(state.c_str(), 65534, 65534), 0);
+  std::string wrapper = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+  auto ok = testing::RunKiln(KILN_BINARY,
+                             "build --context " + ctx + " --state-dir " + state +
+                                 " --insecure --insecure-pull --reproducible --destination " + env_->Ref("rootless:single"),
+                             "", wrapper);
+  ASSERT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_NE(ok.err.find("the whole build in one user namespace, single mapping"), std::string::npos) << ok.err;
+  FileInfo f = Stat(env_->Read("rootless:single").rootfs, "f");
+  EXPECT_EQ(f.uid, 1234u);
+  EXPECT_EQ(f.gid, 2000u);
+  EXPECT_TRUE(WorkDirs(state).empty());
+
+  std::string bad = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nRUN touch /g && chown 1234 /g\n"}});
+  auto fail = testing::RunKiln(KILN_BINARY,
+                               "build --context " + bad + " --state-dir " + state + " --insecure-pull --no-push", "",
+                               wrapper);
+  EXPECT_EQ(fail.rc, 1);
+  EXPECT_NE(fail.err.find("this sandbox maps only root"), std::string::npos) << fail.err;
+  EXPECT_NE(fail.err.find("/etc/subuid"), std::string::npos) << fail.err;
+  EXPECT_TRUE(WorkDirs(state).empty());
+}
+
 TEST_F(BuildRootlessTest, KilledMidRunThenKilnCleanLeavesNothing) {
   std::string ctx = env_->Context({{"Dockerfile",
                                     "FROM @REG@/busybox:latest\n"
