@@ -480,13 +480,12 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     r.exit_code = WEXITSTATUS(*status);
   }
   const IdMapPlan& ids = options_.build_namespace ? *options_.build_namespace : detection_.id_mapping;
-  if (r.exit_code != 0 && tier_ == SandboxTier::kUserNamespace && ids.kind == IdMapPlan::Kind::kSingle && spec.output) {
-    // The usual cause of a failing step here (chown, useradd, apt's _apt user), said where it shows.
-    std::string note = "kiln: this sandbox maps only root (" + ids.Describe() +
-                       "): chown to any other id fails with \"Invalid argument\" and steps run only as root. Add "
-                       "ranges for uid " + std::to_string(ids.uids.empty() ? 0 : ids.uids[0].outside) +
-                       " to /etc/subuid and /etc/subgid (usermod --add-subuids/--add-subgids) to map more ids\n";
-    spec.output->Write(note.data(), note.size()).IgnoreError();
+  if (r.exit_code != 0 && tier_ == SandboxTier::kUserNamespace && ids.kind == IdMapPlan::Kind::kSingle) {
+    // The usual cause of a failing step here (chown, useradd, apt's _apt user), said in the error.
+    r.failure_hint = "this sandbox maps only root, " + ids.Describe() +
+                     ": chown to any other id fails with \"Invalid argument\" and steps run only as root; add ranges "
+                     "for uid " + std::to_string(ids.uids.empty() ? 0 : ids.uids[0].outside) +
+                     " to /etc/subuid and /etc/subgid (usermod --add-subuids/--add-subgids) to map more ids";
   }
   return r;
 }

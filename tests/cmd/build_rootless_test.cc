@@ -299,7 +299,7 @@ TEST_F(BuildRootlessTest, SingleMappingRecordsOwnersAndExplainsWhatFails) {
                                "build --context " + bad + " --state-dir " + state + " --insecure-pull --no-push", "",
                                wrapper);
   EXPECT_EQ(fail.rc, 1);
-  EXPECT_NE(fail.err.find("this sandbox maps only root"), std::string::npos) << fail.err;
+  EXPECT_NE(fail.err.find("this sandbox maps only root,"), std::string::npos) << fail.err;
   EXPECT_NE(fail.err.find("/etc/subuid"), std::string::npos) << fail.err;
   EXPECT_TRUE(WorkDirs(state).empty());
 }
