@@ -1,5 +1,5 @@
 // `kiln clean`: removes the work directories that killed builds left in the state directory (a build
-// removes its own at the end; SIGKILL leaves it). Directories of running builds are left alone (see
+// removes its own at the end; SIGKILL leaves it), and those kept by --keep-work. Directories of running builds are left alone (see
 // executor/work_dirs.h). An unprivileged kiln removes them from inside a user namespace, where the
 // files a rootless RUN step made belong to ids it controls.
 #include <cstdlib>
@@ -16,7 +16,7 @@ namespace kiln::cmd {
 namespace {
 
 int Clean(const std::string& state) {
-  Result<executor::CleanReport> r = executor::RemoveStaleWorkDirs(state);
+  Result<executor::CleanReport> r = executor::RemoveStaleWorkDirs(state, /*include_kept=*/true);
   if (!r.ok()) {
     std::cerr << "kiln clean: " << r.status().message() << "\n";
     return kExitFailure;
@@ -47,7 +47,7 @@ int RunClean(const std::string& state_flag) {
 }
 
 void RegisterClean(CLI::App& app, int* exit_code) {
-  CLI::App* sub = app.add_subcommand("clean", "Remove work directories left in the state directory by killed builds");
+  CLI::App* sub = app.add_subcommand("clean", "Remove work directories left in the state directory by killed builds (and by --keep-work)");
   auto state = std::make_shared<std::string>();
   sub->add_option("--state-dir", *state, "kiln's state directory (default as for kiln build)");
   sub->add_option("--kaniko-dir", *state, "Same as --state-dir");

@@ -137,14 +137,14 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   if (!store.ok()) return store.status().WithContext("kiln's blob store in " + state);
   {
     // Housekeeping: work directories of builds that were killed (no build holds their lock).
-    Result<CleanReport> cleaned = RemoveStaleWorkDirs(state);
+    Result<CleanReport> cleaned = RemoveStaleWorkDirs(state, /*include_kept=*/false);
     if (!cleaned.ok()) {
       log->Warn(cleaned.status().message() + "; `kiln clean` removes it later");
     } else if (cleaned->removed > 0) {
       log->Info("removed " + std::to_string(cleaned->removed) + " work directories left by killed builds");
     }
   }
-  KILN_ASSIGN_OR_RETURN(WorkDirLease lease, CreateWorkDir(state));
+  KILN_ASSIGN_OR_RETURN(WorkDirLease lease, CreateWorkDir(state, options.keep_work));
   std::string work = lease.path;
   // The work directory goes when the build is over. Once every layer is written its trees are not
   // needed, so removal starts then, on a thread of its own, while the image is written and pushed.

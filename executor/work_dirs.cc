@@ -16,6 +16,7 @@ namespace kiln::executor {
 namespace {
 
 constexpr char kPrefix[] = "build-";
+constexpr char kKeepMarker[] = ".kiln-keep-work";
 
 Result<UniqueFd> LockWorkArea(const std::string& work, int how) {
   std::string path = work + "/.lock";
@@ -29,7 +30,7 @@ Result<UniqueFd> LockWorkArea(const std::string& work, int how) {
 
 }  // namespace
 
-Result<WorkDirLease> CreateWorkDir(const std::string& state_dir) {
+Result<WorkDirLease> CreateWorkDir(const std::string& state_dir, bool keep) {
   std::string work = state_dir + "/work";
   KILN_RETURN_IF_ERROR(MakeDirs(work, 0700));
   KILN_ASSIGN_OR_RETURN(UniqueFd area, LockWorkArea(work, LOCK_SH));
@@ -40,10 +41,14 @@ Result<WorkDirLease> CreateWorkDir(const std::string& state_dir) {
   lease.lock.Reset(::open(tmpl.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
   if (!lease.lock.valid()) return ErrnoStatus("opening " + tmpl, errno);
   if (::flock(lease.lock.get(), LOCK_EX | LOCK_NB) != 0) return ErrnoStatus("locking " + tmpl, errno);
+  if (keep) {
+    UniqueFd marker(::openat(lease.lock.get(), kKeepMarker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!marker.valid()) return ErrnoStatus("marking " + tmpl + " to be kept", errno);
+  }
   return lease;
 }
 
-Result<CleanReport> RemoveStaleWorkDirs(const std::string& state_dir) {
+Result<CleanReport> RemoveStaleWorkDirs(const std::string& state_dir, bool include_kept) {
   CleanReport report;
   std::string work = state_dir + "/work";
   UniqueFd dir(::open(work.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
@@ -70,6 +75,11 @@ Result<CleanReport> RemoveStaleWorkDirs(const std::string& state_dir) {
         continue;
       }
       return ErrnoStatus("locking " + work + "/" + name, errno);
+    }
+    struct stat st;
+    if (!include_kept && fd.valid() && ::fstatat(fd.get(), kKeepMarker, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      ++report.kept;
+      continue;
     }
     Status s = layers::RemoveAllAt(dir.get(), name);
     if (!s.ok()) {

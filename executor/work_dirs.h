@@ -25,16 +25,18 @@ struct WorkDirLease {
 };
 
 /// Creates and locks a fresh STATE/work/build-XXXXXX (STATE/work is created 0700 if missing).
-Result<WorkDirLease> CreateWorkDir(const std::string& state_dir);
+/// `keep` (--keep-work): the directory is marked to outlive the build; only `kiln clean` removes it.
+Result<WorkDirLease> CreateWorkDir(const std::string& state_dir, bool keep = false);
 
 struct CleanReport {
   int removed = 0;  ///< stale work directories removed
   int in_use = 0;   ///< work directories of running builds, left alone
+  int kept = 0;     ///< directories of finished --keep-work builds, left alone (when not included)
 };
 
-/// Removes every work directory under STATE/work that no running build holds. A missing STATE/work
-/// is not an error. Fails on the first directory it cannot remove (the message names it and, for
+/// Removes every work directory under STATE/work that no running build holds, and those that builds
+/// kept with --keep-work when `include_kept`. A missing STATE/work is not an error. Fails on the first directory it cannot remove (the message names it and, for
 /// EACCES/EPERM, says it may belong to ids of a user namespace).
-Result<CleanReport> RemoveStaleWorkDirs(const std::string& state_dir);
+Result<CleanReport> RemoveStaleWorkDirs(const std::string& state_dir, bool include_kept);
 
 }  // namespace kiln::executor

@@ -23,7 +23,7 @@ bool Exists(const std::string& p) {
 
 TEST(WorkDirsTest, MissingWorkAreaIsNothingToClean) {
   testing::TempDir dir;
-  Result<CleanReport> r = RemoveStaleWorkDirs(dir.path());
+  Result<CleanReport> r = RemoveStaleWorkDirs(dir.path(), false);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->removed, 0);
   EXPECT_EQ(r->in_use, 0);
@@ -44,7 +44,7 @@ TEST(WorkDirsTest, ALiveBuildsDirectoryIsKeptAStaleOneRemoved) {
   ::chmod((stale + "/rootfs/etc").c_str(), 0);
   dead->lock.Reset();  // what the kernel does when the process is killed
 
-  Result<CleanReport> r = RemoveStaleWorkDirs(dir.path());
+  Result<CleanReport> r = RemoveStaleWorkDirs(dir.path(), false);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->removed, 1);
   EXPECT_EQ(r->in_use, 1);
@@ -53,7 +53,7 @@ TEST(WorkDirsTest, ALiveBuildsDirectoryIsKeptAStaleOneRemoved) {
   // Not kiln's: other names in the work area are left alone.
   std::filesystem::create_directories(dir.Sub("work/other"));
   live->lock.Reset();
-  r = RemoveStaleWorkDirs(dir.path());
+  r = RemoveStaleWorkDirs(dir.path(), false);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->removed, 1);
   EXPECT_FALSE(Exists(live->path));
@@ -67,13 +67,30 @@ TEST(WorkDirsTest, TheLockIsHeldAcrossProcesses) {
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    Result<CleanReport> r = RemoveStaleWorkDirs(dir.path());
+    Result<CleanReport> r = RemoveStaleWorkDirs(dir.path(), false);
     ::_exit(r.ok() && r->removed == 0 && r->in_use == 1 ? 0 : 1);
   }
   int st = 0;
   ASSERT_EQ(::waitpid(pid, &st, 0), pid);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   EXPECT_TRUE(Exists(live->path));
+}
+
+TEST(WorkDirsTest, KeptDirectoriesGoOnlyWhenCleanAsksForThem) {
+  testing::TempDir dir;
+  Result<WorkDirLease> kept = CreateWorkDir(dir.path(), /*keep=*/true);
+  ASSERT_TRUE(kept.ok());
+  std::string path = kept->path;
+  kept->lock.Reset();  // the build is over
+  Result<CleanReport> r = RemoveStaleWorkDirs(dir.path(), false);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->removed, 0);
+  EXPECT_EQ(r->kept, 1);
+  EXPECT_TRUE(Exists(path));
+  r = RemoveStaleWorkDirs(dir.path(), true);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->removed, 1);
+  EXPECT_FALSE(Exists(path));
 }
 
 }  // namespace
