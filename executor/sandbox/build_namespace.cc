@@ -11,9 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 namespace kiln::sandbox {
 namespace {
@@ -122,15 +120,6 @@ Result<int> RunInUserNamespace(const IdMapPlan& mapping, const std::function<int
   g_child = 0;
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return WEXITSTATUS(st);
-}
-
-bool InNestedUserNamespace() {
-  std::ifstream f("/proc/self/uid_map");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  Result<std::vector<IdRange>> m = ParseProcIdMap(ss.str());
-  if (!m.ok()) return false;
-  return !(m->size() == 1 && (*m)[0].inside == 0 && (*m)[0].outside == 0 && (*m)[0].count == 4294967295u);
 }
 
 }  // namespace kiln::sandbox

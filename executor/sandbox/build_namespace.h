@@ -27,8 +27,4 @@ namespace kiln::sandbox {
 /// Fails, with the child gone and `body` not run, when the namespace could not be set up.
 Result<int> RunInUserNamespace(const IdMapPlan& mapping, const std::function<int()>& body);
 
-/// True when this process is inside a user namespace other than the initial one (its uid_map is not
-/// the identity over all ids).
-bool InNestedUserNamespace();
-
 }  // namespace kiln::sandbox
