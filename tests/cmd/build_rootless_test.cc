@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -54,6 +55,19 @@ int ShadowTool(const std::string& cmd) {
     rc = Sh(cmd);
   }
   return rc;
+}
+
+// Whether a process whose command line is exactly `argv` (spaces between arguments) exists.
+bool ProcessRunning(const std::string& argv) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream f(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd == argv) return true;
+  }
+  return false;
 }
 
 class BuildRootlessTest : public ::testing::Test {
@@ -358,7 +372,7 @@ TEST_F(BuildRootlessTest, KilledMidRunThenKilnCleanLeavesNothing) {
   EXPECT_EQ(clean.rc, 0) << clean.err;
   EXPECT_NE(clean.out.find("removed 1 stale work directory"), std::string::npos) << clean.out;
   EXPECT_TRUE(WorkDirs(state).empty());
-  EXPECT_NE(Sh("pgrep -f '^sleep 600$' >/dev/null"), 0) << "the step outlived kiln";
+  EXPECT_FALSE(ProcessRunning("sleep 600")) << "the step outlived kiln";
 }
 
 TEST_F(BuildRootlessTest, CleanLeavesRunningBuildsAlone) {
