@@ -127,13 +127,16 @@ int RunBuildCommand(BuildFlags& f) {
   auto log = executor::NewFdBuildLog(STDERR_FILENO, o.log_format, executor::ParseLogLevel(o.verbosity), o.log_timestamp);
   executor::BuildDeps deps;
   deps.log = log.get();
-  Result<executor::BuildResult> r = executor::RunBuild(o, deps);
-  if (!r.ok()) {
-    log->Error(r.status().message());
-    return kExitFailure;
-  }
-  if (o.print_plan) std::cout << r->plan_json << "\n";
-  return kExitOk;
+  // Rootless: the whole build runs as root in one user namespace (executor/build.h).
+  return executor::RunInBuildNamespace(o, deps, [&]() -> int {
+    Result<executor::BuildResult> r = executor::RunBuild(o, deps);
+    if (!r.ok()) {
+      log->Error(r.status().message());
+      return kExitFailure;
+    }
+    if (o.print_plan) std::cout << r->plan_json << "\n";
+    return kExitOk;
+  }, kExitFailure);
 }
 
 void RegisterBuild(CLI::App& app, int* exit_code) {

@@ -14,8 +14,10 @@
 #include "executor/dockerfile/plan.h"
 #include "executor/registry_access.h"
 #include "executor/outputs.h"
+#include "executor/sandbox/build_namespace.h"
 #include "executor/sandbox/id_mapping.h"
 #include "executor/sandbox/linux_command_runner.h"
+#include "executor/work_dirs.h"
 #include "layers/safe_path.h"
 #include "registry/reference.h"
 
@@ -133,10 +135,17 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   }
   Result<layers::OciLayout> store = layers::OciLayout::OpenOrCreate(state + "/store");
   if (!store.ok()) return store.status().WithContext("kiln's blob store in " + state);
-  KILN_RETURN_IF_ERROR(MakeDirs(state + "/work", 0700));
-  std::string work_tmpl = state + "/work/build-XXXXXX";
-  if (::mkdtemp(work_tmpl.data()) == nullptr) return ErrnoStatus("creating a work directory in " + state, errno);
-  std::string work = work_tmpl;
+  {
+    // Housekeeping: work directories of builds that were killed (no build holds their lock).
+    Result<CleanReport> cleaned = RemoveStaleWorkDirs(state, /*include_kept=*/false);
+    if (!cleaned.ok()) {
+      log->Warn(cleaned.status().message() + "; `kiln clean` removes it later");
+    } else if (cleaned->removed > 0) {
+      log->Info("removed " + std::to_string(cleaned->removed) + " work directories left by killed builds");
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(WorkDirLease lease, CreateWorkDir(state, options.keep_work));
+  std::string work = lease.path;
   // The work directory goes when the build is over. Once every layer is written its trees are not
   // needed, so removal starts then, on a thread of its own, while the image is written and pushed.
   struct Cleanup {
@@ -265,6 +274,8 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
       ro.tier = TierFor(options.sandbox);
       ro.protected_paths = {state + "/store"};
       ro.scratch_dir = work;
+      ro.build_namespace = deps.build_namespace;
+      ro.build_namespace_note = deps.build_namespace_note;
       Result<std::unique_ptr<sandbox::LinuxCommandRunner>> r = sandbox::LinuxCommandRunner::Create(ro);
       if (!r.ok()) return r.status().WithContext("no sandbox for RUN steps");
       owned_runner = std::move(r).value();
@@ -304,7 +315,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   if (!epoch && options.reproducible) epoch = 0;
   svc.layer_options.tar.source_date_epoch = epoch;
   if (::geteuid() != 0) {
-    // Rootless: what RUN steps create is owned on disk by the host ids the sandbox's user namespace
+    // Unprivileged without kiln's own user namespace (the ptrace tier): what RUN steps create is owned on disk by the host ids the sandbox's user namespace
     // maps to (and what kiln itself creates, by kiln's uid, which the namespace calls root). Layers
     // must carry the ids as the step saw them.
     sandbox::IdMapPlan ids = sandbox::PlanIdMapping();
@@ -403,6 +414,22 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
                                         options.image_name_with_digest_file, options.image_name_tag_with_digest_file));
   log->Info("done in " + FormatDuration(Clock::now() - build_start) + ": " + result.times.Summary());
   return result;
+}
+
+int RunInBuildNamespace(BuildOptions& options, BuildDeps& deps, const std::function<int()>& body, int failure_code) {
+  bool wants_rootless = options.sandbox == SandboxChoice::kAuto || options.sandbox == SandboxChoice::kRootless;
+  if (::geteuid() == 0 || !wants_rootless || options.print_plan) return body();
+  sandbox::UserNamespaceProbe probe = sandbox::ProbeUserNamespace();
+  if (!probe.problem.empty()) return body();  // the runner says why and falls back (or refuses a forced tier)
+  options.state_dir = ResolveStateDir(options);
+  deps.build_namespace = probe.id_mapping;
+  deps.build_namespace_note = probe.id_mapping_note;
+  Result<int> rc = sandbox::RunInUserNamespace(probe.id_mapping, body);
+  if (!rc.ok()) {
+    deps.log->Error(rc.status().message());
+    return failure_code;
+  }
+  return *rc;
 }
 
 }  // namespace kiln::executor

@@ -10,7 +10,9 @@
 // trees and is removed at the end, whatever happened. Nothing is pushed unless every stage built.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "executor/build_log.h"
 #include "executor/build_options.h"
 #include "executor/sandbox/command_runner.h"
+#include "executor/sandbox/id_mapping.h"
 #include "executor/stage_builder.h"
 #include "executor/url_fetcher.h"
 #include "registry/credentials.h"
@@ -32,6 +35,10 @@ struct BuildDeps {
   sandbox::CommandRunner* runner = nullptr;
   std::unique_ptr<registry::Keychain> keychain;
   UrlFetcher* url_fetcher = nullptr;
+  /// Set by RunInBuildNamespace when the build runs as root in kiln's own user namespace: the mapping
+  /// it was entered with (for the log and for RUN's messages about unmapped ids).
+  std::optional<sandbox::IdMapPlan> build_namespace;
+  std::string build_namespace_note;
 };
 
 struct BuildResult {
@@ -44,6 +51,15 @@ struct BuildResult {
 };
 
 Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps);
+
+/// Runs `body` (which calls RunBuild with `options` and `deps`) where the build belongs. When kiln is
+/// not root and RUN would use the rootless tier (--sandbox auto or rootless, and a probe creates a
+/// user namespace), that is as root inside one user namespace for the whole build
+/// (sandbox/build_namespace.h); options.state_dir is resolved first, outside, so the build uses the
+/// user's state directory and not root's. Otherwise `body` runs here, directly. Returns body's exit
+/// code, or `failure_code` after logging why the namespace could not be entered.
+/// REQUIRES: no thread started yet.
+int RunInBuildNamespace(BuildOptions& options, BuildDeps& deps, const std::function<int()>& body, int failure_code);
 
 /// The state directory for `options` (see BuildOptions::state_dir).
 std::string ResolveStateDir(const BuildOptions& options);

@@ -113,8 +113,12 @@ Status Copier::Own(int fd, int dirfd, const char* name, const std::string& rel, 
   if (chown_) {
     int rc = fd >= 0 ? ::fchown(fd, o.uid, o.gid) : ::fchownat(dirfd, name, o.uid, o.gid, AT_SYMLINK_NOFOLLOW);
     if (rc == 0) return OkStatus();
-    if (errno != EPERM || req_.ownership != Ownership::kAuto) return ErrnoStatus("setting owner of " + Display(rel), errno);
-    chown_ = false;  // not permitted here: record owners in the xattr from now on
+    // EINVAL: an id kiln's user namespace does not map (rootless.h): recorded for this file only.
+    bool unmapped = errno == EINVAL && req_.ownership == Ownership::kAuto;
+    if (!unmapped && (errno != EPERM || req_.ownership != Ownership::kAuto)) {
+      return ErrnoStatus("setting owner of " + Display(rel), errno);
+    }
+    if (!unmapped) chown_ = false;  // not permitted here: record owners in the xattr from now on
   }
   // The kernel keeps user.* xattrs only on regular files and directories; symlinks and special
   // files copied without privileges keep the copying user as owner.

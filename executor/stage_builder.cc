@@ -325,7 +325,7 @@ class Stage {
         KILN_ASSIGN_OR_RETURN(layers::UniqueFd d, root.OpenDir(rel, false));
         if (::geteuid() == 0) {
           if (::fchownat(d.get(), "", u.uid, u.gid, AT_EMPTY_PATH) == 0) continue;
-          if (errno != EPERM) return ErrnoStatus("chown " + rel, errno);
+          if (errno != EPERM && errno != EINVAL) return ErrnoStatus("chown " + rel, errno);  // EINVAL: unmapped id
         }
         // Without root (even when USER is kiln's own uid, which the layer writer reads as root), the
         // owner goes where rootless extraction keeps image owners, as COPY does.

@@ -357,6 +357,11 @@ Status ExtractTree::Own(Target t, const std::string& path, const TarEntry& e) {
   if (chown_) {
     int rc = t.name ? ::fchownat(t.fd, t.name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) : ::fchown(t.fd, e.uid, e.gid);
     if (rc == 0) return OkStatus();
+    if (errno == EINVAL && options_.ownership == ExtractOptions::Ownership::kAuto) {
+      // An id the user namespace kiln runs in does not map (a single mapping, or an id above the
+      // subordinate range): this file alone keeps its owner in the xattr; mapped ones are chowned.
+      return RecordOwner(t, path, e);
+    }
     if (errno != EPERM || options_.ownership != ExtractOptions::Ownership::kAuto) {
       return ErrnoStatus("setting owner of " + Display(path), errno);
     }
@@ -364,12 +369,19 @@ Status ExtractTree::Own(Target t, const std::string& path, const TarEntry& e) {
          "); keeping the image's uid/gid in " + kRootlessXattr + " xattrs instead");
     chown_ = false;
   }
+  return RecordOwner(t, path, e);
+}
+
+Status ExtractTree::RecordOwner(Target t, const std::string& path, const TarEntry& e) {
   std::string value = EncodeRootlessOwner({e.uid, e.gid});
   int rc = t.name ? ::lsetxattr(ProcPath(t.fd, t.name).c_str(), kRootlessXattr, value.data(), value.size(), 0)
                   : ::fsetxattr(t.fd, kRootlessXattr, value.data(), value.size(), 0);
   if (rc == 0) return OkStatus();
   if (errno == EPERM && t.name != nullptr) {
-    // The kernel allows user.* xattrs only on regular files and directories.
+    // The kernel allows user.* xattrs only on regular files and directories. The layer writer reads
+    // the extracting user as root, so only a symlink or special file owned by someone else loses
+    // its owner: worth a warning (rare), unlike the root-owned symlinks of every distribution.
+    if (e.uid == 0 && e.gid == 0) return OkStatus();
     if (unowned_specials_++ == 0) {
       Warn("cannot record the image ownership of symlinks and special files without privileges (first: " +
            Display(path) + ")");

@@ -76,6 +76,7 @@ class ExtractTree {
   Status ApplyHardlink(int dirfd, const std::string& base, const std::string& path, const TarEntry& e);
   Status ApplySpecial(int dirfd, const std::string& base, const std::string& path, const TarEntry& e);
   Status Own(Target t, const std::string& path, const TarEntry& e);
+  Status RecordOwner(Target t, const std::string& path, const TarEntry& e);
   void Xattrs(Target t, const std::string& path, const TarEntry& e);
   void RememberPath(const std::string& path);
   bool Skipped(std::string_view path) const;

@@ -9,7 +9,7 @@ std::string RunResult::Describe() const {
     const char* name = ::strsignal(signal);
     return "killed by signal " + std::to_string(signal) + (name ? std::string(" (") + name + ")" : "");
   }
-  return "exit code " + std::to_string(exit_code);
+  return "exit code " + std::to_string(exit_code) + (failure_hint.empty() ? "" : " (" + failure_hint + ")");
 }
 
 Status ValidateRunSpec(const RunSpec& spec) {

@@ -59,6 +59,8 @@ struct RunResult {
   bool success() const { return exit_code == 0 && signal == 0; }
   /// "exit code 3" or "killed by signal 9 (Killed)", for error messages and logs.
   std::string Describe() const;
+  /// For a failed step: what about the sandbox may have caused it ("" when nothing); Describe adds it.
+  std::string failure_hint;
 };
 
 /// Runs one command to completion. Run returns an error Status only when the command could not be

@@ -201,6 +201,8 @@ IdMapPlan PlanIdMapping(const std::string& subuid_path, const std::string& subgi
       plan.kind = IdMapPlan::Kind::kIdentity;
       for (const IdRange& r : *uids) plan.uids.push_back({r.inside, r.inside, r.count});
       for (const IdRange& r : *gids) plan.gids.push_back({r.inside, r.inside, r.count});
+      std::string setgroups = ReadSmallFile("/proc/self/setgroups");
+      plan.setgroups_denied = setgroups.rfind("deny", 0) == 0;
       return plan;
     }
   }

@@ -35,11 +35,14 @@ struct IdMapPlan {
   Kind kind = Kind::kSingle;
   std::vector<IdRange> uids;
   std::vector<IdRange> gids;
+  /// kIdentity inside a namespace whose /proc/self/setgroups says "deny" (kiln's own build namespace
+  /// over a single mapping): nested namespaces inherit the denial.
+  bool setgroups_denied = false;
 
   bool MapsUid(uint32_t id) const;
   bool MapsGid(uint32_t id) const;
   /// True when processes inside may call setgroups(2).
-  bool setgroups_allowed() const { return kind != Kind::kSingle; }
+  bool setgroups_allowed() const { return kind != Kind::kSingle && !setgroups_denied; }
   /// "identity (root)", "subordinate: uid 0→1000, 1-65536→100000-165535; gid …" or "single: …".
   std::string Describe() const;
 };

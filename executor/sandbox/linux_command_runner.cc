@@ -328,6 +328,12 @@ std::string LinuxCommandRunner::DescribeTier() const {
     return "RUN sandbox: ptrace (forced; steps run as kiln's own uid " + std::to_string(::geteuid()) + ")";
   }
   if (tier_ == SandboxTier::kPtrace) return "RUN sandbox: " + detection_.Describe();
+  if (options_.build_namespace) {
+    std::string out = "RUN sandbox: " + std::string(SandboxTierName(tier_)) +
+                      ", the whole build in one user namespace, " + options_.build_namespace->Describe();
+    if (!options_.build_namespace_note.empty()) out += " (" + options_.build_namespace_note + ")";
+    return out;
+  }
   std::string out = "RUN sandbox: " + std::string(SandboxTierName(tier_)) + ", " + detection_.id_mapping.Describe();
   if (!detection_.id_mapping_note.empty()) out += " (" + detection_.id_mapping_note + ")";
   return out;
@@ -366,17 +372,18 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   switch (tier_) {
     case SandboxTier::kUserNamespace: {
       const IdMapPlan& m = detection_.id_mapping;
-      std::string hint = m.kind == IdMapPlan::Kind::kSingle
+      const IdMapPlan& shown = options_.build_namespace ? *options_.build_namespace : m;
+      std::string hint = shown.kind == IdMapPlan::Kind::kSingle
                              ? " (only root is mapped: give kiln's user ranges in /etc/subuid and /etc/subgid and "
                                "install newuidmap/newgidmap to run steps as other users)"
                              : "";
       if (!m.MapsUid(spec.uid)) {
         return FailedPrecondition("RUN as uid " + std::to_string(spec.uid) + ": not mapped in the rootless sandbox, " +
-                                  m.Describe() + hint);
+                                  shown.Describe() + hint);
       }
       if (!m.MapsGid(spec.gid)) {
         return FailedPrecondition("RUN as gid " + std::to_string(spec.gid) + ": not mapped in the rootless sandbox, " +
-                                  m.Describe() + hint);
+                                  shown.Describe() + hint);
       }
       plan.set_groups = m.setgroups_allowed();
       // Groups the namespace cannot give are dropped, as crun and podman do when setgroups is denied:
@@ -393,7 +400,7 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
       if (!dropped.empty()) {
         st.groups = kept;
         if (spec.output) {
-          std::string note = "kiln: the rootless sandbox (" + m.Describe() + ") cannot give supplementary groups [" +
+          std::string note = "kiln: the rootless sandbox (" + shown.Describe() + ") cannot give supplementary groups [" +
                              IdList(dropped) + "]; the step runs without them\n";
           spec.output->Write(note.data(), note.size()).IgnoreError();
         }
@@ -471,6 +478,14 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     r.exit_code = 128 + r.signal;
   } else {
     r.exit_code = WEXITSTATUS(*status);
+  }
+  const IdMapPlan& ids = options_.build_namespace ? *options_.build_namespace : detection_.id_mapping;
+  if (r.exit_code != 0 && tier_ == SandboxTier::kUserNamespace && ids.kind == IdMapPlan::Kind::kSingle) {
+    // The usual cause of a failing step here (chown, useradd, apt's _apt user), said in the error.
+    r.failure_hint = "this sandbox maps only root, " + ids.Describe() +
+                     ": chown to any other id fails with \"Invalid argument\" and steps run only as root; add ranges "
+                     "for uid " + std::to_string(ids.uids.empty() ? 0 : ids.uids[0].outside) +
+                     " to /etc/subuid and /etc/subgid (usermod --add-subuids/--add-subgids) to map more ids";
   }
   return r;
 }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ struct LinuxCommandRunnerOptions {
   /// The host files whose content the step sees as /etc/resolv.conf and /etc/hosts.
   std::string host_resolv_conf = "/etc/resolv.conf";
   std::string host_hosts = "/etc/hosts";
+  /// Set when kiln itself already runs as root in its own user namespace for the whole build
+  /// (build_namespace.h), entered with this mapping. Tier 1 then nests each step's namespaces inside
+  /// with the identity mapping; the log and messages about unmapped ids speak of this one.
+  std::optional<IdMapPlan> build_namespace;
+  std::string build_namespace_note;
   /// Tier 3: the kiln binary that runs `sandbox-trace` ("" = this process's own executable).
   std::string tracer_binary;
 };

@@ -21,6 +21,10 @@ std::string ReadTrimmed(const char* path) {
   return s;
 }
 
+bool AppArmorRestrictsUserns() {
+  return ::geteuid() != 0 && ReadTrimmed("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1";
+}
+
 // Known switches that turn user namespaces off, for a message that says what to change.
 std::string UsernsHints() {
   std::string hints;
@@ -28,8 +32,7 @@ std::string UsernsHints() {
   if (max == "0") hints += "; /proc/sys/user/max_user_namespaces is 0";
   std::string clone = ReadTrimmed("/proc/sys/kernel/unprivileged_userns_clone");
   if (clone == "0" && ::geteuid() != 0) hints += "; /proc/sys/kernel/unprivileged_userns_clone is 0";
-  std::string apparmor = ReadTrimmed("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
-  if (apparmor == "1" && ::geteuid() != 0) hints += "; AppArmor restricts unprivileged user namespaces";
+  if (AppArmorRestrictsUserns()) hints += std::string("; ") + kAppArmorUsernsAdvice;
   if (hints.empty()) hints = "; probably refused by a seccomp profile (Kubernetes' and Docker's default block it)";
   return hints;
 }
@@ -56,10 +59,14 @@ std::string Probe(const IdMapPlan& mapping) {
   plan.probe = true;
   auto launched = internal::Launch(plan, &mapping, nullptr);
   if (!launched.ok()) return launched.status().message() + UsernsHints();
-  if (!launched->mapping_error.ok()) return "installing the id mapping: " + launched->mapping_error.message();
+  if (!launched->mapping_error.ok()) {
+    return "installing the id mapping: " + launched->mapping_error.message() +
+           (AppArmorRestrictsUserns() ? std::string("; ") + kAppArmorUsernsAdvice : "");
+  }
   if (launched->ProbeOk()) return "";
-  if (auto f = launched->SetupFailure()) return ProbeStageText(f->stage) + ": " + ::strerror(f->err);
-  return "the probe process died without reporting";
+  std::string advice = AppArmorRestrictsUserns() ? std::string("; ") + kAppArmorUsernsAdvice : "";
+  if (auto f = launched->SetupFailure()) return ProbeStageText(f->stage) + ": " + ::strerror(f->err) + advice;
+  return "the probe process died without reporting" + advice;
 }
 
 }  // namespace
@@ -109,18 +116,26 @@ std::string TierDetection::NoTierMessage() const {
          ". Chroot: " + chroot_problem + ". Ptrace: " + ptrace_problem + ".";
 }
 
+UserNamespaceProbe ProbeUserNamespace() {
+  UserNamespaceProbe p;
+  p.id_mapping = PlanIdMapping();
+  p.problem = Probe(p.id_mapping);
+  if (!p.problem.empty() && p.id_mapping.kind == IdMapPlan::Kind::kSubordinate) {
+    // newuidmap may refuse (wrong file capabilities, stale /etc/subuid): a single mapping still works.
+    p.id_mapping_note = "subordinate ids unusable: " + p.problem;
+    p.id_mapping = SingleIdMapping();
+    p.problem = Probe(p.id_mapping);
+  }
+  return p;
+}
+
 TierDetection DetectSandboxTiers() {
   TierDetection d;
-  d.id_mapping = PlanIdMapping();
-  std::string problem = Probe(d.id_mapping);
-  if (!problem.empty() && d.id_mapping.kind == IdMapPlan::Kind::kSubordinate) {
-    // newuidmap may refuse (wrong file capabilities, stale /etc/subuid): a single mapping still works.
-    d.id_mapping_note = "subordinate ids unusable: " + problem;
-    d.id_mapping = SingleIdMapping();
-    problem = Probe(d.id_mapping);
-  }
-  d.user_namespace = problem.empty();
-  d.user_namespace_problem = problem;
+  UserNamespaceProbe userns = ProbeUserNamespace();
+  d.id_mapping = std::move(userns.id_mapping);
+  d.id_mapping_note = std::move(userns.id_mapping_note);
+  d.user_namespace = userns.problem.empty();
+  d.user_namespace_problem = std::move(userns.problem);
 
   if (::geteuid() != 0) {
     d.chroot_problem = "kiln runs as uid " + std::to_string(::geteuid()) + ", not root";

@@ -45,6 +45,23 @@ struct TierDetection {
   std::string NoTierMessage() const;
 };
 
+/// What to do when AppArmor blocks unprivileged user namespaces (Ubuntu 24.04 and later).
+inline constexpr char kAppArmorUsernsAdvice[] =
+    "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1, "
+    "Ubuntu 24.04's default): allow kiln with a profile, e.g. /etc/apparmor.d/kiln containing "
+    "`abi <abi/4.0>, include <tunables/global> profile kiln /usr/local/bin/kiln flags=(unconfined) { userns, }` "
+    "loaded by `apparmor_parser -r /etc/apparmor.d/kiln`, or turn the restriction off with "
+    "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`";
+
+/// The user-namespace tier alone: whether it works and with which mapping (subordinate ids, falling
+/// back to a single mapping when newuidmap refuses).
+struct UserNamespaceProbe {
+  std::string problem;  // empty when the tier works
+  IdMapPlan id_mapping;
+  std::string id_mapping_note;
+};
+UserNamespaceProbe ProbeUserNamespace();
+
 /// Probes tiers 1, 2 and 3. Takes a few milliseconds (forks short-lived probe children). Thread-safe.
 TierDetection DetectSandboxTiers();
 
