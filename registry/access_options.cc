@@ -29,7 +29,17 @@ Status RegistryAccessOptions::AddRegistryCertificate(std::string_view value) {
 Result<CurlTransportOptions> RegistryAccessOptions::TransportOptions() const {
   CurlTransportOptions t;
   t.system_ca_file = system_ca_file;
-  t.system_ca_dir = system_ca_dir;
+  for (size_t start = 0; start <= system_ca_dir.size();) {
+    size_t colon = system_ca_dir.find(':', start);
+    if (colon == std::string::npos) colon = system_ca_dir.size();
+    if (colon > start) t.system_ca_dirs.push_back(system_ca_dir.substr(start, colon - start));
+    start = colon + 1;
+  }
+  for (const std::string& d : extra_ca_dirs) {
+    if (std::find(t.system_ca_dirs.begin(), t.system_ca_dirs.end(), d) == t.system_ca_dirs.end()) {
+      t.system_ca_dirs.push_back(d);
+    }
+  }
   t.certs_d_roots = certs_d_roots;
   // Requests go to the API host (registry-1.docker.io for docker.io); users name the registry.
   auto hosts_for = [](const std::string& registry) {

@@ -30,8 +30,11 @@ struct RegistryAccessOptions {
   /// certs.d roots read for every HTTPS registry (Docker's and podman's defaults).
   std::vector<std::string> certs_d_roots = {"/etc/docker/certs.d", "/etc/containers/certs.d"};
   /// The system trust store; empty: libcurl's default. FromEnvironment fills them from
-  /// $SSL_CERT_FILE and $SSL_CERT_DIR.
+  /// $SSL_CERT_FILE and $SSL_CERT_DIR (colon-separated, as Go reads it).
   std::string system_ca_file, system_ca_dir;
+  /// Directories trusted in addition to system_ca_dir, every file in them (Kaniko's image keeps
+  /// its CAs, and GitLab's recipe appends private ones, in /kaniko/ssl/certs).
+  std::vector<std::string> extra_ca_dirs = {"/kaniko/ssl/certs"};
   /// docker.io mirrors ("host[:port]" or a URL), tried in order before docker.io itself.
   std::vector<std::string> mirrors;
   /// Try docker.io after the mirrors failed.

@@ -264,30 +264,91 @@ Result<HostTlsOptions> CurlTransport::TlsFor(const std::string& host) {
   return tls;
 }
 
+namespace {
+
+bool Slurp(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out += ss.str();
+  *out += "\n";
+  return true;
+}
+
+// The PEM "CERTIFICATE" blocks of `text`, each with its BEGIN and END lines (what Go's
+// AppendCertsFromPEM takes; other blocks and text between blocks are skipped).
+std::vector<std::string_view> PemCertificates(std::string_view text) {
+  static constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
+  static constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while ((pos = text.find(kBegin, pos)) != std::string_view::npos) {
+    size_t end = text.find(kEnd, pos + kBegin.size());
+    if (end == std::string_view::npos) break;
+    out.push_back(text.substr(pos, end + kEnd.size() - pos));
+    pos = end + kEnd.size();
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> CurlTransport::SystemBundle(size_t* extra) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (system_bundle_) {
+    *extra = system_extra_;
+    return *system_bundle_;
+  }
+  std::string bundle;
+  if (!options_.system_ca_file.empty()) {
+    if (!Slurp(options_.system_ca_file, &bundle)) {
+      return NotFound("cannot read the CA bundle " + options_.system_ca_file + " (named by SSL_CERT_FILE)");
+    }
+  } else if (!Slurp("/etc/ssl/certs/ca-certificates.crt", &bundle)) {
+    Slurp("/etc/pki/tls/certs/ca-bundle.crt", &bundle);
+  }
+  // Every file of every directory, as Go does: GitLab's documented recipe appends a private CA to
+  // /kaniko/ssl/certs/additional-ca-cert-bundle.crt, a name OpenSSL's hashed lookup never finds.
+  size_t added = 0;
+  for (const std::string& dir : options_.system_ca_dirs) {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) continue;
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) {
+      std::string path = dir + "/" + n;
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) continue;
+      std::string text;
+      if (!Slurp(path, &text)) continue;
+      for (std::string_view cert : PemCertificates(text)) {
+        if (bundle.find(cert) != std::string::npos) continue;  // the hashed links of the bundle's own CAs
+        bundle.append(cert);
+        bundle += "\n";
+        ++added;
+      }
+    }
+  }
+  system_bundle_ = bundle;
+  system_extra_ = added;
+  *extra = added;
+  return bundle;
+}
+
 Result<std::string> CurlTransport::CaBundleFor(const std::string& host, const HostTlsOptions& tls) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = ca_bundles_.find(host); it != ca_bundles_.end()) return it->second;
   }
-  auto slurp = [](const std::string& path, std::string* out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    *out += ss.str();
-    *out += "\n";
-    return true;
-  };
-  std::string bundle;
-  if (!options_.system_ca_file.empty()) {
-    if (!slurp(options_.system_ca_file, &bundle)) {
-      return NotFound("cannot read the CA bundle " + options_.system_ca_file);
-    }
-  } else if (!slurp("/etc/ssl/certs/ca-certificates.crt", &bundle)) {
-    slurp("/etc/pki/tls/certs/ca-bundle.crt", &bundle);
-  }
+  size_t extra = 0;
+  KILN_ASSIGN_OR_RETURN(std::string bundle, SystemBundle(&extra));
   for (const auto& f : tls.ca_files) {
-    if (!slurp(f, &bundle)) return NotFound("cannot read CA file " + f + " for registry " + host);
+    if (!Slurp(f, &bundle)) return NotFound("cannot read CA file " + f + " for registry " + host);
   }
   std::lock_guard<std::mutex> lock(mu_);
   ca_bundles_[host] = bundle;
@@ -325,15 +386,17 @@ Result<Response> CurlTransport::RoundTrip(const Request& req) {
     if (tls.skip_verify) {
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    } else if (!tls.ca_files.empty()) {
-      KILN_ASSIGN_OR_RETURN(std::string bundle, CaBundleFor(host, tls));
-      curl_blob blob{bundle.data(), bundle.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
-    } else if (!options_.system_ca_file.empty()) {
-      curl_easy_setopt(e, CURLOPT_CAINFO, options_.system_ca_file.c_str());
-    }
-    if (!options_.system_ca_dir.empty() && !tls.skip_verify) {
-      curl_easy_setopt(e, CURLOPT_CAPATH, options_.system_ca_dir.c_str());
+    } else {
+      size_t dir_extra = 0;
+      KILN_ASSIGN_OR_RETURN(std::string system, SystemBundle(&dir_extra));
+      (void)system;
+      if (!tls.ca_files.empty() || dir_extra > 0) {
+        KILN_ASSIGN_OR_RETURN(std::string bundle, CaBundleFor(host, tls));
+        curl_blob blob{bundle.data(), bundle.size(), CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+      } else if (!options_.system_ca_file.empty()) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, options_.system_ca_file.c_str());
+      }
     }
     if (!tls.client_cert.empty()) {
       curl_easy_setopt(e, CURLOPT_SSLCERT, tls.client_cert.c_str());

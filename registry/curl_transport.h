@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,8 +38,10 @@ struct CurlTransportOptions {
   std::chrono::seconds stall_timeout{60};
   /// The system trust store (the CLI passes $SSL_CERT_FILE); empty: libcurl's default bundle.
   std::string system_ca_file;
-  /// A hashed certificate directory also trusted (the CLI passes $SSL_CERT_DIR); empty: none extra.
-  std::string system_ca_dir;
+  /// Directories whose every file is read for PEM certificates, all trusted, as Go's crypto/x509 reads
+  /// $SSL_CERT_DIR (any file name, not only OpenSSL's hashed links). The CLI passes $SSL_CERT_DIR's
+  /// colon-separated entries and Kaniko's /kaniko/ssl/certs. Missing directories are skipped.
+  std::vector<std::string> system_ca_dirs;
   /// Per "host:port" (as in the URL) settings; hosts not listed use the system store only.
   std::map<std::string, HostTlsOptions> hosts;
   /// Roots of certs.d trees ("/etc/docker/certs.d"): ROOT/HOST[:PORT]/ is read with AddCertsDir the
@@ -60,7 +63,11 @@ class CurlTransport : public Transport {
   friend struct Transfer;
   std::unique_ptr<Handle> Acquire();
   void Release(std::unique_ptr<Handle> h);
-  /// The CA bundle bytes for a host with extra CAs: the system bundle followed by the extras.
+  /// The system trust: the CA file (or the default bundle) followed by every certificate of
+  /// `system_ca_dirs` not already in it. Built once. `*extra` is how many certificates the
+  /// directories added (0: libcurl's own default store is the same trust).
+  Result<std::string> SystemBundle(size_t* extra);
+  /// The CA bundle bytes for a host: the system bundle followed by the host's extra CA files.
   Result<std::string> CaBundleFor(const std::string& host, const HostTlsOptions& tls);
   /// `hosts[host]` merged with the host's certs.d directories (read once, then cached).
   Result<HostTlsOptions> TlsFor(const std::string& host);
@@ -69,6 +76,8 @@ class CurlTransport : public Transport {
   std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;
   std::map<std::string, std::string> ca_bundles_;
+  std::optional<std::string> system_bundle_;
+  size_t system_extra_ = 0;
   std::map<std::string, HostTlsOptions> tls_cache_;
 };
 

@@ -46,6 +46,7 @@ class TlsOptionsTest : public ::testing::Test {
   RegistryAccessOptions Base() {
     RegistryAccessOptions o;
     o.certs_d_roots.clear();  // the machine's /etc/docker/certs.d is not part of the test
+    o.extra_ca_dirs.clear();  // nor a /kaniko/ssl/certs
     return o;
   }
 
@@ -110,6 +111,30 @@ TEST_F(TlsOptionsTest, SystemStoreFromSslCertFile) {
   ::setenv("SSL_CERT_FILE", "/some/bundle.pem", 1);
   EXPECT_EQ(RegistryAccessOptions::FromEnvironment().system_ca_file, "/some/bundle.pem");
   ::unsetenv("SSL_CERT_FILE");
+}
+
+// As Go reads $SSL_CERT_DIR: every file of every listed directory, whatever its name (GitLab's recipe
+// appends a private CA to /kaniko/ssl/certs/additional-ca-cert-bundle.crt, not an OpenSSL hash name).
+TEST_F(TlsOptionsTest, EveryFileOfTheCertDirectoriesIsTrusted) {
+  kiln::testing::TempDir t;
+  std::string ca = kiln::testing::ReadFile(tls_->ca_cert_path());
+  kiln::testing::WriteFile(t.Sub("empty/README"), "no certificates here\n");
+  kiln::testing::WriteFile(t.Sub("certs/additional-ca-cert-bundle.crt"), "# appended by a CI job\n" + ca + "\n");
+  RegistryAccessOptions o = Base();
+  o.system_ca_dir = t.Sub("empty");
+  EXPECT_FALSE(Reach(o, tls_->host()).ok());
+  o.system_ca_dir = t.Sub("nonexistent") + ":" + t.Sub("empty") + ":" + t.Sub("certs");
+  EXPECT_TRUE(Reach(o, tls_->host()).ok()) << Reach(o, tls_->host()).ToString();
+
+  // Kaniko's image directory is trusted without SSL_CERT_DIR naming it.
+  RegistryAccessOptions kaniko = Base();
+  kaniko.extra_ca_dirs = {t.Sub("certs")};
+  EXPECT_TRUE(Reach(kaniko, tls_->host()).ok()) << Reach(kaniko, tls_->host()).ToString();
+
+  // SSL_CERT_DIR is a colon-separated list; Kaniko's directory comes after it, once.
+  auto to = kaniko.TransportOptions();
+  ASSERT_TRUE(to.ok());
+  EXPECT_EQ(to->system_ca_dirs, std::vector<std::string>{t.Sub("certs")});
 }
 
 TEST_F(TlsOptionsTest, SkipVerifyOnlyForTheNamedRegistry) {
