@@ -8,6 +8,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <set>
+#include <fstream>
+#include <chrono>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
 
 #include "cmd/commands.h"
 #include "executor/build.h"
@@ -29,6 +35,10 @@ struct BuildFlags {
   std::string kaniko_dir;
   std::string cache_ttl;
   bool compressed_caching = true;
+  std::string context_sub_path;
+  bool no_push_cache = false;
+  // Kaniko flags that mean nothing for kiln: accepted, and each named once in the log.
+  std::vector<std::string> accepted_notes;
   // Declared for the message only.
   std::vector<std::pair<std::string, std::string>> unsupported_values;
 };
@@ -61,6 +71,42 @@ std::map<std::string, std::string> Environ() {
   return env;
 }
 
+// Kaniko's BENCHMARK_FILE: the time each phase took, as JSON (nanoseconds, as Kaniko's timing
+// package writes durations), for comparing builds.
+Status WriteBenchmarkFile(const std::string& path, const executor::PhaseTimes& t, std::chrono::nanoseconds total) {
+  nlohmann::ordered_json j;
+  j["Base images"] = t.base.count();
+  j["RUN"] = t.run.count();
+  j["Snapshots"] = t.snapshot.count();
+  j["COPY"] = t.copy.count();
+  j["Layers"] = t.layer.count();
+  j["Push"] = t.push.count();
+  j["Outputs"] = t.outputs.count();
+  j["Total"] = total.count();
+  j["layers"] = t.layers;
+  j["layer_bytes"] = t.layer_bytes;
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return ErrnoStatus("writing " + path, errno);
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out) return IoError("writing " + path);
+  return OkStatus();
+}
+
+// A Kaniko flag that means nothing for kiln: accepted, and said once at info level when set.
+void Accepted(CLI::App* sub, BuildFlags* f, const std::string& name, const std::string& note, bool is_flag) {
+  CLI::Option* opt;
+  std::string text = name + ": " + note;
+  if (is_flag) {
+    opt = sub->add_flag_function(name, [f, text](int64_t) { f->accepted_notes.push_back(text); },
+                                 "(Kaniko) accepted; " + note);
+  } else {
+    opt = sub->add_option_function<std::string>(
+        name, [f, text](const std::string&) { f->accepted_notes.push_back(text); }, "(Kaniko) accepted; " + note);
+  }
+  opt->group("Kaniko flags kiln accepts but does not need");
+}
+
 int RunBuildCommand(BuildFlags& f) {
   for (const auto& [name, why] : f.unsupported_values) {
     std::cerr << "kiln: " << name << " is a Kaniko flag that kiln does not implement yet (" << why << ")\n";
@@ -68,6 +114,40 @@ int RunBuildCommand(BuildFlags& f) {
   if (!f.unsupported_values.empty()) return kExitUsage;
   executor::BuildOptions& o = f.o;
   o.environ = Environ();
+  // The environment variables Kaniko reads, with its meaning: they add to the flags.
+  if (auto it = o.environ.find("KANIKO_NO_PUSH"); it != o.environ.end()) {
+    static const std::set<std::string> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
+    static const std::set<std::string> kFalse = {"0", "f", "F", "FALSE", "false", "False"};
+    if (kTrue.count(it->second)) {
+      o.no_push = true;
+    } else if (!kFalse.count(it->second)) {
+      std::cerr << "kiln: KANIKO_NO_PUSH must be true or false, not \"" << it->second << "\"\n";
+      return kExitUsage;
+    }
+  }
+  if (auto it = o.environ.find("KANIKO_REGISTRY_MIRROR"); it != o.environ.end() && !it->second.empty()) {
+    o.registry_mirrors.push_back(it->second);
+  }
+  if (auto it = o.environ.find("KANIKO_REGISTRY_MAP"); it != o.environ.end() && !it->second.empty()) {
+    o.registry_maps.push_back(it->second);
+  }
+  if (!f.context_sub_path.empty()) {
+    std::string dir = o.context.rfind("dir://", 0) == 0 ? o.context.substr(6) : o.context;
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::cerr << "kiln: --context-sub-path needs a directory context; \"" << o.context
+                << "\" is not one (unpack the tarball and pass the directory)\n";
+      return kExitUsage;
+    }
+    std::string sub = f.context_sub_path;
+    while (!sub.empty() && sub.front() == '/') sub.erase(0, 1);
+    if (sub == ".." || sub.rfind("../", 0) == 0 || sub.find("/../") != std::string::npos ||
+        (sub.size() >= 3 && sub.compare(sub.size() - 3, 3, "/..") == 0)) {
+      std::cerr << "kiln: --context-sub-path must stay inside the context, not \"" << f.context_sub_path << "\"\n";
+      return kExitUsage;
+    }
+    o.context = dir + "/" + sub;
+  }
   if (o.log_format == executor::LogFormat::kText && f.log_format == "json") o.log_format = executor::LogFormat::kJson;
   if (f.log_format != "text" && f.log_format != "color" && f.log_format != "json") {
     std::cerr << "kiln: --log-format must be text, color or json\n";
@@ -125,16 +205,28 @@ int RunBuildCommand(BuildFlags& f) {
   }
 
   auto log = executor::NewFdBuildLog(STDERR_FILENO, o.log_format, executor::ParseLogLevel(o.verbosity), o.log_timestamp);
+  for (const std::string& note : f.accepted_notes) log->Info(note);
+  if (f.no_push_cache) {
+    o.cache_read_only = true;
+    log->Info("--no-push-cache: the layer cache is read, and nothing new is stored in it");
+  }
   executor::BuildDeps deps;
   deps.log = log.get();
+  auto started = std::chrono::steady_clock::now();
   // Rootless: the whole build runs as root in one user namespace (executor/build.h).
   return executor::RunInBuildNamespace(o, deps, [&]() -> int {
     Result<executor::BuildResult> r = executor::RunBuild(o, deps);
     if (!r.ok()) {
       log->Error(r.status().message());
-      return kExitFailure;
+      // A failing RUN exits with the step's own code, as Kaniko does (GitLab's allow_failure:exit_codes).
+      return r.status().step_exit_code() != 0 ? r.status().step_exit_code() : kExitFailure;
     }
     if (o.print_plan) std::cout << r->plan_json << "\n";
+    if (auto it = o.environ.find("BENCHMARK_FILE"); it != o.environ.end() && !it->second.empty() &&
+                                                    it->second != "false") {
+      Status w = WriteBenchmarkFile(it->second, r->times, std::chrono::steady_clock::now() - started);
+      if (!w.ok()) log->Warn("BENCHMARK_FILE: " + w.message());
+    }
     return kExitOk;
   }, kExitFailure);
 }
@@ -152,10 +244,10 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   multi(sub->add_option("-d,--destination", o.destinations, "Where to push the image (repeatable)"));
   multi(sub->add_option("--build-arg", o.build_args, "ARG value NAME=VALUE, or NAME to take it from the environment"));
   sub->add_option("--target", o.target, "Build this stage (and what it needs) instead of the last");
-  sub->add_option("--custom-platform", o.platform, "Platform to build for, os/arch[/variant]");
+  sub->add_option("--custom-platform,--customPlatform", o.platform, "Platform to build for, os/arch[/variant]");
   multi(sub->add_option("--label", o.labels, "Set a label KEY=VALUE on the image (repeatable)"));
   sub->add_flag("--no-push", o.no_push, "Build without pushing");
-  sub->add_option("--tar-path", o.tar_path, "Also write the image as a docker-archive tar");
+  sub->add_option("--tar-path,--tarPath", o.tar_path, "Also write the image as a docker-archive tar");
   sub->add_option("--oci-layout-path", o.oci_layout_path, "Also write the image into an OCI layout DIR[:TAG]");
   sub->add_option("--digest-file", o.digest_file, "Write the image digest to this file");
   sub->add_option("--image-name-with-digest-file", o.image_name_with_digest_file,
@@ -174,21 +266,29 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
                         "Do not verify this registry's TLS certificate (repeatable)"));
   multi(sub->add_option("--registry-certificate", f->registry_certificates,
                         "Trust this CA file or certs.d directory for a registry: REGISTRY=PATH (repeatable)"));
-  multi(sub->add_option("--registry-mirror", o.registry_mirrors, "Mirror for docker.io (repeatable, tried in order)"));
+  multi(sub->add_option("--registry-mirror", o.registry_mirrors,
+                        "Mirror for docker.io: HOST[/PATH] (repeatable, tried in order; also $KANIKO_REGISTRY_MIRROR)"));
+  multi(sub->add_option("--registry-map", o.registry_maps,
+                        "REGISTRY=MIRROR[/PATH]: pull REGISTRY's images from MIRROR first (repeatable or ';'-separated; "
+                        "also $KANIKO_REGISTRY_MAP)"));
+  multi(sub->add_option("--registry-client-cert", o.registry_client_certs,
+                        "REGISTRY=CERT_FILE,KEY_FILE: a client certificate for mutual TLS (repeatable)"));
+  sub->add_option("--context-sub-path", f->context_sub_path, "Build from this sub-directory of the context");
+  sub->add_flag("--no-push-cache", f->no_push_cache, "Read the layer cache but store nothing new in it");
   sub->add_flag("--skip-default-registry-fallback", o.skip_default_registry_fallback,
                 "Fail when every mirror failed instead of trying docker.io");
   sub->add_option("--push-retry", o.push_retry, "Extra attempts for a failed push");
   sub->add_option("--image-download-retry", o.image_download_retry, "Extra attempts for a failed pull");
   sub->add_option("--image-fs-extract-retry", f->image_fs_extract_retry, "Same as --image-download-retry");
   sub->add_flag("--single-snapshot", o.single_snapshot, "One layer for the whole target stage");
-  sub->add_option("--snapshot-mode", o.snapshot_mode, "full, redo or time (kiln's stat index serves all three)")
+  sub->add_option("--snapshot-mode,--snapshotMode", o.snapshot_mode, "full, redo or time (kiln's stat index serves all three)")
       ->check(CLI::IsMember({"full", "redo", "time"}));
   sub->add_flag("--reproducible", o.reproducible, "Zero timestamps (or SOURCE_DATE_EPOCH) in layers, config and history");
   sub->add_option("--compression", o.compression, "Layer compression: gzip, zstd or uncompressed")
       ->check(CLI::IsMember({"gzip", "zstd", "uncompressed", "none"}));
   sub->add_option("--compression-level", o.compression_level, "Compression level (0 = default)");
   multi(sub->add_option("--ignore-path", o.ignore_paths, "Leave this path out of RUN snapshots (repeatable)"));
-  sub->add_flag("--ignore-var-run", f->ignore_var_run, "Leave /var/run out of snapshots (default true)");
+  sub->add_flag("--ignore-var-run,--whitelist-var-run", f->ignore_var_run, "Leave /var/run out of snapshots (default true)");
   sub->add_flag("--cleanup", o.cleanup, "Remove the build's working files at the end (kiln always does)");
   sub->add_flag("--preserve-context", f->preserve_context, "Accepted; kiln never modifies the context");
   sub->add_flag("--skip-unused-stages", f->skip_unused_stages, "Accepted; kiln always skips unneeded stages");
@@ -211,13 +311,11 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln");
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln");
 
-  Unsupported(sub, f.get(), "--no-push-cache", "the layer cache is being built", true);
   Unsupported(sub, f.get(), "--git", "git contexts are not supported; check out the repository and pass a directory", false);
-  Unsupported(sub, f.get(), "--context-sub-path", "pass the sub-directory as --context", false);
-  Unsupported(sub, f.get(), "--force", "kiln never builds in the host's own filesystem", true);
-  Unsupported(sub, f.get(), "--use-new-run", "kiln's RUN snapshots are always incremental", true);
-  Unsupported(sub, f.get(), "--registry-client-cert", "use --registry-certificate with a certs.d directory", false);
-  Unsupported(sub, f.get(), "--push-ignore-immutable-tag-errors", "not implemented", true);
+  Accepted(sub, f.get(), "--force", "kiln never builds in the host's own filesystem, so there is nothing to force", true);
+  Accepted(sub, f.get(), "--use-new-run", "kiln's RUN snapshots are always incremental (what --use-new-run chose)", true);
+  Accepted(sub, f.get(), "--push-ignore-immutable-tag-errors",
+           "kiln reports a registry's refusal to overwrite an immutable tag as a push error", true);
   Unsupported(sub, f.get(), "--materialize", "not implemented", true);
 
   sub->callback([f, exit_code] { *exit_code = RunBuildCommand(*f); });

@@ -9,7 +9,10 @@ void RegistryFlags::Declare(CLI::App* sub) {
                            "Do not verify the TLS certificate of this registry (repeatable)"));
   one_each(sub->add_option("--registry-certificate", registry_certificates,
                            "HOST=PATH: trust the CA file or certs.d-style directory PATH for registry HOST (repeatable)"));
-  one_each(sub->add_option("--registry-mirror", mirrors, "Pull docker.io images through this mirror first (repeatable)"));
+  one_each(sub->add_option("--registry-mirror", mirrors,
+                           "Pull docker.io images through this mirror first: HOST[/PATH] (repeatable)"));
+  one_each(sub->add_option("--registry-map", registry_maps,
+                           "REGISTRY=MIRROR[/PATH]: pull REGISTRY's images from MIRROR first (repeatable, or ';'-separated)"));
 }
 
 Status RegistryFlags::ApplyTo(registry::RegistryAccessOptions& access) const {
@@ -17,6 +20,7 @@ Status RegistryFlags::ApplyTo(registry::RegistryAccessOptions& access) const {
   access.skip_verify_registries.insert(skip_verify_registries.begin(), skip_verify_registries.end());
   for (const std::string& c : registry_certificates) KILN_RETURN_IF_ERROR(access.AddRegistryCertificate(c));
   access.mirrors = mirrors;
+  for (const std::string& m : registry_maps) KILN_RETURN_IF_ERROR(access.AddRegistryMap(m));
   return OkStatus();
 }
 

@@ -16,6 +16,7 @@ struct RegistryFlags {
   std::vector<std::string> skip_verify_registries;
   std::vector<std::string> registry_certificates;  // HOST=PATH
   std::vector<std::string> mirrors;
+  std::vector<std::string> registry_maps;  // REG=MIRROR[/PATH][;...]
 
   /// Declares --insecure-registry, --skip-tls-verify-registry, --registry-certificate and
   /// --registry-mirror on `sub` (each repeatable, one value per occurrence).

@@ -29,7 +29,9 @@ Status Status::WithContext(std::string_view context) const {
   std::string m;
   m.reserve(context.size() + 2 + message_.size());
   m.append(context).append(": ").append(message_);
-  return Status(code_, std::move(m));
+  Status s(code_, std::move(m));
+  s.step_exit_code_ = step_exit_code_;
+  return s;
 }
 
 std::string Status::ToString() const { return ok() ? std::string("OK") : message_; }

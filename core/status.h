@@ -59,9 +59,20 @@ class [[nodiscard]] Status {
   /// Explicitly discard a status (for best-effort cleanup paths).
   void IgnoreError() const {}
 
+  /// The exit code of a build step whose failure this is (a failing RUN), carried through
+  /// WithContext so the CLI can exit with it as Kaniko does; 0 when no step's exit code applies.
+  int step_exit_code() const { return step_exit_code_; }
+  /// A copy carrying `code` as step_exit_code().
+  Status WithStepExitCode(int code) const {
+    Status s = *this;
+    s.step_exit_code_ = code;
+    return s;
+  }
+
  private:
   ErrorCode code_ = ErrorCode::kOk;
   std::string message_;
+  int step_exit_code_ = 0;
 };
 
 inline Status OkStatus() { return Status(); }

@@ -337,9 +337,21 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   std::unique_ptr<LayerCache> cache;
   if (options.cache) {
     std::chrono::seconds ttl(options.cache_ttl_hours * 3600);
-    if (!options.cache_dir.empty()) {
+    if (options.cache_repo.rfind("oci:", 0) == 0) {
+      // Kaniko's local form of --cache-repo: an OCI layout. kiln's directory cache is one.
+      std::string dir = options.cache_repo.substr(4);
+      if (dir.empty()) return InvalidArgument("--cache-repo oci: needs a directory, as in oci:/cache/layers");
+      KILN_ASSIGN_OR_RETURN(cache, OpenDirCache(dir, ttl));
+    } else if (!options.cache_dir.empty() && options.cache_repo.empty()) {
+      log->Info("--cache-dir " + options.cache_dir + " holds the layer cache (no --cache-repo given), as well as "
+                "base images from `kiln warm`");
       KILN_ASSIGN_OR_RETURN(cache, OpenDirCache(options.cache_dir, ttl));
     } else {
+      if (!options.cache_dir.empty()) {
+        // Kaniko's meaning: --cache-dir is the warmer's base-image cache, --cache-repo the layer cache.
+        log->Info("--cache-dir " + options.cache_dir + " is used for base images (kiln warm); layers are cached in "
+                  "--cache-repo");
+      }
       std::string repo = options.cache_repo;
       if (repo.empty()) {
         if (options.destinations.empty()) {
@@ -352,6 +364,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
       rco.platform = target;
       KILN_ASSIGN_OR_RETURN(cache, OpenRegistryCache(access->push_client(), repo, ttl, rco));
     }
+    if (options.cache_read_only) cache = ReadOnlyLayerCache(std::move(cache));
     log->Info("layer cache: " + cache->Describe());
     svc.cache = cache.get();
     svc.cache_run = options.cache_run_layers;

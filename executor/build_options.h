@@ -59,7 +59,9 @@ struct BuildOptions {
   bool skip_tls_verify_pull = false;  // --skip-tls-verify-pull
   std::set<std::string> skip_tls_verify_registries;  // --skip-tls-verify-registry
   std::map<std::string, std::string> registry_certificates;  // --registry-certificate HOST=PATH
-  std::vector<std::string> registry_mirrors;  // --registry-mirror
+  std::vector<std::string> registry_mirrors;  // --registry-mirror (and $KANIKO_REGISTRY_MIRROR)
+  std::vector<std::string> registry_client_certs;  // --registry-client-cert REG=CERT,KEY
+  std::vector<std::string> registry_maps;     // --registry-map REG=MIRROR[/PATH][;...] (and $KANIKO_REGISTRY_MAP)
   bool skip_default_registry_fallback = false;
   int push_retry = 0;            // extra attempts for a push
   int image_download_retry = 0;  // extra attempts for a pull
@@ -81,10 +83,14 @@ struct BuildOptions {
 
   // --- Layer cache (Kaniko's names) ---
   bool cache = false;
-  /// --cache-repo: a registry repository for cached layers ("" = DESTINATION-REPO/cache).
+  /// --cache-repo: a registry repository for cached layers ("" = DESTINATION-REPO/cache), or
+  /// "oci:DIR" for a local OCI layout, as Kaniko takes it.
   std::string cache_repo;
-  /// --cache-dir: a local directory for cached layers (used instead of a registry when set).
+  /// --cache-dir: Kaniko's base-image cache (what `kiln warm` fills). Also the layer cache when no
+  /// --cache-repo is given (kiln's extension: a cache without any registry).
   std::string cache_dir;
+  /// --no-push-cache: the layer cache is read, nothing new is stored.
+  bool cache_read_only = false;
   /// --cache-ttl in hours (Kaniko's default: two weeks).
   int64_t cache_ttl_hours = 336;
   bool cache_run_layers = true;

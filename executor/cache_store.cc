@@ -92,4 +92,28 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
   return static_cast<int64_t>(::timegm(&tm)) - offset;
 }
 
+namespace {
+
+class ReadOnlyCache : public LayerCache {
+ public:
+  explicit ReadOnlyCache(std::unique_ptr<LayerCache> inner) : inner_(std::move(inner)) {}
+  std::string Describe() const override { return inner_->Describe() + ", read only"; }
+  Result<std::optional<CacheEntry>> Lookup(const Digest& key) override { return inner_->Lookup(key); }
+  Status Store(const Digest&, const CacheEntry&, Reader*) override { return OkStatus(); }
+  Result<std::unique_ptr<Reader>> OpenLayer(const CacheEntry& entry) override { return inner_->OpenLayer(entry); }
+  std::optional<std::pair<std::string, std::string>> RegistryLocation() const override {
+    return inner_->RegistryLocation();
+  }
+  Result<std::optional<StepKeyInputs>> RecallInputs(const Digest& slot) override { return inner_->RecallInputs(slot); }
+
+ private:
+  std::unique_ptr<LayerCache> inner_;
+};
+
+}  // namespace
+
+std::unique_ptr<LayerCache> ReadOnlyLayerCache(std::unique_ptr<LayerCache> cache) {
+  return std::make_unique<ReadOnlyCache>(std::move(cache));
+}
+
 }  // namespace kiln::executor

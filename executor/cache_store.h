@@ -69,6 +69,9 @@ class LayerCache {
   }
 };
 
+/// A view of `cache` that answers lookups and stores nothing (Kaniko's --no-push-cache).
+std::unique_ptr<LayerCache> ReadOnlyLayerCache(std::unique_ptr<LayerCache> cache);
+
 /// JSON for StepKeyInputs (used by backends that remember inputs).
 std::string StepKeyInputsToJson(const StepKeyInputs& in);
 Result<StepKeyInputs> StepKeyInputsFromJson(std::string_view json);

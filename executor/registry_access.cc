@@ -34,6 +34,7 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
     ro.system_ca_file = env("SSL_CERT_FILE");
     ro.system_ca_dir = env("SSL_CERT_DIR");
     for (const auto& [host, path] : options.registry_certificates) ro.registry_certificates[host].push_back(path);
+    for (const std::string& c : options.registry_client_certs) KILN_RETURN_IF_ERROR(ro.AddRegistryClientCert(c));
     ro.skip_verify_registries = options.skip_tls_verify_registries;
     ro.insecure_registries = options.insecure_registries;
     const std::set<std::string>& mine = push ? push_registries : pull_registries;
@@ -43,6 +44,7 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
     if (push ? options.insecure_push : options.insecure_pull) ro.insecure_registries.insert(mine.begin(), mine.end());
     if (!push) {
       ro.mirrors = options.registry_mirrors;
+      for (const std::string& m : options.registry_maps) KILN_RETURN_IF_ERROR(ro.AddRegistryMap(m));
       ro.mirror_fallback = !options.skip_default_registry_fallback;
     }
     ro.retry_attempts = std::max(ro.retry_attempts, 1 + (push ? options.push_retry : options.image_download_retry));

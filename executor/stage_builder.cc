@@ -55,7 +55,9 @@ class Stage {
                           static_cast<int>(i) + 2, steps_, StepText(inst));
       note_.clear();
       Status s = Step(i, inst);
-      if (!s.ok()) return Status(s.code(), svc_.plan->source.Format(inst.loc, s.message()));
+      if (!s.ok()) {
+        return Status(s.code(), svc_.plan->source.Format(inst.loc, s.message())).WithStepExitCode(s.step_exit_code());
+      }
       svc_.log->StepDone(Clock::now() - start, note_);
     }
     if (svc_.options->single_snapshot && snap_) {
@@ -405,8 +407,8 @@ class Stage {
     svc_.times->run += Clock::now() - t;
     if (!rr.ok()) return rr.status().WithContext("RUN could not start");
     if (!rr->success()) {
-      return Status(ErrorCode::kFailedPrecondition,
-                    "RUN " + JoinArgv(spec.argv) + " failed: " + rr->Describe());
+      return Status(ErrorCode::kFailedPrecondition, "RUN " + JoinArgv(spec.argv) + " failed: " + rr->Describe())
+          .WithStepExitCode(rr->exit_code != 0 ? rr->exit_code : 1);
     }
     if (svc_.options->single_snapshot) {
       AddHistory(created_by, true);

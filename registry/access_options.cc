@@ -26,6 +26,36 @@ Status RegistryAccessOptions::AddRegistryCertificate(std::string_view value) {
   return OkStatus();
 }
 
+Status RegistryAccessOptions::AddRegistryClientCert(std::string_view value) {
+  size_t eq = value.find('=');
+  size_t comma = eq == std::string_view::npos ? eq : value.find(',', eq);
+  if (eq == std::string_view::npos || eq == 0 || comma == std::string_view::npos || comma == eq + 1 ||
+      comma + 1 == value.size()) {
+    return InvalidArgument("--registry-client-cert wants REGISTRY=CERT_FILE,KEY_FILE, not \"" + std::string(value) + "\"");
+  }
+  client_certificates[std::string(value.substr(0, eq))] = {std::string(value.substr(eq + 1, comma - eq - 1)),
+                                                           std::string(value.substr(comma + 1))};
+  return OkStatus();
+}
+
+Status RegistryAccessOptions::AddRegistryMap(std::string_view value) {
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t semi = value.find(';', start);
+    if (semi == std::string_view::npos) semi = value.size();
+    std::string_view pair = value.substr(start, semi - start);
+    start = semi + 1;
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == pair.size()) {
+      return InvalidArgument("--registry-map wants REGISTRY=MIRROR[/PATH] (several separated by ';'), not \"" +
+                             std::string(pair) + "\"");
+    }
+    registry_maps[NormalizeRegistry(std::string(pair.substr(0, eq)))].emplace_back(pair.substr(eq + 1));
+  }
+  return OkStatus();
+}
+
 Result<CurlTransportOptions> RegistryAccessOptions::TransportOptions() const {
   CurlTransportOptions t;
   t.system_ca_file = system_ca_file;
@@ -65,6 +95,16 @@ Result<CurlTransportOptions> RegistryAccessOptions::TransportOptions() const {
       }
     }
   }
+  for (const auto& [registry, pair] : client_certificates) {
+    for (const std::string& f : {pair.first, pair.second}) {
+      struct stat st;
+      if (::stat(f.c_str(), &st) != 0) return ErrnoStatus("--registry-client-cert " + registry + ": " + f, errno);
+    }
+    for (const auto& h : hosts_for(registry)) {
+      t.hosts[h].client_cert = pair.first;
+      t.hosts[h].client_key = pair.second;
+    }
+  }
   return t;
 }
 
@@ -72,6 +112,7 @@ ClientOptions RegistryAccessOptions::ClientSettings() const {
   ClientOptions c;
   c.insecure_registries = insecure_registries;
   c.docker_io_mirrors = mirrors;
+  c.registry_maps = registry_maps;
   c.mirror_fallback = mirror_fallback;
   c.retry.max_attempts = std::max(1, retry_attempts);
   return c;

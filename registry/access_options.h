@@ -37,8 +37,20 @@ struct RegistryAccessOptions {
   std::vector<std::string> extra_ca_dirs = {"/kaniko/ssl/certs"};
   /// docker.io mirrors ("host[:port]" or a URL), tried in order before docker.io itself.
   std::vector<std::string> mirrors;
-  /// Try docker.io after the mirrors failed.
+  /// Kaniko's --registry-client-cert: registry → (certificate, key) PEM files for mutual TLS.
+  std::map<std::string, std::pair<std::string, std::string>> client_certificates;
+  /// Parses one --registry-client-cert value as Kaniko writes it: "REGISTRY=CERT,KEY".
+  Status AddRegistryClientCert(std::string_view value);
+
+  /// Kaniko's --registry-map: registry → replacements "host[:port][/path]", tried in order for pulls.
+  std::map<std::string, std::vector<std::string>> registry_maps;
+  /// Try the registry itself after its mirrors / mapped registries failed.
   bool mirror_fallback = true;
+
+  /// Parses one --registry-map value (or $KANIKO_REGISTRY_MAP) as Kaniko does:
+  /// "REGISTRY=HOST[/PATH]", several separated by ';'. Registry names are normalised
+  /// (index.docker.io → docker.io). Fails with kInvalidArgument naming the malformed pair.
+  Status AddRegistryMap(std::string_view value);
   /// Attempts per request (including the first) for temporary failures.
   int retry_attempts = 5;
 

@@ -363,22 +363,31 @@ Client::Client(Transport* wire, Keychain* keychain, ClientOptions options, Clock
     : keychain_(keychain), options_(std::move(options)), clock_(clock), retry_(wire, options_.retry, clock) {}
 
 std::vector<Endpoint> Client::PullEndpoints(const std::string& registry) const {
-  std::vector<Endpoint> out;
-  if (registry == kDockerHub) {
-    for (const auto& m : options_.docker_io_mirrors) {
-      Endpoint e;
-      if (size_t p = m.find("://"); p != std::string::npos) {
-        e.registry = m.substr(p + 3);
-        while (!e.registry.empty() && e.registry.back() == '/') e.registry.pop_back();
-        e.base_url = m.substr(0, p) + "://" + e.registry;
-      } else {
-        e.registry = m;
-        e.base_url = (options_.insecure_registries.count(m) ? "http://" : "https://") + m;
-      }
-      out.push_back(e);
-    }
-    if (!out.empty() && !options_.mirror_fallback) return out;
+  std::vector<std::string> replacements;
+  if (auto it = options_.registry_maps.find(registry); it != options_.registry_maps.end()) {
+    replacements = it->second;
   }
+  if (registry == kDockerHub) {
+    replacements.insert(replacements.end(), options_.docker_io_mirrors.begin(), options_.docker_io_mirrors.end());
+  }
+  std::vector<Endpoint> out;
+  for (const std::string& m : replacements) {
+    Endpoint e;
+    std::string scheme;
+    std::string rest = m;
+    if (size_t p = m.find("://"); p != std::string::npos) {
+      scheme = m.substr(0, p);
+      rest = m.substr(p + 3);
+    }
+    while (!rest.empty() && rest.back() == '/') rest.pop_back();
+    size_t slash = rest.find('/');
+    e.registry = rest.substr(0, slash);
+    if (slash != std::string::npos) e.repository_prefix = rest.substr(slash + 1);
+    if (scheme.empty()) scheme = options_.insecure_registries.count(e.registry) ? "http" : "https";
+    e.base_url = scheme + "://" + (e.registry == kDockerHub ? ApiHostFor(e.registry) : e.registry);
+    out.push_back(e);
+  }
+  if (!out.empty() && !options_.mirror_fallback) return out;
   out.push_back(PushEndpoint(registry));
   return out;
 }
@@ -402,6 +411,10 @@ Result<std::shared_ptr<Authenticator>> Client::AuthFor(const Endpoint& endpoint)
 Result<std::unique_ptr<Repository>> Client::Open(const Endpoint& endpoint, const std::string& repository, bool push,
                                                  const std::vector<std::string>& mount_from) {
   KILN_ASSIGN_OR_RETURN(auto auth, AuthFor(endpoint));
+  if (!endpoint.repository_prefix.empty()) {
+    return Open(Endpoint{endpoint.registry, endpoint.base_url, ""}, endpoint.repository_prefix + "/" + repository,
+                push, mount_from);
+  }
   std::vector<std::string> scopes{RepositoryScope(repository, push)};
   for (const auto& from : mount_from) {
     if (from != repository) scopes.push_back(RepositoryScope(from, false));

@@ -44,7 +44,13 @@ struct ClientOptions {
   /// Mirrors for docker.io, tried in order for pulls: "host[:port]" (HTTPS unless listed in
   /// insecure_registries) or "http(s)://host[:port]".
   std::vector<std::string> docker_io_mirrors;
-  /// After every mirror failed, try docker.io itself.
+  /// Kaniko's --registry-map: registry (as normalised: "docker.io", "ghcr.io") → replacements tried
+  /// in order for pulls, each "host[:port][/path]" or "http(s)://host[:port][/path]". A path is a
+  /// prefix of the repository ("mirror.example.com/dockerhub" pulls library/debian from
+  /// mirror.example.com/dockerhub/library/debian), as Harbor and Nexus proxy projects need.
+  /// docker_io_mirrors above are the same as entries for "docker.io" (after the map's).
+  std::map<std::string, std::vector<std::string>> registry_maps;
+  /// After every mirror or mapped registry failed, try the registry itself.
   bool mirror_fallback = true;
   RetryPolicy retry;
   /// 0: monolithic uploads (POST, then PUT with the whole blob). Otherwise PATCH chunks of this size,
@@ -58,6 +64,8 @@ struct ClientOptions {
 struct Endpoint {
   std::string registry;  // "docker.io", "127.0.0.1:5000"
   std::string base_url;  // "https://registry-1.docker.io"
+  /// Prepended to repository names on this endpoint ("dockerhub" for a mirror "host/dockerhub").
+  std::string repository_prefix;
 };
 
 /// One repository on one endpoint, with the scopes it was opened for. Thread-safe.
@@ -116,8 +124,8 @@ class Client {
  public:
   Client(Transport* wire, Keychain* keychain, ClientOptions options, Clock* clock = RealClock::Get());
 
-  /// The endpoints to pull `registry` from: docker.io mirrors first (then docker.io unless
-  /// mirror_fallback is off), otherwise the registry itself.
+  /// The endpoints to pull `registry` from: its registry_maps entries (and for docker.io the
+  /// mirrors) first, then the registry itself unless mirror_fallback is off.
   std::vector<Endpoint> PullEndpoints(const std::string& registry) const;
   /// The endpoint to push to (never a mirror).
   Endpoint PushEndpoint(const std::string& registry) const;

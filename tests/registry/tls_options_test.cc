@@ -137,6 +137,40 @@ TEST_F(TlsOptionsTest, EveryFileOfTheCertDirectoriesIsTrusted) {
   EXPECT_EQ(to->system_ca_dirs, std::vector<std::string>{t.Sub("certs")});
 }
 
+// Kaniko's --registry-client-cert REGISTRY=CERT,KEY sets the client certificate for that registry
+// (and for docker.io, its API host); malformed values and missing files name the flag.
+TEST(AccessOptionsTest, RegistryClientCertAsKanikoWritesIt) {
+  kiln::testing::TempDir t;
+  kiln::testing::WriteFile(t.Sub("c.crt"), "cert");
+  kiln::testing::WriteFile(t.Sub("c.key"), "key");
+  RegistryAccessOptions o;
+  o.certs_d_roots.clear();
+  ASSERT_TRUE(o.AddRegistryClientCert("docker.io=" + t.Sub("c.crt") + "," + t.Sub("c.key")).ok());
+  auto to = o.TransportOptions();
+  ASSERT_TRUE(to.ok()) << to.status().ToString();
+  EXPECT_EQ(to->hosts["docker.io"].client_cert, t.Sub("c.crt"));
+  EXPECT_EQ(to->hosts["registry-1.docker.io"].client_key, t.Sub("c.key"));
+  for (const char* bad : {"no-equals", "host=only-cert", "host=,key", "host=cert,"}) {
+    Status s = RegistryAccessOptions().AddRegistryClientCert(bad);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("--registry-client-cert"), std::string::npos) << s.message();
+  }
+  RegistryAccessOptions missing;
+  ASSERT_TRUE(missing.AddRegistryClientCert("r.example=/nonexistent.crt," + t.Sub("c.key")).ok());
+  EXPECT_FALSE(missing.TransportOptions().ok());
+}
+
+TEST(AccessOptionsTest, RegistryMapPairsAndNormalisedNames) {
+  RegistryAccessOptions o;
+  ASSERT_TRUE(o.AddRegistryMap("index.docker.io=mirror.example/hub;ghcr.io=m2.example").ok());
+  ASSERT_TRUE(o.AddRegistryMap("docker.io=m3.example").ok());
+  EXPECT_EQ(o.registry_maps["docker.io"], (std::vector<std::string>{"mirror.example/hub", "m3.example"}));
+  EXPECT_EQ(o.registry_maps["ghcr.io"], std::vector<std::string>{"m2.example"});
+  EXPECT_FALSE(o.AddRegistryMap("=x").ok());
+  EXPECT_FALSE(o.AddRegistryMap("a=").ok());
+  EXPECT_FALSE(o.AddRegistryMap("plain").ok());
+}
+
 TEST_F(TlsOptionsTest, SkipVerifyOnlyForTheNamedRegistry) {
   RegistryAccessOptions o = Base();
   o.skip_verify_registries.insert(tls_->host());
