@@ -114,9 +114,10 @@ class FdBuildLog : public BuildLog {
 
   // Text mode passes output straight through (a progress bar's carriage returns included); JSON mode
   // needs whole lines, so it keeps the unfinished tail until the next newline or the step's end.
+  // A step's output is shown at every --verbosity, as Kaniko shows it: it is the build's own output,
+  // and a failing step must never fail silently (--verbosity=error is common in CI templates).
   void StepBytes(std::string_view bytes) {
     if (format_ != LogFormat::kJson) {
-      if (level_ < LogLevel::kInfo) return;
       std::lock_guard<std::mutex> lock(mu_);
       WriteAllFd(fd_, bytes);
       return;

@@ -88,6 +88,19 @@ TEST_F(BuildKanikoFlagsTest, FailingRunExitsWithTheStepsOwnCode) {
   EXPECT_EQ(env_->Build(missing, "--no-push").rc, 1);
 }
 
+// Kaniko shows RUN output whatever --verbosity says; a failing step's output must never be hidden.
+TEST_F(BuildKanikoFlagsTest, RunOutputIsShownAtEveryVerbosity) {
+  std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nRUN echo step-says-hello\n"
+                                                  "RUN echo step-says-why >&2; exit 4\n"}});
+  for (const char* level : {"warn", "error", "panic"}) {
+    KilnRun r = env_->Build(ctx, std::string("--no-push --verbosity=") + level);
+    EXPECT_EQ(r.rc, 4) << r.err;
+    EXPECT_TRUE(Has(r.err + r.out, "step-says-hello")) << level << ":\n" << r.err;
+    EXPECT_TRUE(Has(r.err + r.out, "step-says-why")) << level << ":\n" << r.err;
+    EXPECT_FALSE(Has(r.err, "STEP 1/3")) << "info lines at --verbosity=" << level << ":\n" << r.err;
+  }
+}
+
 TEST_F(BuildKanikoFlagsTest, HarmlessKanikoFlagsAndDeprecatedSpellingsAreAccepted) {
   std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nRUN echo ran > /ran\n"}});
   std::string tar = env_->NewDir("out") + "/image.tar";
