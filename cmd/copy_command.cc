@@ -102,8 +102,9 @@ Status RunCopy(Prepared& p, const CopyFlags& f) {
   KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions to, p.access.TransportOptions());
   registry::CurlTransport wire(to);
   registry::ProcessHelperRunner helpers;
-  registry::DockerConfigKeychain keychain(registry::DockerConfigSearch::FromEnvironment(), &helpers);
-  registry::Client client(&wire, &keychain, p.access.ClientSettings());
+  std::unique_ptr<registry::Keychain> keychain = registry::NewDefaultKeychain(
+      registry::DockerConfigSearch::FromEnvironment(), ContainersAuthFromEnvironment(), &helpers);
+  registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
 
   KILN_ASSIGN_OR_RETURN(auto source, registry::OpenSource(client, p.src));
   KILN_ASSIGN_OR_RETURN(auto sink, registry::OpenSink(client, p.dst));

@@ -49,8 +49,9 @@ Status RunWarm(const Prepared& p, const WarmFlags& f) {
   KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions to, p.access.TransportOptions());
   registry::CurlTransport wire(to);
   registry::ProcessHelperRunner helpers;
-  registry::DockerConfigKeychain keychain(registry::DockerConfigSearch::FromEnvironment(), &helpers);
-  registry::Client client(&wire, &keychain, p.access.ClientSettings());
+  std::unique_ptr<registry::Keychain> keychain = registry::NewDefaultKeychain(
+      registry::DockerConfigSearch::FromEnvironment(), ContainersAuthFromEnvironment(), &helpers);
+  registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
   for (const std::string& image : f.images) {
     executor::WarmStats stats;
     KILN_RETURN_IF_ERROR(executor::WarmBaseImage(client, image, p.platform, f.cache_dir, &stats));

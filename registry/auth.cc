@@ -100,6 +100,12 @@ Authenticator::Authenticator(Transport* wire, std::string registry, std::string 
       credential_(std::move(credential)),
       clock_(clock) {}
 
+std::string Authenticator::CredentialNote() const {
+  std::string where = searched_.empty() ? std::string() : " (kiln looks in " + searched_ + ")";
+  if (credential_.anonymous()) return "no credentials were sent: kiln found none for " + registry_ + where;
+  return "credentials for " + registry_ + " were sent and refused" + where;
+}
+
 Status Authenticator::PingLocked() {
   if (pinged_) return OkStatus();
   Request req;
@@ -163,7 +169,8 @@ Result<Authenticator::Token> Authenticator::FetchToken(const std::vector<std::st
     if (resp->status == 401 || resp->status == 403) {
       return Status(ErrorCode::kUnauthenticated,
                     s.message() + (credential_.anonymous() ? ": no credentials are configured for this registry"
-                                                            : ": the token server rejected the credentials"));
+                                                            : ": the token server rejected the credentials") +
+                        (searched_.empty() ? std::string() : " (kiln looks in " + searched_ + ")"));
     }
     return s;
   }
@@ -265,15 +272,21 @@ Result<Response> AuthTransport::RoundTrip(const Request& original) {
   Request req = original;
   KILN_RETURN_IF_ERROR(auth_->Authorize(req, scopes));
   KILN_ASSIGN_OR_RETURN(Response resp, wire_->RoundTrip(req));
-  if (resp.status != 401 || !original.Replayable() || UrlOrigin(original.url) != auth_->base_url()) return resp;
-  if (!auth_->OnUnauthorized(resp, &scopes)) return resp;
+  bool ours = UrlOrigin(original.url) == auth_->base_url();
+  auto annotate = [&](Response r) {
+    if (ours && (r.status == 401 || r.status == 403)) r.auth_note = auth_->CredentialNote();
+    return r;
+  };
+  if (resp.status != 401 || !original.Replayable() || !ours) return annotate(std::move(resp));
+  if (!auth_->OnUnauthorized(resp, &scopes)) return annotate(std::move(resp));
   {
     std::lock_guard<std::mutex> lock(mu_);
     scopes_ = scopes;  // later requests ask for the wider scope straight away
   }
   req = original;
   KILN_RETURN_IF_ERROR(auth_->Authorize(req, scopes));
-  return wire_->RoundTrip(req);
+  KILN_ASSIGN_OR_RETURN(Response again, wire_->RoundTrip(req));
+  return annotate(std::move(again));
 }
 
 }  // namespace kiln::registry

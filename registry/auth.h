@@ -38,6 +38,11 @@ class Authenticator {
   /// `base_url` is "scheme://api-host" of the registry; `registry` names it in messages.
   Authenticator(Transport* wire, std::string registry, std::string base_url, Credential credential, Clock* clock);
 
+  /// What a 401/403 should tell the user about credentials: whether any were sent for this registry
+  /// and where kiln looks for them (`searched`, from Keychain::Searched). Never a secret.
+  void SetCredentialSources(std::string searched) { searched_ = std::move(searched); }
+  std::string CredentialNote() const;
+
   /// Adds an Authorization header for `scopes` to `req` when `req` goes to this registry, pinging
   /// and fetching a token first if needed.
   Status Authorize(Request& req, const std::vector<std::string>& scopes);
@@ -60,6 +65,7 @@ class Authenticator {
   Transport* wire_;
   std::string registry_, base_url_;
   Credential credential_;
+  std::string searched_;
   Clock* clock_;
   std::mutex mu_;
   std::mutex fetch_mu_;  // held while fetching a token; taken before mu_

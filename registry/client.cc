@@ -404,6 +404,7 @@ Result<std::shared_ptr<Authenticator>> Client::AuthFor(const Endpoint& endpoint)
   auto cred = keychain_->Resolve(endpoint.registry);
   if (!cred.ok()) return cred.status().WithContext("looking up credentials for " + endpoint.registry);
   auto auth = std::make_shared<Authenticator>(&retry_, endpoint.registry, endpoint.base_url, *cred, clock_);
+  auth->SetCredentialSources(keychain_->Searched());
   auths_[endpoint.base_url] = auth;
   return auth;
 }

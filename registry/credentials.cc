@@ -80,6 +80,7 @@ std::string HelperServerUrl(std::string_view registry) {
 }
 
 std::vector<std::string> DockerConfigSearch::Candidates() const {
+  if (!files.empty()) return files;
   std::vector<std::string> out;
   if (!docker_config_dir.empty()) out.push_back(docker_config_dir + "/config.json");
   if (!home_dir.empty()) out.push_back(home_dir + "/.docker/config.json");
@@ -92,6 +93,96 @@ DockerConfigSearch DockerConfigSearch::FromEnvironment() {
   if (const char* d = std::getenv("DOCKER_CONFIG"); d != nullptr) s.docker_config_dir = d;
   if (const char* h = std::getenv("HOME"); h != nullptr) s.home_dir = h;
   return s;
+}
+
+DockerConfigSearch DockerConfigSearch::ContainersAuth(const std::string& registry_auth_file,
+                                                    const std::string& xdg_runtime_dir, const std::string& home_dir) {
+  DockerConfigSearch s;
+  s.kaniko = false;
+  if (!registry_auth_file.empty()) {
+    s.files = {registry_auth_file};
+    return s;
+  }
+  if (!xdg_runtime_dir.empty()) s.files.push_back(xdg_runtime_dir + "/containers/auth.json");
+  if (!home_dir.empty()) s.files.push_back(home_dir + "/.config/containers/auth.json");
+  if (s.files.empty()) s.files.push_back("/nonexistent/containers/auth.json");  // nothing to read
+  return s;
+}
+
+std::unique_ptr<Keychain> NewDefaultKeychain(DockerConfigSearch search, DockerConfigSearch containers,
+                                             HelperRunner* runner) {
+  std::vector<std::unique_ptr<Keychain>> chain;
+  chain.push_back(std::make_unique<DockerConfigKeychain>(std::move(search), runner));
+  chain.push_back(std::make_unique<DockerConfigKeychain>(std::move(containers), runner));
+  return std::make_unique<ChainKeychain>(std::move(chain));
+}
+
+Result<Credential> ChainKeychain::Resolve(std::string_view registry) {
+  for (auto& k : chain_) {
+    KILN_ASSIGN_OR_RETURN(Credential c, k->Resolve(registry));
+    if (!c.anonymous()) return c;
+  }
+  return Credential{};
+}
+
+std::string ChainKeychain::Searched() const {
+  std::string out;
+  for (const auto& k : chain_) {
+    std::string s = k->Searched();
+    if (s.empty()) continue;
+    out += (out.empty() ? "" : ", ") + s;
+  }
+  return out;
+}
+
+std::string DockerConfigKeychain::Searched() const {
+  std::string out;
+  for (const std::string& c : search_.Candidates()) {
+    if (c.rfind("/nonexistent/", 0) == 0) continue;
+    out += (out.empty() ? "" : ", ") + c;
+  }
+  return out;
+}
+
+Result<std::string> DockerConfigFileForLogin(const std::string& docker_config_dir, const std::string& home_dir) {
+  if (!docker_config_dir.empty()) return docker_config_dir + "/config.json";
+  if (!home_dir.empty()) return home_dir + "/.docker/config.json";
+  return FailedPrecondition("neither DOCKER_CONFIG nor HOME is set: no place for config.json");
+}
+
+Status UpdateDockerConfigAuth(const std::string& path, const std::string& registry, const std::string& auth) {
+  nlohmann::json doc = nlohmann::json::object();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    KILN_ASSIGN_OR_RETURN(auto reader, OpenFileReader(path));
+    auto text = ReadAll(*reader, kMaxConfigBytes);
+    if (!text.ok()) return text.status().WithContext("reading " + path);
+    try {
+      doc = nlohmann::json::parse(*text);
+    } catch (const nlohmann::json::exception&) {
+      return InvalidArgument(path + ": not valid JSON; fix or remove it first");  // never quote it
+    }
+    if (!doc.is_object()) return InvalidArgument(path + ": not a JSON object");
+  } else if (errno != ENOENT) {
+    return ErrnoStatus("reading " + path, errno);
+  }
+  if (!doc.contains("auths") || !doc["auths"].is_object()) doc["auths"] = nlohmann::json::object();
+  if (auth.empty()) {
+    // Remove every spelling of the registry's key.
+    std::vector<std::string> drop;
+    for (const auto& [key, v] : doc["auths"].items()) {
+      if (NormalizeAuthKey(key) == NormalizeAuthKey(registry)) drop.push_back(key);
+    }
+    for (const auto& k : drop) doc["auths"].erase(k);
+  } else {
+    std::string key = NormalizeAuthKey(registry) == kDockerHub ? HelperServerUrl(registry) : std::string(registry);
+    doc["auths"][key] = nlohmann::json{{"auth", auth}};
+  }
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) KILN_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), 0700));
+  KILN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path, 0600, /*durable=*/true));
+  KILN_RETURN_IF_ERROR(out->Write(doc.dump(1, '\t') + "\n"));
+  return out->Close();
 }
 
 Result<std::string> ProcessHelperRunner::Run(const std::string& program, const std::vector<std::string>& args,

@@ -36,6 +36,21 @@ class Keychain {
   /// none are configured. Fails only when configuration exists but is broken (unreadable or malformed
   /// config, failing helper).
   virtual Result<Credential> Resolve(std::string_view registry) = 0;
+  /// Where this keychain looks, for messages ("/root/.docker/config.json, ..."); "" when nowhere
+  /// the user could change.
+  virtual std::string Searched() const { return ""; }
+};
+
+/// Asks each keychain in turn; the first that has credentials for a registry answers (anonymous
+/// when none has). An error from one (a malformed file) is returned as is.
+class ChainKeychain : public Keychain {
+ public:
+  explicit ChainKeychain(std::vector<std::unique_ptr<Keychain>> chain) : chain_(std::move(chain)) {}
+  Result<Credential> Resolve(std::string_view registry) override;
+  std::string Searched() const override;
+
+ private:
+  std::vector<std::unique_ptr<Keychain>> chain_;
 };
 
 /// No credentials for anyone.
@@ -68,11 +83,30 @@ struct DockerConfigSearch {
   bool kaniko = true;             // /kaniko/.docker/config.json
   std::string kaniko_path = "/kaniko/.docker/config.json";
 
+  /// When set, exactly these files are candidates (containers' auth.json lookup).
+  std::vector<std::string> files;
+
   /// The candidate files, most preferred first.
   std::vector<std::string> Candidates() const;
   /// From $DOCKER_CONFIG and $HOME (unset variables leave their field empty), with the Kaniko path.
   static DockerConfigSearch FromEnvironment();
+  /// containers-auth.json(5), what `podman login` and `buildah login` write: $REGISTRY_AUTH_FILE,
+  /// else $XDG_RUNTIME_DIR/containers/auth.json, else $HOME/.config/containers/auth.json.
+  static DockerConfigSearch ContainersAuth(const std::string& registry_auth_file, const std::string& xdg_runtime_dir,
+                                          const std::string& home_dir);
 };
+
+/// The keychain kiln uses: Docker's and Kaniko's config.json first (`search`), then containers'
+/// auth.json (`containers`), each file read as docker reads config.json.
+std::unique_ptr<Keychain> NewDefaultKeychain(DockerConfigSearch search, DockerConfigSearch containers,
+                                             HelperRunner* runner);
+
+/// The file `kiln login` writes: $DOCKER_CONFIG/config.json, else $HOME/.docker/config.json.
+/// Fails when neither variable is set.
+Result<std::string> DockerConfigFileForLogin(const std::string& docker_config_dir, const std::string& home_dir);
+/// Adds (or with an empty `auth` removes) auths[registry] in the docker config `path`, keeping every
+/// other key; written to a temporary file, mode 0600, then renamed. `auth` is base64(user:password).
+Status UpdateDockerConfigAuth(const std::string& path, const std::string& registry, const std::string& auth);
 
 /// Docker's config.json lookup. The first existing candidate file is used (as docker does);
 /// it is read once, on first use.
@@ -82,6 +116,7 @@ class DockerConfigKeychain : public Keychain {
   /// Builds from the file contents directly (tests, or a config passed by other means).
   static Result<std::unique_ptr<DockerConfigKeychain>> FromJson(std::string_view json, HelperRunner* runner);
   Result<Credential> Resolve(std::string_view registry) override;
+  std::string Searched() const override;
 
  private:
   Status LoadLocked();

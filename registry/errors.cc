@@ -65,6 +65,7 @@ Status HttpError(std::string_view method, std::string_view url, Response& resp) 
     }
   }
   if (!detail.empty()) msg += " (" + detail + ")";
+  if ((resp.status == 401 || resp.status == 403) && !resp.auth_note.empty()) msg += "; " + resp.auth_note;
   return Status(code, msg);
 }
 

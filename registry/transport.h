@@ -62,6 +62,9 @@ struct Response {
   /// Never null. Reading fails with kUnavailable if the connection breaks mid-body. Destroying the
   /// response early abandons the rest of the body (and the connection).
   std::unique_ptr<Reader> body;
+  /// Set by the auth layer on a 401/403 it could not resolve: whether credentials were sent and
+  /// where kiln looks for them (never a secret). HttpError appends it to the message.
+  std::string auth_note;
 
   /// Reads the body to its end (at most `max_bytes`).
   Result<std::string> ReadBody(size_t max_bytes = 4 << 20);
