@@ -1,0 +1,195 @@
+// `kiln build` end to end on Dockerfile behaviour that Kaniko, Buildah and Docker accept (issue 16:
+// "every Kaniko job runs unchanged"): our own Dockerfiles for what Kaniko's integration Dockerfiles
+// pin down, with the result Buildah gives for the same file (docs/kaniko-compat.md keeps the list).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/base_images.h"
+
+namespace kiln {
+namespace {
+
+using nlohmann::json;
+using testing::BuildEnv;
+using testing::FileInfo;
+using testing::KilnRun;
+using testing::ListTree;
+using testing::Stat;
+using Paths = std::vector<std::string>;
+
+class BuildKanikoCompatTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
+    env_ = new BuildEnv(KILN_BINARY);
+  }
+  static void TearDownTestSuite() {
+    delete env_;
+    env_ = nullptr;
+  }
+  void SetUp() override {
+    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
+  }
+
+  static KilnRun Build(const std::map<std::string, std::string>& files, const std::string& repo_tag) {
+    std::string ctx = env_->Context(files);
+    return env_->Build(ctx, "--destination " + env_->Ref(repo_tag));
+  }
+
+  static BuildEnv* env_;
+};
+BuildEnv* BuildKanikoCompatTest::env_ = nullptr;
+
+// A base with busybox's applets and no /etc/passwd or /etc/group (like a scratch-based image).
+const char* kNoPasswdBase =
+    "FROM @REG@/busybox:latest AS bb\n"
+    "FROM scratch\n"
+    "COPY --from=bb /bin/ /bin/\n";
+
+TEST_F(BuildKanikoCompatTest, WildcardMatchingNothingIsFineWhenAnotherSourceMatches) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "COPY one.txt nothing-here* two.txt /dst/\n"
+                   "COPY sub/*.md sub/*.none /docs/\n"},
+                  {"one.txt", "1"},
+                  {"two.txt", "2"},
+                  {"sub/a.md", "a"}},
+                 "wild:partial");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("wild:partial");
+  EXPECT_EQ(ListTree(img.rootfs, "dst"), (Paths{"dst/one.txt", "dst/two.txt"}));
+  EXPECT_EQ(ListTree(img.rootfs, "docs"), (Paths{"docs/a.md"}));
+}
+
+TEST_F(BuildKanikoCompatTest, CopyWhoseSourcesAllMatchNothingFails) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "COPY nothing-here* none-either?.txt /dst/\n"},
+                  {"one.txt", "1"}},
+                 "wild:none");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("Dockerfile:2:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing-here*: no files match"), std::string::npos) << r.err;
+  // A named source that does not exist stays an error, whatever else matched.
+  r = Build({{"Dockerfile",
+              "FROM @REG@/busybox:latest\n"
+              "COPY one.txt missing.txt /dst/\n"},
+             {"one.txt", "1"}},
+            "wild:missing");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("missing.txt"), std::string::npos) << r.err;
+}
+
+TEST_F(BuildKanikoCompatTest, VolumeCreatesItsDirectoryForLaterSteps) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "USER 1000\n"
+                   "VOLUME /vol/inner /tmp\n"
+                   "ENV V=/data\n"
+                   "VOLUME [\"${V}\"]\n"
+                   "USER root\n"
+                   "RUN echo hello > /vol/inner/f && ls -ld /data > /listing\n"}},
+                 "vol:1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("vol:1");
+  EXPECT_EQ(img.config["config"]["Volumes"],
+            json({{"/vol/inner", json::object()}, {"/tmp", json::object()}, {"/data", json::object()}}));
+  // Created missing (parents too), owned by root whatever USER says, 0755; /tmp existed already.
+  for (const char* d : {"vol", "vol/inner", "data"}) {
+    FileInfo fi = Stat(img.rootfs, d);
+    EXPECT_EQ(fi.type, 'd') << d;
+    EXPECT_EQ(fi.mode, 0755u) << d;
+    EXPECT_EQ(fi.uid, 0u) << d;
+  }
+  EXPECT_EQ(Stat(img.rootfs, "vol/inner/f").content, "hello\n");
+  // The first VOLUME created /vol/inner in a layer of its own; the second created /data.
+  const json& h = img.config["history"];
+  ASSERT_EQ(h.size(), 7u) << h.dump(1);
+  EXPECT_EQ(h[2]["created_by"], "VOLUME /vol/inner /tmp");
+  EXPECT_EQ(h[2].value("empty_layer", false), false);
+  EXPECT_EQ(h[4].value("empty_layer", false), false);
+  EXPECT_EQ(img.NonEmptyHistory(), img.config["rootfs"]["diff_ids"].size());
+}
+
+TEST_F(BuildKanikoCompatTest, VolumeOfAnExistingDirectoryAddsNoLayer) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "VOLUME /tmp\n"}},
+                 "vol:2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("vol:2", false);
+  EXPECT_EQ(img.config["history"].back().value("empty_layer", false), true);
+  EXPECT_EQ(img.config["rootfs"]["diff_ids"].size(), 1u);
+}
+
+TEST_F(BuildKanikoCompatTest, UserRootAndNumericUsersNeedNoPasswd) {
+  auto r = Build({{"Dockerfile", std::string(kNoPasswdBase) +
+                                     "USER root\n"
+                                     "RUN id -u > /as-root && id -g >> /as-root\n"
+                                     "USER root:root\n"
+                                     "RUN id -u > /as-root-root && id -g >> /as-root-root && mkdir -m 1777 /w\n"
+                                     "USER 1000\n"
+                                     "RUN id -u > /w/as-1000 && id -g >> /w/as-1000\n"}},
+                 "user:nopasswd");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("user:nopasswd");
+  EXPECT_EQ(Stat(img.rootfs, "etc/passwd").type, '-');
+  EXPECT_EQ(Stat(img.rootfs, "as-root").content, "0\n0\n");
+  EXPECT_EQ(Stat(img.rootfs, "as-root-root").content, "0\n0\n");
+  EXPECT_EQ(Stat(img.rootfs, "w/as-1000").content, "1000\n0\n");
+  EXPECT_EQ(Stat(img.rootfs, "w/as-1000").uid, 1000u);
+}
+
+TEST_F(BuildKanikoCompatTest, UnknownUserNameWithoutPasswdStillFails) {
+  auto r = Build({{"Dockerfile", std::string(kNoPasswdBase) +
+                                     "USER app\n"
+                                     "RUN true\n"}},
+                 "user:unknown");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("unable to find user app"), std::string::npos) << r.err;
+}
+
+TEST_F(BuildKanikoCompatTest, ArgNamesAreExpanded) {
+  auto r = Build({{"Dockerfile",
+                   "ARG prefix=G\n"
+                   "ARG ${prefix}LOBAL=from-global\n"
+                   "FROM @REG@/busybox:latest\n"
+                   "ARG GLOBAL\n"
+                   "ENV name=src\n"
+                   "ARG ${name}=a.txt\n"
+                   "COPY $src /copied/\n"
+                   "RUN echo \"$src $GLOBAL\" > /seen\n"},
+                  {"a.txt", "A"},
+                  {"b.txt", "B"}},
+                 "arg:name");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("arg:name");
+  EXPECT_EQ(ListTree(img.rootfs, "copied"), (Paths{"copied/a.txt"}));
+  EXPECT_EQ(Stat(img.rootfs, "seen").content, "a.txt from-global\n");
+}
+
+TEST_F(BuildKanikoCompatTest, JsonArrayFollowedByTextKeepsTheJsonFormAndWarns) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "CMD [\"/app\",\"--serve\"] # start\n"
+                   "ENTRYPOINT [\"/bin/env\"]   # note\n"
+                   "RUN [\"/bin/sh\", \"-c\", \"echo exec > /ran\"] trailing\n"}},
+                 "json:trailing");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("json:trailing");
+  const json& c = img.config["config"];
+  EXPECT_EQ(c["Entrypoint"], json({"/bin/env"}));
+  // ENTRYPOINT after CMD in the same stage keeps that CMD.
+  EXPECT_EQ(c["Cmd"], json({"/app", "--serve"}));
+  EXPECT_EQ(Stat(img.rootfs, "ran").content, "exec\n");
+  EXPECT_NE(r.err.find("Dockerfile:2:24: CMD is a JSON array followed by \"# start\", which is ignored"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("Dockerfile:3:27: ENTRYPOINT is a JSON array followed by \"# note\""), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("Dockerfile:4:"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace kiln
