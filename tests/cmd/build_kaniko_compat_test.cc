@@ -191,5 +191,36 @@ TEST_F(BuildKanikoCompatTest, JsonArrayFollowedByTextKeepsTheJsonFormAndWarns) {
   EXPECT_NE(r.err.find("Dockerfile:4:"), std::string::npos) << r.err;
 }
 
+TEST_F(BuildKanikoCompatTest, VariablesInExposeBlankQuotedArgAndShellOnlySyntaxInRun) {
+  auto r = Build({{"Dockerfile",
+                   "ARG BLANK=\"\"\n"
+                   "FROM @REG@/busybox:latest\n"
+                   "ARG BLANK\n"
+                   "ENV proto=udp port=83\n"
+                   "EXPOSE 80 82/$proto $port/${proto}\n"
+                   // ${s%s} is shell syntax kiln does not expand in RUN: the shell sees it.
+                   "RUN s=abs; echo \"[${s%s}][$BLANK]\" > /out\n"}},
+                 "subst:1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("subst:1");
+  EXPECT_EQ(img.config["config"]["ExposedPorts"],
+            json({{"80/tcp", json::object()}, {"82/udp", json::object()}, {"83/udp", json::object()}}));
+  EXPECT_EQ(Stat(img.rootfs, "out").content, "[ab][]\n");
+}
+
+TEST_F(BuildKanikoCompatTest, EntrypointWithTrailingTextInAChildStageClearsTheInheritedCmd) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest AS parent\n"
+                   "CMD [\"parent-cmd\"]\n"
+                   "FROM parent\n"
+                   "ENTRYPOINT [\"/bin/echo\"] # clears the CMD of parent\n"}},
+                 "json:child");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("json:child", false);
+  const json& c = img.config["config"];
+  EXPECT_EQ(c["Entrypoint"], json({"/bin/echo"}));
+  EXPECT_TRUE(!c.contains("Cmd") || c["Cmd"].is_null()) << c.dump();
+}
+
 }  // namespace
 }  // namespace kiln
