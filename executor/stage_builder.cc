@@ -302,7 +302,7 @@ class Stage {
   Status Workdir(size_t index, const Instruction& inst, const WorkdirInst& wd) {
     KILN_ASSIGN_OR_RETURN(std::string path, Expand(wd.path));
     std::string dir = ResolveWorkdir(image_.config.config.working_dir, path);
-    image_.config.config.working_dir = dir;
+    image_.config.config.working_dir = WorkdirAsConfigured(image_.config.config.working_dir, path);
     if (CacheOn(true)) {
       KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, "WORKDIR " + dir + "\nuser=" + image_.config.config.user, {},
                                                std::nullopt));
@@ -387,7 +387,7 @@ class Stage {
     if (!args.empty()) created_by += "|" + std::to_string(args.size()) + " " + JoinArgv(args) + " ";
     created_by += JoinArgv(argv);
     Vars env = scope_.RunEnvironment();
-    const std::string workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    const std::string workdir = ResolveWorkdir("/", image_.config.config.working_dir);
 
     if (CacheOn(svc_.cache_run)) {
       CacheVars visible;
@@ -624,7 +624,7 @@ class Stage {
       req.inline_sources.push_back(e);
     }
     KILN_ASSIGN_OR_RETURN(req.dest, Expand(c.dest));
-    req.workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    req.workdir = ResolveWorkdir("/", image_.config.config.working_dir);
     std::string chown, chmod;
     if (!c.chown.empty()) {
       KILN_ASSIGN_OR_RETURN(chown, Expand(c.chown));

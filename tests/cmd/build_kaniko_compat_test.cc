@@ -222,5 +222,119 @@ TEST_F(BuildKanikoCompatTest, EntrypointWithTrailingTextInAChildStageClearsTheIn
   EXPECT_TRUE(!c.contains("Cmd") || c["Cmd"].is_null()) << c.dump();
 }
 
+TEST_F(BuildKanikoCompatTest, ChownOwnsTheParentsItCreatesAndChmodEveryCopiedEntry) {
+  // Buildah and BuildKit: directories a COPY --chown creates on the way to its destination belong to
+  // that owner (a later USER can write there); --chmod applies to every file and directory copied.
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "COPY --chown=1001:1001 foo /path/to/foo\n"
+                   "COPY --chown=1001:1001 qux /path2/to/qux\n"
+                   "COPY --chmod=751 qux /c/dir751\n"
+                   "USER 1001\n"
+                   "RUN mkdir /path/new /path/to/new /path2/to/qux/new\n"},
+                  {"foo", "f"},
+                  {"qux/qup", "q"},
+                  {"qux/quw/que", "e"}},
+                 "chown:parents");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("chown:parents");
+  for (const char* p : {"path", "path/to", "path/to/foo", "path2", "path2/to", "path2/to/qux", "path2/to/qux/quw",
+                        "path2/to/qux/quw/que"}) {
+    FileInfo fi = Stat(img.rootfs, p);
+    EXPECT_EQ(fi.uid, 1001u) << p;
+    EXPECT_EQ(fi.gid, 1001u) << p;
+  }
+  EXPECT_EQ(Stat(img.rootfs, "path/new").uid, 1001u);  // USER 1001 could write in /path
+  EXPECT_EQ(Stat(img.rootfs, "c").uid, 0u);
+  for (const char* p : {"c/dir751/qup", "c/dir751/quw", "c/dir751/quw/que"}) {
+    EXPECT_EQ(Stat(img.rootfs, p).mode, 0751u) << p;
+  }
+}
+
+TEST_F(BuildKanikoCompatTest, FlagWithoutEqualsSignIsRefused) {
+  // `--from second` is no flag value for BuildKit ("missing a value on flag") nor Buildah.
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest AS first\n"
+                   "FROM @REG@/busybox:latest\n"
+                   "COPY --from first /bin/true /t\n"}},
+                 "flag:noeq");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("Dockerfile:3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--from"), std::string::npos) << r.err;
+}
+
+TEST_F(BuildKanikoCompatTest, WorkdirRelativeTrailingSpaceAndEmptyVariables) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "WORKDIR rel\n"
+                   "WORKDIR inner \n"
+                   "RUN pwd > /pwd1\n"
+                   "ENV dir /another/dir\n"
+                   "WORKDIR $dir/$doesntexist\n"
+                   "RUN pwd > /pwd2\n"
+                   "ARG wd\n"
+                   "WORKDIR /x/$wd\n"
+                   "RUN pwd > /pwd3\n"
+                   "WORKDIR /y//z/../w/\n"
+                   "RUN pwd > /pwd4 && touch here\n"
+                   "USER testuser:testgroup\n"}},
+                 "workdir:1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("workdir:1");
+  EXPECT_EQ(Stat(img.rootfs, "pwd1").content, "/rel/inner\n");
+  EXPECT_EQ(Stat(img.rootfs, "pwd2").content, "/another/dir\n");
+  EXPECT_EQ(Stat(img.rootfs, "pwd3").content, "/x\n");
+  EXPECT_EQ(Stat(img.rootfs, "pwd4").content, "/y/w\n");
+  EXPECT_EQ(Stat(img.rootfs, "y/w/here").type, 'f');
+  // An absolute WORKDIR is recorded as written, as BuildKit, Buildah and Kaniko do.
+  EXPECT_EQ(img.config["config"]["WorkingDir"], "/y//z/../w/");
+  // USER is only looked up when a step runs as it: unknown names in the config are fine.
+  EXPECT_EQ(img.config["config"]["User"], "testuser:testgroup");
+}
+
+TEST_F(BuildKanikoCompatTest, CopyFromStageByIndexWithVariablesAndGlobsIntoScratch) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest AS base\n"
+                   "COPY . /ctx/\n"
+                   "FROM scratch AS second\n"
+                   "ENV foopath /ctx/foo\n"
+                   "COPY --from=0 $foopath /ctx/b* /foo/\n"
+                   "FROM base\n"
+                   "ARG file=/dest\n"
+                   "COPY --from=second /foo $file\n"},
+                  {"foo", "f"},
+                  {"bar", "b"},
+                  {"baz/x", "x"}},
+                 "multi:1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("multi:1");
+  EXPECT_EQ(ListTree(img.rootfs, "dest"), (Paths{"dest/bar", "dest/foo", "dest/x"}));
+}
+
+TEST_F(BuildKanikoCompatTest, StageNamesIgnoreCaseAndCopyFromKeepsModesLinksAndDeletions) {
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest AS Base_Stage\n"
+                   "RUN mkdir -p /foo/some_dir /some/dir && touch /foo/some_file && chmod 777 /foo/some_dir && "
+                   "chmod 666 /foo/some_file && echo 1 > /some/dir/first.txt\n"
+                   "RUN [\"/bin/ln\", \"-s\", \"nowhere\", \"/link\"]\n"
+                   "RUN rm /some/dir/first.txt\n"
+                   "FROM base_stage AS BUG_stage\n"
+                   "COPY --from=BASE_STAGE /foo /bar\n"
+                   "COPY / /ctx\n"},
+                  {"top.txt", "t"},
+                  {"d/inner.txt", "i"}},
+                 "stages:case");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("stages:case");
+  EXPECT_EQ(Stat(img.rootfs, "bar/some_dir").mode, 0777u);
+  EXPECT_EQ(Stat(img.rootfs, "bar/some_file").mode, 0666u);
+  FileInfo link = Stat(img.rootfs, "link");
+  EXPECT_EQ(link.type, 'l');
+  EXPECT_EQ(link.link, "nowhere");
+  EXPECT_EQ(Stat(img.rootfs, "some/dir").type, 'd');
+  EXPECT_EQ(Stat(img.rootfs, "some/dir/first.txt").type, '-');
+  EXPECT_EQ(ListTree(img.rootfs, "ctx"), (Paths{"ctx/Dockerfile", "ctx/d/", "ctx/d/inner.txt", "ctx/top.txt"}));
+}
+
 }  // namespace
 }  // namespace kiln
