@@ -75,8 +75,8 @@ Result<std::optional<dockerfile::IgnoreMatcher>> CompileExcludes(const std::vect
 
 /// Everything `req` reads from the source root `src`, in order: its sources (URLs as kUrl items),
 /// then its inline files. `exclude` may be null. Errors as the copy reports them: kNotFound for a
-/// source that does not exist or when every source is a wildcard matching nothing, kUnsupported for a git URL, kInvalidArgument for a
-/// URL in COPY.
+/// source that does not exist, or when no source matched anything (a wildcard matching nothing is
+/// fine otherwise); kUnsupported for a git URL, kInvalidArgument for a URL in COPY.
 Result<std::vector<CopyItem>> SelectSources(const CopySource& source, const CopyRequest& req, layers::RootDir& src,
                                             const dockerfile::IgnoreMatcher* exclude);
 

@@ -230,6 +230,7 @@ TEST_F(BuildKanikoCompatTest, ChownOwnsTheParentsItCreatesAndChmodEveryCopiedEnt
                    "COPY --chown=1001:1001 foo /path/to/foo\n"
                    "COPY --chown=1001:1001 qux /path2/to/qux\n"
                    "COPY --chmod=751 qux /c/dir751\n"
+                   "COPY --chmod=700 qux /tmp/\n"
                    "USER 1001\n"
                    "RUN mkdir /path/new /path/to/new /path2/to/qux/new\n"},
                   {"foo", "f"},
@@ -246,7 +247,10 @@ TEST_F(BuildKanikoCompatTest, ChownOwnsTheParentsItCreatesAndChmodEveryCopiedEnt
   }
   EXPECT_EQ(Stat(img.rootfs, "path/new").uid, 1001u);  // USER 1001 could write in /path
   EXPECT_EQ(Stat(img.rootfs, "c").uid, 0u);
-  for (const char* p : {"c/dir751/qup", "c/dir751/quw", "c/dir751/quw/que"}) {
+  EXPECT_EQ(Stat(img.rootfs, "tmp").mode, 01777u);  // an existing destination keeps its mode
+  EXPECT_EQ(Stat(img.rootfs, "tmp/qup").mode, 0700u);
+  // The copied directory itself takes the mode too (BuildKit and Kaniko; Buildah leaves it 0755).
+  for (const char* p : {"c/dir751", "c/dir751/qup", "c/dir751/quw", "c/dir751/quw/que"}) {
     EXPECT_EQ(Stat(img.rootfs, p).mode, 0751u) << p;
   }
 }
@@ -334,6 +338,54 @@ TEST_F(BuildKanikoCompatTest, StageNamesIgnoreCaseAndCopyFromKeepsModesLinksAndD
   EXPECT_EQ(Stat(img.rootfs, "some/dir").type, 'd');
   EXPECT_EQ(Stat(img.rootfs, "some/dir/first.txt").type, '-');
   EXPECT_EQ(ListTree(img.rootfs, "ctx"), (Paths{"ctx/Dockerfile", "ctx/d/", "ctx/d/inner.txt", "ctx/top.txt"}));
+}
+
+TEST_F(BuildKanikoCompatTest, BackgroundProcessesEndWithTheirStepAndReplacedPathsLayerCleanly) {
+  // A RUN that leaves a daemon behind ends when its command does (the daemon is stopped and writes
+  // nothing later); a file removed and copied again, and a symlink replaced by a directory, come
+  // out as the last step left them.
+  auto r = Build({{"Dockerfile",
+                   "FROM @REG@/busybox:latest\n"
+                   "RUN (while true; do sleep 1; echo x >> /daemon-output; done &); sleep 0.2\n"
+                   "RUN sleep 2; cat /daemon-output 2>/dev/null | wc -l > /lines\n"
+                   "RUN cp -a /etc/passwd /test\n"
+                   "RUN rm -f /test\n"
+                   "RUN cp -a /etc/group /test\n"
+                   "RUN mkdir /real && ln -s /real /link\n"
+                   "RUN rm -rf /real /link && mkdir /link\n"}},
+                 "daemon:1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("daemon:1");
+  EXPECT_EQ(Stat(img.rootfs, "lines").content, "0\n");
+  EXPECT_EQ(Stat(img.rootfs, "daemon-output").type, '-');
+  EXPECT_EQ(Stat(img.rootfs, "test").content, Stat(img.rootfs, "etc/group").content);
+  EXPECT_EQ(Stat(img.rootfs, "link").type, 'd');
+  EXPECT_EQ(Stat(img.rootfs, "real").type, '-');
+}
+
+TEST_F(BuildKanikoCompatTest, GlobalArgsQuotedInFromAndSeenOnlyAfterArgInTheStage) {
+  auto r = Build({{"Dockerfile",
+                   "ARG BASE=\"@REG@/busybox:latest\"\n"
+                   "ARG WORD=hello\n"
+                   "ARG OTHER=hey\n"
+                   "ARG BASE2='@REG@/busybox:latest'\n"
+                   "FROM $BASE AS one\n"
+                   "ARG WORD\n"
+                   "RUN touch /${WORD} /dontignore && mkdir /keep && echo t > /keep/target && ln -s /keep/target /keep/link\n"
+                   "FROM ${BASE2}\n"
+                   "COPY --from=one /hello /keep/link /dontignore /from-one/\n"
+                   "RUN touch /from-one/x${OTHER}\n"},
+                  {".dockerignore", "/dontignore\n"}},
+                 "args:global");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("args:global");
+  // OTHER was never declared in the stage; a symlink source is followed (BuildKit); .dockerignore
+  // is about the context, not about other stages.
+  EXPECT_EQ(ListTree(img.rootfs, "from-one"),
+            (Paths{"from-one/dontignore", "from-one/hello", "from-one/link", "from-one/x"}));
+  FileInfo link = Stat(img.rootfs, "from-one/link");
+  EXPECT_EQ(link.type, 'f');
+  EXPECT_EQ(link.content, "t\n");
 }
 
 }  // namespace
