@@ -388,5 +388,23 @@ TEST_F(BuildKanikoCompatTest, GlobalArgsQuotedInFromAndSeenOnlyAfterArgInTheStag
   EXPECT_EQ(link.content, "t\n");
 }
 
+TEST_F(BuildKanikoCompatTest, VolumeStepsAreCachedWithTheirDirectories) {
+  std::string ctx = env_->Context({{"Dockerfile",
+                                    "FROM @REG@/busybox:latest\n"
+                                    "VOLUME /cached/vol\n"
+                                    "RUN echo x > /cached/vol/f\n"}});
+  std::string cache = "--cache --cache-dir " + env_->NewDir("vol-cache");
+  auto first = env_->Build(ctx, "--reproducible " + cache + " --destination " + env_->Ref("volcache:1"));
+  ASSERT_EQ(first.rc, 0) << first.err;
+  auto second = env_->Build(ctx, "--reproducible " + cache + " --destination " + env_->Ref("volcache:2"));
+  ASSERT_EQ(second.rc, 0) << second.err;
+  auto a = env_->Read("volcache:1");
+  auto b = env_->Read("volcache:2");
+  EXPECT_EQ(a.digest, b.digest);
+  EXPECT_NE(second.err.find("cache hit"), std::string::npos) << second.err;
+  EXPECT_EQ(Stat(b.rootfs, "cached/vol").type, 'd');
+  EXPECT_EQ(Stat(b.rootfs, "cached/vol/f").content, "x\n");
+}
+
 }  // namespace
 }  // namespace kiln
