@@ -185,6 +185,7 @@ Result<std::vector<CopyItem>> SelectSources(const CopySource& source, const Copy
                                             const dockerfile::IgnoreMatcher* exclude) {
   std::vector<CopyItem> out;
   const char* op = req.add ? "ADD" : "COPY";
+  std::string first_unmatched;  // the first wildcard source that matched nothing
   for (const auto& s : req.sources) {
     if (IsGitUrl(s)) {
       return Unsupported(std::string(op) + " of a git repository (" + RedactUrl(s) + ") is not supported by kiln");
@@ -233,10 +234,13 @@ Result<std::vector<CopyItem>> SelectSources(const CopySource& source, const Copy
     }
     for (const auto& m : matches) KILN_RETURN_IF_ERROR(AddLocal(source, src, exclude, m, true, &out));
     set_pivot();
-    if (out.size() == first_new) {
-      return NotFound(std::string(op) + " source " + s + ": no files match" +
-                      (source.ignore ? " (or all matches are excluded by .dockerignore)" : ""));
-    }
+    if (out.size() == first_new && first_unmatched.empty()) first_unmatched = s;
+  }
+  // BuildKit, Buildah and Kaniko: a wildcard matching nothing is fine as long as some source of the
+  // instruction matched something; when none did, the instruction fails.
+  if (out.empty() && !first_unmatched.empty()) {
+    return NotFound(std::string(op) + " source " + first_unmatched + ": no files match" +
+                    (source.ignore ? " (or all matches are excluded by .dockerignore)" : ""));
   }
   for (const auto& in : req.inline_sources) {
     CopyItem item;

@@ -6,7 +6,8 @@
 // root (`..` stops there); Go filepath.Match globs, the part before the first wildcard component
 // resolved with symlinks followed inside the root, matched directories not descended; paths hidden
 // by the context's .dockerignore are invisible (its `!` exceptions kept); --exclude drops matches;
-// a source matching nothing is an error; `--parents` keeps the part after a `/./` pivot.
+// a source that does not exist is an error, a wildcard matching nothing only when no source of the
+// instruction matched anything; `--parents` keeps the part after a `/./` pivot.
 #pragma once
 
 #include <sys/stat.h>
@@ -74,8 +75,8 @@ Result<std::optional<dockerfile::IgnoreMatcher>> CompileExcludes(const std::vect
 
 /// Everything `req` reads from the source root `src`, in order: its sources (URLs as kUrl items),
 /// then its inline files. `exclude` may be null. Errors as the copy reports them: kNotFound for a
-/// source that does not exist or matches nothing, kUnsupported for a git URL, kInvalidArgument for a
-/// URL in COPY.
+/// source that does not exist, or when no source matched anything (a wildcard matching nothing is
+/// fine otherwise); kUnsupported for a git URL, kInvalidArgument for a URL in COPY.
 Result<std::vector<CopyItem>> SelectSources(const CopySource& source, const CopyRequest& req, layers::RootDir& src,
                                             const dockerfile::IgnoreMatcher* exclude);
 

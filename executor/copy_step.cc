@@ -61,7 +61,9 @@ class Copier {
   // Where a single file goes: (parent dir, name) per Docker's rules.
   Result<std::pair<std::string, std::string>> FileTarget(const std::string& dest_rel, bool dir_syntax,
                                                          const std::string& base);
-  Result<UniqueFd> MkdirAll(const std::string& rel);
+  /// Opens directory `rel`, creating what is missing; `*created_last` (when given) says whether
+  /// `rel` itself was created.
+  Result<UniqueFd> MkdirAll(const std::string& rel, bool* created_last = nullptr);
   Status ClearForFile(int dirfd, const std::string& name, const std::string& rel);
 
   Result<bool> CopyDirContents(int src_dir, int dst_dir, const std::string& src_rel, const std::string& ex_rel,
@@ -130,9 +132,10 @@ Status Copier::Own(int fd, int dirfd, const char* name, const std::string& rel, 
   return OkStatus();
 }
 
-Result<UniqueFd> Copier::MkdirAll(const std::string& rel) {
+Result<UniqueFd> Copier::MkdirAll(const std::string& rel, bool* created_last) {
   std::vector<std::string> created;
   KILN_ASSIGN_OR_RETURN(UniqueFd dir, dst_.OpenDir(rel, true, &created));
+  if (created_last != nullptr) *created_last = !created.empty() && created.back() == rel;
   // BuildKit creates missing destination directories 0755, owned by --chown's owner (else root).
   Owner o = req_.chown ? Owner{req_.chown->first, req_.chown->second} : Owner{0, 0};
   for (const auto& c : created) {
@@ -330,7 +333,8 @@ Status Copier::CopyItem(const Item& item, const std::string& dest_rel, bool dir_
         !S_ISDIR(st.st_mode)) {
       return FailedPrecondition("cannot copy to non-directory: " + Display(resolved));
     }
-    KILN_ASSIGN_OR_RETURN(UniqueFd dst_path, MkdirAll(resolved));
+    bool created_dest = false;
+    KILN_ASSIGN_OR_RETURN(UniqueFd dst_path, MkdirAll(resolved, &created_dest));
     int dfd = ::openat(dst_path.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return ErrnoStatus("opening " + Display(resolved), errno);
     UniqueFd dst_dir(dfd);
@@ -339,7 +343,13 @@ Status Copier::CopyItem(const Item& item, const std::string& dest_rel, bool dir_
     if (sfd < 0) return ErrnoStatus("opening source " + Display(item.written), errno);
     UniqueFd src_dir(sfd);
     auto copied = CopyDirContents(src_dir.get(), dst_dir.get(), item.resolved, "", resolved);
-    return copied.status();
+    if (!copied.ok()) return copied.status();
+    // BuildKit (fsutil's copyFileInfo on a directory it creates) and Kaniko give the destination
+    // directory of a directory source the --chmod mode too; an existing one is left alone.
+    if (req_.chmod && created_dest && ::fchmod(dst_dir.get(), ModeFor(item.st.st_mode)) != 0) {
+      return ErrnoStatus("setting mode of " + Display(resolved), errno);
+    }
+    return OkStatus();
   }
   auto [src_parent_rel, src_name] = layers::SplitParent(item.resolved);
   KILN_ASSIGN_OR_RETURN(UniqueFd src_parent, src_.OpenDir(src_parent_rel, false));

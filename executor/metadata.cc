@@ -38,6 +38,13 @@ std::optional<std::string> FindEnv(const std::vector<std::string>& env, const st
   return std::nullopt;
 }
 
+std::string WorkdirAsConfigured(const std::string& current, const std::string& path) {
+  // BuildKit's NormalizeWorkdir (Buildah and Kaniko agree): an absolute path is kept as written
+  // ("/app/" stays "/app/"); a relative one is joined to the current directory and cleaned.
+  if (!path.empty() && path[0] == '/') return path;
+  return ResolveWorkdir(current, path);
+}
+
 std::string ResolveWorkdir(const std::string& current, const std::string& path) {
   std::string joined = path;
   if (joined.empty() || joined[0] != '/') joined = (current.empty() ? std::string("/") : current) + "/" + path;

@@ -40,6 +40,10 @@ Result<bool> ApplyMetadata(const dockerfile::Instruction& inst, char escape, Sta
 /// The absolute, cleaned working directory after `WORKDIR path` (already expanded) when the current
 /// one is `current` ("" = "/").
 std::string ResolveWorkdir(const std::string& current, const std::string& path);
+/// What the image config records for `WORKDIR path`: an absolute path as written (BuildKit, Buildah
+/// and Kaniko keep "/app/" so), a relative one as ResolveWorkdir gives it. Steps run in
+/// ResolveWorkdir("/", that).
+std::string WorkdirAsConfigured(const std::string& current, const std::string& path);
 
 /// Sets K=V in a Docker-style env list: replaces the entry for K in place, or appends it.
 void SetEnv(std::vector<std::string>& env, const std::string& key, const std::string& value);

@@ -211,6 +211,7 @@ class Stage {
     if (const auto* copy = std::get_if<CopyInst>(&inst.cmd)) return CopyOrAdd(index, inst, *copy, false, copy->from, copy->parents, "");
     if (const auto* add = std::get_if<AddInst>(&inst.cmd)) return CopyOrAdd(index, inst, *add, true, "", false, add->checksum);
     if (const auto* wd = std::get_if<WorkdirInst>(&inst.cmd)) return Workdir(index, inst, *wd);
+    if (const auto* vol = std::get_if<VolumeInst>(&inst.cmd)) return Volume(index, inst, *vol);
     KILN_ASSIGN_OR_RETURN(bool handled, ApplyMetadata(inst, svc_.plan->escape, meta_));
     if (!handled) return Unsupported(inst.keyword + " is not supported here");
     if (!std::holds_alternative<ArgInst>(inst.cmd)) {
@@ -303,7 +304,7 @@ class Stage {
   Status Workdir(size_t index, const Instruction& inst, const WorkdirInst& wd) {
     KILN_ASSIGN_OR_RETURN(std::string path, Expand(wd.path));
     std::string dir = ResolveWorkdir(image_.config.config.working_dir, path);
-    image_.config.config.working_dir = dir;
+    image_.config.config.working_dir = WorkdirAsConfigured(image_.config.config.working_dir, path);
     if (CacheOn(true)) {
       KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, "WORKDIR " + dir + "\nuser=" + image_.config.config.user, {},
                                                std::nullopt));
@@ -311,17 +312,42 @@ class Stage {
     }
     KILN_RETURN_IF_ERROR(EnsureRootfs());
     std::vector<std::string> created;
-    KILN_RETURN_IF_ERROR(CreateDirs(dir, &created));
+    KILN_RETURN_IF_ERROR(CreateDirs(dir, true, &created));
     KILN_RETURN_IF_ERROR(AddPathsLayer(created, inst.original));
     return StoreInCache();
   }
 
-  // Creates `dir` and its missing parents inside the rootfs, owned by the stage's USER (as BuildKit
-  // does for WORKDIR).
-  Status CreateDirs(const std::string& dir, std::vector<std::string>* created) {
+  // VOLUME records its paths in the config and, as Docker's classic builder, Buildah and Kaniko do,
+  // creates those missing from the rootfs (owned by root, whatever USER says) in a layer, so that a
+  // later RUN can use them. BuildKit only records them; what a RUN writes there is kept either way.
+  Status Volume(size_t index, const Instruction& inst, const VolumeInst& vol) {
+    KILN_RETURN_IF_ERROR(ApplyMetadata(inst, svc_.plan->escape, meta_).status());
+    std::string created_by = meta_.created_by.empty() ? inst.original : meta_.created_by;
+    std::vector<std::string> dirs;
+    std::string what = "VOLUME";
+    for (const std::string& p : vol.paths) {
+      KILN_ASSIGN_OR_RETURN(std::string v, Expand(p));
+      dirs.push_back(ResolveWorkdir("/", v));
+      what += " " + dirs.back();
+    }
+    ChainKey(inst.original, ConfigFingerprint());
+    if (CacheOn(true)) {
+      KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, {}, std::nullopt));
+      if (hit) return OkStatus();
+    }
+    KILN_RETURN_IF_ERROR(EnsureRootfs());
+    std::vector<std::string> created;
+    for (const std::string& d : dirs) KILN_RETURN_IF_ERROR(CreateDirs(d, false, &created));
+    KILN_RETURN_IF_ERROR(AddPathsLayer(created, created_by));
+    return StoreInCache();
+  }
+
+  // Creates `dir` and its missing parents inside the rootfs, owned by the stage's USER when
+  // `as_user` (as BuildKit does for WORKDIR), else by root.
+  Status CreateDirs(const std::string& dir, bool as_user, std::vector<std::string>* created) {
     KILN_ASSIGN_OR_RETURN(layers::RootDir root, layers::RootDir::Open(rootfs_, layers::ResolveMode::kAuto, false));
     KILN_ASSIGN_OR_RETURN(layers::UniqueFd fd, root.OpenDir(dir.substr(1), true, created));
-    if (!created->empty() && !image_.config.config.user.empty()) {
+    if (as_user && !created->empty() && !image_.config.config.user.empty()) {
       KILN_ASSIGN_OR_RETURN(ResolvedUser u, CurrentUser());
       for (const std::string& rel : *created) {
         KILN_ASSIGN_OR_RETURN(layers::UniqueFd d, root.OpenDir(rel, false));
@@ -363,7 +389,7 @@ class Stage {
     if (!args.empty()) created_by += "|" + std::to_string(args.size()) + " " + JoinArgv(args) + " ";
     created_by += JoinArgv(argv);
     Vars env = scope_.RunEnvironment();
-    const std::string workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    const std::string workdir = ResolveWorkdir("/", image_.config.config.working_dir);
 
     if (CacheOn(svc_.cache_run)) {
       CacheVars visible;
@@ -393,7 +419,7 @@ class Stage {
     spec.workdir = workdir;
     if (spec.workdir != "/") {
       std::vector<std::string> created;
-      KILN_RETURN_IF_ERROR(CreateDirs(spec.workdir, &created));
+      KILN_RETURN_IF_ERROR(CreateDirs(spec.workdir, true, &created));
     }
     spec.network = run.network == "none" ? sandbox::NetworkMode::kNone : sandbox::NetworkMode::kHost;
     spec.output = svc_.log->StepOutput();
@@ -600,7 +626,7 @@ class Stage {
       req.inline_sources.push_back(e);
     }
     KILN_ASSIGN_OR_RETURN(req.dest, Expand(c.dest));
-    req.workdir = image_.config.config.working_dir.empty() ? "/" : image_.config.config.working_dir;
+    req.workdir = ResolveWorkdir("/", image_.config.config.working_dir);
     std::string chown, chmod;
     if (!c.chown.empty()) {
       KILN_ASSIGN_OR_RETURN(chown, Expand(c.chown));

@@ -132,6 +132,7 @@ Status GroupNotFound(std::string_view name) {
 Result<uint32_t> ResolveGroupPart(const Db& db, std::string_view group) {
   if (const GroupEntry* g = FindGroup(db, group)) return g->gid;
   if (auto id = ParseId(group)) return *id;
+  if (group == "root") return 0u;  // as for the user: gid 0 needs no group file
   return GroupNotFound(group);
 }
 
@@ -190,6 +191,9 @@ Result<ResolvedUser> ResolveUser(const std::string& rootfs, std::string_view use
     name = u->name;
   } else if (auto id = ParseId(user)) {
     out.uid = *id;
+  } else if (user == "root") {
+    // BuildKit's parseUID: root is uid 0 with or without a passwd entry (a scratch image has none).
+    out.uid = 0;
   } else {
     return UserNotFound(user);
   }

@@ -41,7 +41,8 @@ std::vector<GroupEntry> ParseGroup(std::string_view text);
 /// Docker's USER semantics for RUN: "name", "uid", "name:group", "uid:gid", looked up in the
 /// rootfs's /etc/passwd and /etc/group (read through the rootfs resolver, so a hostile symlink cannot
 /// point outside). A numeric uid not in passwd is fine (gid 0 unless given); a name not found is an
-/// error ("unable to find user NAME: no matching entries in passwd file"), likewise for a group.
+/// error ("unable to find user NAME: no matching entries in passwd file"), likewise for a group;
+/// except "root", which is uid (gid) 0 when passwd (group) has no such entry, as in BuildKit.
 /// Supplementary groups: every group listing the user's name, only when no group part was given (as
 /// runc does). Missing passwd/group files behave like empty ones.
 Result<ResolvedUser> ResolveUser(const std::string& rootfs, std::string_view user_spec);

@@ -62,6 +62,18 @@ std::vector<std::string> BuildArgs::Unused() const {
   return out;
 }
 
+namespace {
+
+// BuildKit expands an ARG's name as well as its default (ArgCommand.Expand), with the variables
+// set before the instruction: `ENV n=src` then `ARG ${n}=x` declares `src`.
+Result<std::string> ExpandArgName(const std::string& written, const Vars& vars, char escape) {
+  KILN_ASSIGN_OR_RETURN(std::string key, ExpandWord(written, vars, escape));
+  if (key.empty()) return InvalidArgument("ARG name " + written + " expands to an empty name");
+  return key;
+}
+
+}  // namespace
+
 Vars PlatformArgs(const Platform& target, const Platform& build) {
   return Vars{{"BUILDPLATFORM", build.ToString()},   {"BUILDOS", build.os},
               {"BUILDARCH", build.architecture},     {"BUILDVARIANT", build.variant},
@@ -76,20 +88,21 @@ Result<GlobalArgs> ResolveGlobalArgs(const std::vector<Instruction>& meta_args, 
   for (const Instruction& inst : meta_args) {
     const auto& arg = std::get<ArgInst>(inst.cmd);
     for (const ArgDecl& d : arg.args) {
+      KILN_ASSIGN_OR_RETURN(std::string key, ExpandArgName(d.key, g.values, escape));
       std::optional<std::string> value;
       if (d.value) {
         KILN_ASSIGN_OR_RETURN(std::string v, ExpandWord(*d.value, g.values, escape));
         value = std::move(v);
       }
-      if (auto b = build_args.Get(d.key)) {
+      if (auto b = build_args.Get(key)) {
         value = *b;
-        build_args.MarkUsed(d.key);
+        build_args.MarkUsed(key);
       }
-      g.declared.insert(d.key);
+      g.declared.insert(key);
       if (value) {
-        g.values[d.key] = *value;
-      } else if (!PlatformArgs(target, build).count(d.key)) {
-        g.values.erase(d.key);
+        g.values[key] = *value;
+      } else if (!PlatformArgs(target, build).count(key)) {
+        g.values.erase(key);
       }
     }
   }
@@ -109,33 +122,34 @@ void StageScope::SeedEnv(const std::vector<std::string>& image_env) {
 
 Status StageScope::ApplyArg(const ArgInst& arg, char escape) {
   for (const ArgDecl& d : arg.args) {
+    KILN_ASSIGN_OR_RETURN(std::string key, ExpandArgName(d.key, ExpansionVars(), escape));
     std::optional<std::string> value;
     if (d.value) {
       KILN_ASSIGN_OR_RETURN(std::string v, ExpandWord(*d.value, ExpansionVars(), escape));
       value = std::move(v);
     }
     if (build_args_ != nullptr) {
-      if (auto b = build_args_->Get(d.key)) {
+      if (auto b = build_args_->Get(key)) {
         value = *b;
-        build_args_->MarkUsed(d.key);
+        build_args_->MarkUsed(key);
       }
     }
     if (!value && global_ != nullptr) {
-      auto it = global_->values.find(d.key);
+      auto it = global_->values.find(key);
       if (it != global_->values.end()) value = it->second;
     }
     bool found = false;
     for (auto& [k, v] : args_) {
-      if (k == d.key) {
+      if (k == key) {
         found = true;
         if (value) v = *value;
       }
     }
     if (value && !found) {
-      args_.emplace_back(d.key, *value);
-      unset_args_.erase(d.key);
+      args_.emplace_back(key, *value);
+      unset_args_.erase(key);
     } else if (!value && !found) {
-      unset_args_.insert(d.key);
+      unset_args_.insert(key);
     }
   }
   return OkStatus();

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <set>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -17,13 +18,29 @@ Location LogicalLine::At(size_t offset) const {
   return l;
 }
 
-JsonArgs ParseJsonArgs(std::string_view text, std::vector<std::string>* out) {
+JsonArgs ParseJsonArgs(std::string_view text, std::vector<std::string>* out, std::string* trailing) {
   size_t i = 0;
   while (i < text.size() && IsGoSpace(text[i])) ++i;
   text.remove_prefix(i);
   if (text.empty() || text[0] != '[') return JsonArgs::kNotJson;
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) return JsonArgs::kNotJson;
+  // BuildKit decodes with json.NewDecoder(...).Decode, which reads the first JSON value and ignores
+  // whatever follows it: `CMD ["a"] # note` is the exec form ["a"] (`#` is no comment there).
+  // operator>> parses one value the same way and stops after it.
+  nlohmann::json j;
+  std::istringstream in{std::string(text)};
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception&) {
+    return JsonArgs::kNotJson;
+  }
+  if (!j.is_array()) return JsonArgs::kNotJson;
+  if (trailing != nullptr) {
+    in.clear();
+    std::streamoff end = in.tellg();
+    std::string rest = end < 0 ? std::string() : std::string(text.substr(static_cast<size_t>(end)));
+    size_t a = rest.find_first_not_of(" \t\r\n\f\v");
+    *trailing = a == std::string::npos ? std::string() : rest.substr(a);
+  }
   std::vector<std::string> args;
   for (const auto& e : j) {
     if (!e.is_string()) return JsonArgs::kNotStrings;

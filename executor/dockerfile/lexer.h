@@ -68,7 +68,9 @@ namespace kiln::dockerfile {
 enum class JsonArgs { kNotJson, kOk, kNotStrings };
 /// BuildKit's parseJSON: `text` (left-trimmed) must start with '[' and be a JSON array; kOk fills
 /// `out` when every element is a string, kNotStrings when some element is not (an error in Docker),
-/// kNotJson otherwise (the instruction then falls back to its shell/whitespace form).
-JsonArgs ParseJsonArgs(std::string_view text, std::vector<std::string>* out);
+/// kNotJson otherwise (the instruction then falls back to its shell/whitespace form). As BuildKit's
+/// json.Decoder, only the first JSON value counts: text after the array is ignored, and returned
+/// (trimmed) in `trailing` when that is not null.
+JsonArgs ParseJsonArgs(std::string_view text, std::vector<std::string>* out, std::string* trailing = nullptr);
 
 }  // namespace kiln::dockerfile

@@ -137,12 +137,25 @@ class InstructionParser {
     return flags.Parse(ll_.flags, src_);
   }
 
+  // Text after a JSON array is dropped (BuildKit, Buildah and Kaniko all read the first JSON value
+  // only); say so, since a trailing `# comment` there is a common slip.
+  void WarnTrailing(const std::string& trailing) {
+    if (trailing.empty() || warnings_ == nullptr) return;
+    size_t at = ll_.args_offset + ll_.args.size() - std::min(trailing.size(), ll_.args.size());
+    std::string shown = trailing.size() > 40 ? trailing.substr(0, 40) + "..." : trailing;
+    warnings_->push_back(src_.Format(ll_.At(at), kw_ + " is a JSON array followed by \"" + shown +
+                                                     "\", which is ignored ('#' starts a comment only at the "
+                                                     "beginning of a line)"));
+  }
+
   // parseMaybeJSON for RUN/CMD/ENTRYPOINT.
   Result<CommandLine> CommandForm() {
     CommandLine c;
     std::vector<std::string> argv;
-    switch (ParseJsonArgs(ll_.args, &argv)) {
+    std::string trailing;
+    switch (ParseJsonArgs(ll_.args, &argv, &trailing)) {
       case JsonArgs::kOk:
+        WarnTrailing(trailing);
         c.exec_form = true;
         c.args = std::move(argv);
         return c;
@@ -163,8 +176,10 @@ class InstructionParser {
   // parseMaybeJSONToList for ADD/COPY/VOLUME.
   Result<std::vector<Word>> ListForm(bool* json) {
     std::vector<std::string> argv;
-    switch (ParseJsonArgs(ll_.args, &argv)) {
+    std::string trailing;
+    switch (ParseJsonArgs(ll_.args, &argv, &trailing)) {
       case JsonArgs::kOk: {
+        WarnTrailing(trailing);
         *json = true;
         std::vector<Word> out;
         for (auto& a : argv) out.push_back({std::move(a), ll_.args_offset});

@@ -91,8 +91,8 @@ TEST_F(BuildConfigTest, EveryMetadataInstructionLandsInTheConfig) {
   EXPECT_EQ(img.config["os"], "linux");
   EXPECT_EQ("linux/" + img.config["architecture"].get<std::string>(), testing::NativePlatform());
 
-  // History: the base's one entry, then one per instruction; only WORKDIR (which created /srv)
-  // added a layer. diff_ids match the non-empty history entries and the manifest's layers.
+  // History: the base's one entry, then one per instruction; only WORKDIR (which created /srv) and
+  // VOLUME added layers. diff_ids match the non-empty history entries and the manifest's layers.
   const json& h = img.config["history"];
   ASSERT_EQ(h.size(), 15u) << h.dump(1);
   EXPECT_EQ(h[1]["created_by"], "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin BASE_ENV=from-base");
@@ -100,10 +100,15 @@ TEST_F(BuildConfigTest, EveryMetadataInstructionLandsInTheConfig) {
   EXPECT_EQ(h[3]["created_by"], "WORKDIR /srv");
   EXPECT_EQ(h[3].value("empty_layer", false), false);
   EXPECT_EQ(h[14]["created_by"], "ONBUILD RUN echo \"onbuild ran as $(id -u)\" > /tmp/onbuild.txt");
-  for (size_t i = 4; i < h.size(); ++i) EXPECT_EQ(h[i].value("empty_layer", false), true) << h[i].dump();
-  EXPECT_EQ(img.config["rootfs"]["diff_ids"].size(), 2u);
+  // VOLUME created the missing /data and /cache (as Docker's classic builder, Buildah and Kaniko do).
+  EXPECT_EQ(h[10]["created_by"], "VOLUME /data /cache");
+  EXPECT_EQ(h[10].value("empty_layer", false), false);
+  for (size_t i = 4; i < h.size(); ++i) {
+    if (i != 10) EXPECT_EQ(h[i].value("empty_layer", false), true) << h[i].dump();
+  }
+  EXPECT_EQ(img.config["rootfs"]["diff_ids"].size(), 3u);
   EXPECT_EQ(img.NonEmptyHistory(), img.config["rootfs"]["diff_ids"].size());
-  EXPECT_EQ(img.manifest["layers"].size(), 2u);
+  EXPECT_EQ(img.manifest["layers"].size(), 3u);
   EXPECT_EQ(img.manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
 }
 
@@ -158,7 +163,7 @@ TEST_F(BuildConfigTest, ChildInheritsConfigRunsOnbuildOnceAndEntrypointResetsCmd
             "/tmp/shell.txt");
   EXPECT_EQ(h[17]["created_by"], "ENTRYPOINT [\"/bin/echo\"]");
   EXPECT_EQ(img.NonEmptyHistory(), img.config["rootfs"]["diff_ids"].size());
-  EXPECT_EQ(img.config["rootfs"]["diff_ids"].size(), 4u);
+  EXPECT_EQ(img.config["rootfs"]["diff_ids"].size(), 5u);
 }
 
 TEST_F(BuildConfigTest, CmdSetInTheStageSurvivesEntrypointAndShellFormUsesShell) {

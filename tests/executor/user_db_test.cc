@@ -157,7 +157,17 @@ TEST(UserDbHostileTest, PasswdSymlinkOutsideRootStaysInside) {
   TempDir dir2;
   ::mkdir(dir2.Sub("etc").c_str(), 0755);
   ASSERT_EQ(::symlink("/etc/shadow-kiln-missing", dir2.Sub("etc/passwd").c_str()), 0);
-  EXPECT_FALSE(ResolveUser(dir2.path(), "root").ok());
+  EXPECT_FALSE(ResolveUser(dir2.path(), "daemon").ok());
+}
+
+TEST(UserDbNoFilesTest, RootNeedsNoPasswdOrGroupFile) {
+  TempDir dir;  // no /etc at all, like a scratch image
+  auto u = ResolveUser(dir.path(), "root:root");
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->uid, 0u);
+  EXPECT_EQ(u->gid, 0u);
+  EXPECT_FALSE(ResolveUser(dir.path(), "app").ok());
+  EXPECT_FALSE(ResolveUser(dir.path(), "0:wheel").ok());
 }
 
 }  // namespace
