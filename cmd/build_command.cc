@@ -204,7 +204,8 @@ int RunBuildCommand(BuildFlags& f) {
     o.source_date_epoch = std::strtoll(sde->second.c_str(), nullptr, 10);
   }
 
-  auto log = executor::NewFdBuildLog(STDERR_FILENO, o.log_format, executor::ParseLogLevel(o.verbosity), o.log_timestamp);
+  auto log = executor::NewFdBuildLog(STDERR_FILENO, o.log_format, executor::ParseLogLevel(o.verbosity), o.log_timestamp,
+                                     o.environ.count("GITLAB_CI") > 0);
   for (const std::string& note : f.accepted_notes) log->Info(note);
   if (f.no_push_cache) {
     o.cache_read_only = true;

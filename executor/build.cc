@@ -90,16 +90,62 @@ Result<media_type::Compression> ParseCompression(const std::string& s) {
 
 }  // namespace
 
-std::string ResolveStateDir(const BuildOptions& o) {
+namespace {
+
+// Whether kiln can make (or use) directory `path`: it exists and is writable, or its nearest existing
+// ancestor is writable.
+bool CanUseDir(const std::string& path) {
+  std::string p = path;
+  while (!p.empty()) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0) return S_ISDIR(st.st_mode) && ::access(p.c_str(), W_OK | X_OK) == 0;
+    if (errno != ENOENT) return false;
+    size_t slash = p.rfind('/');
+    if (slash == std::string::npos) return ::access(".", W_OK | X_OK) == 0;
+    p = slash == 0 ? "/" : p.substr(0, slash);
+    if (p == "/") return ::access("/", W_OK | X_OK) == 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status CheckStateDirOwner(const std::string& state) {
+  // A default under a shared directory such as /tmp must be kiln's own, or another user could have
+  // prepared it (and read or plant layers).
+  struct stat st;
+  if (::stat(state.c_str(), &st) == 0 && st.st_uid != ::geteuid()) {
+    return PermissionDenied("the state directory " + state + " belongs to uid " + std::to_string(st.st_uid) +
+                            ", not to kiln's uid " + std::to_string(::geteuid()) + "; choose one with --state-dir");
+  }
+  return OkStatus();
+}
+
+std::string ResolveStateDir(const BuildOptions& o, std::string* note) {
   if (!o.state_dir.empty()) return o.state_dir;
   std::string env = Env(o, "KILN_DIR");
   if (!env.empty()) return env;
   if (::geteuid() == 0) return "/var/lib/kiln";
+  std::string preferred;
   std::string xdg = Env(o, "XDG_CACHE_HOME");
-  if (!xdg.empty()) return xdg + "/kiln";
   std::string home = Env(o, "HOME");
-  if (!home.empty()) return home + "/.cache/kiln";
-  return "/tmp/kiln-" + std::to_string(::geteuid());
+  if (!xdg.empty()) {
+    preferred = xdg + "/kiln";
+  } else if (!home.empty()) {
+    preferred = home + "/.cache/kiln";
+  }
+  std::string tmp = Env(o, "TMPDIR");
+  std::string fallback = (tmp.empty() ? std::string("/tmp") : tmp) + "/kiln-" + std::to_string(::geteuid());
+  if (preferred.empty()) return fallback;
+  if (CanUseDir(preferred)) return preferred;
+  // A runAsNonRoot pod often keeps HOME=/root (not writable by the pod's uid): use a private
+  // directory under TMPDIR rather than fail, and say so (RunBuild checks that it is ours).
+  if (note != nullptr) {
+    *note = "state directory: " + preferred + " is not writable by uid " + std::to_string(::geteuid()) + ", using " +
+            fallback + " (set --state-dir, KILN_DIR or XDG_CACHE_HOME to choose; a memory-backed emptyDir is a "
+            "good place in a pod)";
+  }
+  return fallback;
 }
 
 Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
@@ -124,8 +170,13 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   KILN_ASSIGN_OR_RETURN(media_type::Compression compression, ParseCompression(options.compression));
 
   // --- state ---
-  std::string state = ResolveStateDir(options);
-  KILN_RETURN_IF_ERROR(MakeDirs(state, 0700));
+  std::string state_note;
+  std::string state = ResolveStateDir(options, &state_note);
+  if (!state_note.empty()) log->Info(state_note);
+  if (Status made = MakeDirs(state, 0700); !made.ok()) {
+    return made.WithContext("kiln's state directory (choose a writable one with --state-dir)");
+  }
+  if (options.state_dir.empty()) KILN_RETURN_IF_ERROR(CheckStateDirOwner(state));
   {
     // Rootfs paths handed to the sandbox must be absolute.
     char* real = ::realpath(state.c_str(), nullptr);
@@ -434,7 +485,19 @@ int RunInBuildNamespace(BuildOptions& options, BuildDeps& deps, const std::funct
   if (::geteuid() == 0 || !wants_rootless || options.print_plan) return body();
   sandbox::UserNamespaceProbe probe = sandbox::ProbeUserNamespace();
   if (!probe.problem.empty()) return body();  // the runner says why and falls back (or refuses a forced tier)
-  options.state_dir = ResolveStateDir(options);
+  bool chosen = !options.state_dir.empty();
+  std::string note;
+  options.state_dir = ResolveStateDir(options, &note);
+  if (!note.empty()) deps.log->Info(note);
+  if (!chosen) {
+    // Made and checked here, outside, where its owner is still this uid.
+    Status ok = MakeDirs(options.state_dir, 0700);
+    if (ok.ok()) ok = CheckStateDirOwner(options.state_dir);
+    if (!ok.ok()) {
+      deps.log->Error(ok.WithContext("kiln's state directory (choose a writable one with --state-dir)").message());
+      return failure_code;
+    }
+  }
   deps.build_namespace = probe.id_mapping;
   deps.build_namespace_note = probe.id_mapping_note;
   Result<int> rc = sandbox::RunInUserNamespace(probe.id_mapping, body);

@@ -61,7 +61,11 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps);
 /// REQUIRES: no thread started yet.
 int RunInBuildNamespace(BuildOptions& options, BuildDeps& deps, const std::function<int()>& body, int failure_code);
 
-/// The state directory for `options` (see BuildOptions::state_dir).
-std::string ResolveStateDir(const BuildOptions& options);
+/// The state directory for `options` (see BuildOptions::state_dir). Not root and with no directory
+/// named: $XDG_CACHE_HOME/kiln or ~/.cache/kiln when kiln can write there, else $TMPDIR/kiln-UID
+/// (/tmp by default), and then `note` (when given) says why, for the log.
+std::string ResolveStateDir(const BuildOptions& options, std::string* note = nullptr);
+/// Fails with kPermissionDenied when `state` exists and belongs to another uid than kiln's.
+Status CheckStateDirOwner(const std::string& state);
 
 }  // namespace kiln::executor

@@ -44,8 +44,17 @@ void WriteAllFd(int fd, std::string_view s) {
 
 class FdBuildLog : public BuildLog {
  public:
-  FdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps)
-      : fd_(fd), format_(format), level_(level), timestamps_(timestamps), output_(this) {}
+  FdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps, bool gitlab_sections)
+      : fd_(fd),
+        format_(format),
+        level_(level),
+        timestamps_(timestamps),
+        sections_(gitlab_sections && format != LogFormat::kJson),
+        output_(this) {}
+  ~FdBuildLog() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    CloseSectionLocked();
+  }
 
   void Log(LogLevel level, std::string_view message) override {
     if (level > level_) return;
@@ -69,6 +78,15 @@ class FdBuildLog : public BuildLog {
   void StepStart(int stage, int stages, int step, int steps, std::string_view text) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (sections_ && stage != section_stage_) {
+        // GitLab's collapsible sections (docs: "Custom collapsible sections"), one per stage, so a
+        // long multi-stage log folds into its stages.
+        CloseSectionLocked();
+        section_stage_ = stage;
+        WriteAllFd(fd_, "\x1b[0Ksection_start:" + std::to_string(::time(nullptr)) + ":kiln_stage_" +
+                            std::to_string(stage) + "\r\x1b[0Kkiln: stage " + std::to_string(stage) + "/" +
+                            std::to_string(stages) + "\n");
+      }
       stage_ = stage, stages_ = stages, step_ = step, steps_ = steps;
       partial_.clear();
     }
@@ -81,6 +99,7 @@ class FdBuildLog : public BuildLog {
     if (!note.empty()) msg += " (" + std::string(note) + ")";
     Log(LogLevel::kInfo, msg);
     std::lock_guard<std::mutex> lock(mu_);
+    if (step_ == steps_) CloseSectionLocked();  // the stage's last step: the summary lines stay outside
     step_ = 0;
   }
 
@@ -147,6 +166,13 @@ class FdBuildLog : public BuildLog {
     WriteLine(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 
+  void CloseSectionLocked() {
+    if (section_stage_ == 0) return;
+    WriteAllFd(fd_, "\x1b[0Ksection_end:" + std::to_string(::time(nullptr)) + ":kiln_stage_" +
+                        std::to_string(section_stage_) + "\r\x1b[0K\n");
+    section_stage_ = 0;
+  }
+
   void WriteLine(std::string_view line) {
     std::string s(line);
     s += '\n';
@@ -157,6 +183,8 @@ class FdBuildLog : public BuildLog {
   LogFormat format_;
   LogLevel level_;
   bool timestamps_;
+  bool sections_;
+  int section_stage_ = 0;  // the stage whose GitLab section is open, 0 for none
   std::mutex mu_;
   int stage_ = 0, stages_ = 0, step_ = 0, steps_ = 0;
   std::string partial_;
@@ -172,8 +200,9 @@ LogLevel ParseLogLevel(std::string_view v) {
   return LogLevel::kInfo;
 }
 
-std::unique_ptr<BuildLog> NewFdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps) {
-  return std::make_unique<FdBuildLog>(fd, format, level, timestamps);
+std::unique_ptr<BuildLog> NewFdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps,
+                                        bool gitlab_sections) {
+  return std::make_unique<FdBuildLog>(fd, format, level, timestamps, gitlab_sections);
 }
 
 void MemoryBuildLog::Log(LogLevel level, std::string_view message) {

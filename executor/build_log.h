@@ -43,8 +43,10 @@ class BuildLog {
   virtual Writer* StepOutput() = 0;
 };
 
-/// A log that writes to `fd` (not owned, not closed).
-std::unique_ptr<BuildLog> NewFdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps);
+/// A log that writes to `fd` (not owned, not closed). With `gitlab_sections` (kiln sets it when
+/// $GITLAB_CI is set) each stage is a GitLab collapsible section in text mode.
+std::unique_ptr<BuildLog> NewFdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps,
+                                        bool gitlab_sections = false);
 
 /// Collects everything in memory (tests).
 class MemoryBuildLog : public BuildLog {

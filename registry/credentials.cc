@@ -137,9 +137,11 @@ std::string ChainKeychain::Searched() const {
 
 std::string DockerConfigKeychain::Searched() const {
   std::string out;
+  std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& c : search_.Candidates()) {
     if (c.rfind("/nonexistent/", 0) == 0) continue;
     out += (out.empty() ? "" : ", ") + c;
+    if (std::find(unreadable_.begin(), unreadable_.end(), c) != unreadable_.end()) out += " (not readable)";
   }
   return out;
 }
@@ -290,6 +292,12 @@ Status DockerConfigKeychain::LoadLocked() {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {
       if (errno == ENOENT || errno == ENOTDIR) continue;
+      // A non-root kiln whose HOME is still /root (a runAsNonRoot pod): a directory it may not
+      // enter holds nothing for it. Skipped, and named where a 401 lists the places kiln looked.
+      if (errno == EACCES) {
+        unreadable_.push_back(path);
+        continue;
+      }
       return ErrnoStatus("reading docker config " + path, errno);
     }
     KILN_ASSIGN_OR_RETURN(auto reader, OpenFileReader(path));

@@ -125,7 +125,8 @@ class DockerConfigKeychain : public Keychain {
 
   DockerConfigSearch search_;
   HelperRunner* runner_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::vector<std::string> unreadable_;  // candidates skipped for EACCES
   bool loaded_ = false;
   std::string source_;
   std::map<std::string, Credential> auths_;           // keys as written in the file

@@ -5,6 +5,7 @@
 // --no-push-cache, and a failing RUN's own exit code.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -223,6 +224,55 @@ TEST_F(BuildKanikoFlagsTest, CacheRepoAsOciLayoutAndNoPushCache) {
   ASSERT_EQ(second.rc, 0) << second.err;
   EXPECT_TRUE(Has(second.err, "cache hit")) << second.err;
   EXPECT_EQ(testing::Stat(env_->Read("flags/oci:1").rootfs, "c").content, "cached\n");
+}
+
+// In a GitLab job each stage is a collapsible section of the job log; elsewhere nothing changes.
+TEST_F(BuildKanikoFlagsTest, GitlabJobsGetOneCollapsibleSectionPerStage) {
+  std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest AS one\nRUN echo first\n"
+                                                  "FROM @REG@/busybox:latest\nCOPY --from=one /bin/sh /sh\n"}});
+  KilnRun r = env_->Build(ctx, "--no-push", "GITLAB_CI=true");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  size_t start1 = r.err.find("section_start:"), end1 = r.err.find("section_end:");
+  ASSERT_NE(start1, std::string::npos) << r.err;
+  EXPECT_TRUE(Has(r.err, ":kiln_stage_1\r\x1b[0Kkiln: stage 1/2\n")) << r.err;
+  EXPECT_TRUE(Has(r.err, "section_end:")) << r.err;
+  EXPECT_LT(start1, r.err.find("first")) << "the step's output is inside its section";
+  EXPECT_LT(r.err.find("first"), end1);
+  EXPECT_TRUE(Has(r.err, ":kiln_stage_2\r")) << r.err;
+  // The closing summary is outside every section.
+  EXPECT_LT(r.err.rfind("section_end:"), r.err.find("built image")) << r.err;
+
+  KilnRun plain = env_->Build(ctx, "--no-push");
+  EXPECT_FALSE(Has(plain.err, "section_start")) << plain.err;
+  KilnRun json = env_->Build(ctx, "--no-push --log-format json", "GITLAB_CI=true");
+  EXPECT_FALSE(Has(json.err, "section_start")) << json.err;
+}
+
+// A runAsNonRoot runner keeps HOME=/root, which its uid cannot write: kiln picks a private state
+// directory under TMPDIR by itself and says so; one that belongs to another uid is refused.
+TEST_F(BuildKanikoFlagsTest, NonRootWithUnwritableHomePicksItsOwnStateDir) {
+  std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nCOPY f /f\n"}, {"f", "x\n"}});
+  std::string tmp = env_->NewDir("nonroot-tmp");
+  ASSERT_EQ(::chown(tmp.c_str(), testing::kNobodyUid, testing::kNobodyUid), 0);
+  std::string as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+  std::string common = "HOME=/root XDG_CACHE_HOME= KILN_DIR= TMPDIR=" + tmp;
+  KilnRun r = testing::RunKiln(KILN_BINARY, "build --context " + ctx + " --insecure-pull --no-push", common, as_nobody);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(Has(r.err, "/root/.cache/kiln is not writable")) << r.err;
+  struct stat st;
+  ASSERT_EQ(::stat((tmp + "/kiln-65534").c_str(), &st), 0) << r.err;
+  EXPECT_EQ(st.st_uid, static_cast<unsigned>(testing::kNobodyUid));
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  // Someone else's directory in its place is refused, naming the flag that fixes it.
+  std::string planted = env_->NewDir("planted-tmp");
+  ASSERT_EQ(::chmod(planted.c_str(), 01777), 0);
+  ASSERT_EQ(::mkdir((planted + "/kiln-65534").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod((planted + "/kiln-65534").c_str(), 0777), 0);
+  KilnRun p = testing::RunKiln(KILN_BINARY, "build --context " + ctx + " --insecure-pull --no-push",
+                               "HOME=/root XDG_CACHE_HOME= KILN_DIR= TMPDIR=" + planted, as_nobody);
+  EXPECT_NE(p.rc, 0) << p.err;
+  EXPECT_TRUE(Has(p.err, "--state-dir")) << p.err;
 }
 
 }  // namespace

@@ -235,6 +235,8 @@ class Handler(BaseHTTPRequestHandler):
         fault = rule.effect if rule else None
         params = rule.params if rule else {}
         self.status_seen = "000"  # stays so when the connection is dropped before any answer
+        self.recorded = False
+        self.log_line = (method, path, fault)
         try:
             if fault == "reset":
                 self.abort()
@@ -245,6 +247,7 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(params["delay"])
                 code = params["status"]
                 self.status_seen = str(code)
+                self.record_request()
                 extra = []
                 if "retry-after" in params:
                     extra.append(("Retry-After", "%g" % params["retry-after"]))
@@ -254,7 +257,17 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply_local(code, json.dumps(err), "application/json", extra)
             self.forward(method, params, fault)
         finally:
-            self.state.record(f"{method} {path} {self.status_seen}" + (f" {fault}" if fault else ""))
+            self.record_request()
+
+    def record_request(self):
+        # Recorded once, as soon as the status is known and before the client can see the answer, so
+        # the log's order is the order in which the client got its answers (a request the client sends
+        # after seeing an answer is always logged after it), whatever the proxy's threads do.
+        if self.recorded:
+            return
+        self.recorded = True
+        method, path, fault = self.log_line
+        self.state.record(f"{method} {path} {self.status_seen}" + (f" {fault}" if fault else ""))
 
     def forward(self, method, params, fault):
         host, port, ctx = self.upstream
@@ -307,8 +320,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "truncate" and has_body:
             if out_length is not None:
                 out_length = min(out_length, params["truncate"])
-        self.send_response_only(resp.status, resp.reason)
         self.status_seen = str(resp.status)
+        self.record_request()
+        self.send_response_only(resp.status, resp.reason)
         for k, v in resp.getheaders():
             lk = k.lower()
             if lk in HOP_BY_HOP or lk == "content-length":
