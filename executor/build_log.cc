@@ -244,7 +244,13 @@ void ProgressMeter::Add(uint64_t n) {
   double secs = std::chrono::duration<double>(now - start_).count();
   std::string line = label_ + ": " + FormatBytes(done_);
   if (total_ > 0) line += " of " + FormatBytes(total_) + " (" + std::to_string(done_ * 100 / total_) + "%)";
-  if (secs > 0) line += ", " + FormatBytes(static_cast<uint64_t>(done_ / secs)) + "/s";
+  if (secs > 0) {
+    double rate = done_ / secs;
+    line += ", " + FormatBytes(static_cast<uint64_t>(rate)) + "/s";
+    if (total_ > done_ && rate > 0) {
+      line += ", ETA " + FormatDuration(std::chrono::nanoseconds(static_cast<int64_t>((total_ - done_) / rate * 1e9)));
+    }
+  }
   log_->Info(line);
 }
 

@@ -238,7 +238,12 @@ class Stage {
     registry::Repository* stream_to = svc_.stream_push ? svc_.stream_push() : nullptr;
     BackgroundUpload* upload = nullptr;
     if (stream_to) upload = svc_.uploads->Start(stream_to, svc_.log);  // nullptr after a failed one
-    Result<layers::LayerInfo> info = layers::WriteLayerToBlobDir(rootfs_, changes, svc_.layer_options,
+    // A big layer (a 1 GB COPY) takes seconds to tar and compress: a progress line every few seconds
+    // says the build is alive (nothing is printed for a short one).
+    ProgressMeter meter(svc_.log, "writing the layer", 0);
+    layers::LayerOptions layer_options = svc_.layer_options;
+    layer_options.tar.on_file_bytes = [&meter](uint64_t n) { meter.Add(n); };
+    Result<layers::LayerInfo> info = layers::WriteLayerToBlobDir(rootfs_, changes, layer_options,
                                                                  svc_.store->dir() + "/blobs",
                                                                  upload ? &upload->pipe.writer() : nullptr);
     if (upload) {

@@ -394,6 +394,7 @@ class LayerTarWriter {
       la_ssize_t w = archive_write_data(archive_, buf_.data(), static_cast<size_t>(n));
       if (w != n) return ArchiveError("writing " + path + " into the layer tar");
       remaining -= static_cast<uint64_t>(n);
+      if (options_.on_file_bytes) options_.on_file_bytes(static_cast<uint64_t>(n));
     }
     stats_.file_bytes += static_cast<uint64_t>(st.st_size);
     return OkStatus();

@@ -62,6 +62,9 @@ struct TarOptions {
   /// namespace are owned on disk by the host ids the namespace maps to). Not applied to owners taken
   /// from the user.rootlesscontainers xattr, which are already the image's. Unset: owners as on disk.
   std::function<void(uint32_t& uid, uint32_t& gid)> map_owner;
+  /// Called with the size of each chunk of file content as it goes into the tar (for a progress
+  /// line during a long layer write). Called on the writing thread; must be cheap.
+  std::function<void(uint64_t bytes)> on_file_bytes;
 };
 
 /// Counts of what a tar holds, for logs and tests.

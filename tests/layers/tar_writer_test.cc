@@ -118,6 +118,24 @@ TEST(TarWriterTest, SortedWalkOrderWithParentsOnceAndDirSlashes) {
   EXPECT_TRUE(S_ISDIR(Find(entries, "b/c/")->mode));
 }
 
+// on_file_bytes sees every byte of file content once (a progress line's count), nothing else.
+TEST(TarWriterTest, FileBytesAreReportedAsTheyAreWritten) {
+  TempDir d;
+  WriteFile(d.Sub("big"), std::string(3 << 20, 'b'));
+  WriteFile(d.Sub("small"), "12345");
+  WriteFile(d.Sub("dir/empty"), "");
+  uint64_t seen = 0, calls = 0;
+  TarOptions opts;
+  opts.on_file_bytes = [&](uint64_t n) {
+    seen += n;
+    ++calls;
+  };
+  auto tar = Tar(d.path(), {{"big", "small", "dir/empty"}, {}, {}}, opts);
+  ASSERT_TRUE(tar.ok()) << tar.status().ToString();
+  EXPECT_EQ(seen, (3u << 20) + 5);
+  EXPECT_GT(calls, 2u) << "a big file is reported in chunks, not once at its end";
+}
+
 TEST(TarWriterTest, EndsWithTwoZeroBlocksAndNoRecordPadding) {
   TempDir d;
   WriteFile(d.Sub("f"), std::string(1000, 'q'));
