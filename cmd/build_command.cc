@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <set>
 #include <fstream>
@@ -307,10 +308,10 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_flag("--compressed-caching", f->compressed_caching, "Accepted; kiln's cache never holds layers in memory");
   // kiln's own.
   sub->add_option("--state-dir", o.state_dir, "kiln's blob store and work directory (default /var/lib/kiln as root)")
-      ->group("kiln");
-  sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace), chroot or ptrace")->group("kiln");
-  sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln");
-  sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln");
+      ->group("kiln's own flags");
+  sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace), chroot or ptrace")->group("kiln's own flags");
+  sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln's own flags");
+  sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln's own flags");
 
   Unsupported(sub, f.get(), "--git", "git contexts are not supported; check out the repository and pass a directory", false);
   Accepted(sub, f.get(), "--force", "kiln never builds in the host's own filesystem, so there is nothing to force", true);
@@ -318,6 +319,36 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   Accepted(sub, f.get(), "--push-ignore-immutable-tag-errors",
            "kiln reports a registry's refusal to overwrite an immutable tag as a push error", true);
   Unsupported(sub, f.get(), "--materialize", "not implemented", true);
+
+  // --help in groups a Kaniko user recognises; kiln's own flags last.
+  static const std::map<std::string, std::string> kGroups = {
+      {"--context", "Build"}, {"--dockerfile", "Build"}, {"--build-arg", "Build"}, {"--target", "Build"},
+      {"--custom-platform", "Build"}, {"--label", "Build"}, {"--context-sub-path", "Build"},
+      {"--single-snapshot", "Build"}, {"--snapshot-mode", "Build"}, {"--reproducible", "Build"},
+      {"--ignore-path", "Build"}, {"--ignore-var-run", "Build"}, {"--cleanup", "Build"},
+      {"--preserve-context", "Build"}, {"--skip-unused-stages", "Build"}, {"--kaniko-dir", "Build"},
+      {"--destination", "Output"}, {"--no-push", "Output"}, {"--tar-path", "Output"},
+      {"--oci-layout-path", "Output"}, {"--digest-file", "Output"}, {"--image-name-with-digest-file", "Output"},
+      {"--image-name-tag-with-digest-file", "Output"}, {"--compression", "Output"},
+      {"--compression-level", "Output"}, {"--skip-push-permission-check", "Output"},
+      {"--insecure", "Registry"}, {"--insecure-pull", "Registry"}, {"--insecure-registry", "Registry"},
+      {"--skip-tls-verify", "Registry"}, {"--skip-tls-verify-pull", "Registry"},
+      {"--skip-tls-verify-registry", "Registry"}, {"--registry-certificate", "Registry"},
+      {"--registry-client-cert", "Registry"}, {"--registry-mirror", "Registry"}, {"--registry-map", "Registry"},
+      {"--skip-default-registry-fallback", "Registry"}, {"--push-retry", "Registry"},
+      {"--image-download-retry", "Registry"}, {"--image-fs-extract-retry", "Registry"},
+      {"--cache", "Cache"}, {"--cache-repo", "Cache"}, {"--cache-dir", "Cache"}, {"--cache-ttl", "Cache"},
+      {"--cache-run-layers", "Cache"}, {"--cache-copy-layers", "Cache"}, {"--compressed-caching", "Cache"},
+      {"--no-push-cache", "Cache"}, {"--verbosity", "Logging"}, {"--log-format", "Logging"},
+      {"--log-timestamp", "Logging"}};
+  for (CLI::Option* opt : sub->get_options()) {
+    for (const std::string& name : opt->get_lnames()) {
+      if (auto it = kGroups.find("--" + name); it != kGroups.end()) {
+        opt->group("Kaniko flags: " + it->second);
+        break;
+      }
+    }
+  }
 
   sub->callback([f, exit_code] { *exit_code = RunBuildCommand(*f); });
 }

@@ -13,6 +13,12 @@
 
 namespace kiln::cmd {
 
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"  // cmd/CMakeLists.txt passes the project's version
+#endif
+/// kiln's version, as `kiln --version`, `kiln version` and the man page print it.
+inline constexpr const char* kKilnVersion = KILN_VERSION;
+
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;

@@ -7,12 +7,6 @@
 
 #include "cmd/commands.h"
 
-#ifndef KILN_VERSION
-#define KILN_VERSION_STRING "0.1.0"
-#else
-#define KILN_VERSION_STRING KILN_VERSION
-#endif
-
 namespace kiln::cmd {
 std::map<std::string, RegisterFn>& CommandTable() {
   static std::map<std::string, RegisterFn> table;
@@ -23,7 +17,7 @@ std::map<std::string, RegisterFn>& CommandTable() {
 int main(int argc, char** argv) {
   CLI::App app{"kiln: build container images from Dockerfiles without a daemon or privileges", "kiln"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION_STRING);
+  app.set_version_flag("--version", std::string("kiln ") + kiln::cmd::kKilnVersion);
   int exit_code = kiln::cmd::kExitOk;
   for (const auto& [name, fn] : kiln::cmd::CommandTable()) fn(app, &exit_code);
   // Installed as Kaniko's /kaniko/executor, the binary takes Kaniko's command line unchanged.

@@ -2,9 +2,6 @@
 
 #include "cmd/commands.h"
 
-#ifndef KILN_VERSION
-#define KILN_VERSION "0.1.0"
-#endif
 
 namespace kiln::cmd {
 
@@ -12,7 +9,7 @@ namespace {
 void RegisterVersion(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand("version", "Print kiln's version");
   sub->callback([exit_code] {
-    std::cout << "kiln " << KILN_VERSION << "\n";
+    std::cout << "kiln " << kKilnVersion << "\n";
     *exit_code = kExitOk;
   });
 }
