@@ -149,12 +149,15 @@ int RunBuildCommand(BuildFlags& f) {
     }
     o.context = dir + "/" + sub;
   }
-  if (o.log_format == executor::LogFormat::kText && f.log_format == "json") o.log_format = executor::LogFormat::kJson;
-  if (f.log_format != "text" && f.log_format != "color" && f.log_format != "json") {
-    std::cerr << "kiln: --log-format must be text, color or json\n";
+  if (f.log_format != "text" && f.log_format != "color" && f.log_format != "json" && f.log_format != "plain") {
+    std::cerr << "kiln: --log-format must be text, color, json or plain\n";
     return kExitUsage;
   }
+  // text: lines, and at a terminal a live step line in colour; color: colour even in CI logs;
+  // plain: lines only, never rewritten or coloured; json: one record per line.
   if (f.log_format == "json") o.log_format = executor::LogFormat::kJson;
+  if (f.log_format == "color") o.log_format = executor::LogFormat::kColor;
+  if (f.log_format == "plain") o.log_format = executor::LogFormat::kPlain;
   if (f.sandbox == "auto") o.sandbox = executor::SandboxChoice::kAuto;
   else if (f.sandbox == "rootless") o.sandbox = executor::SandboxChoice::kRootless;
   else if (f.sandbox == "chroot") o.sandbox = executor::SandboxChoice::kChroot;
@@ -296,7 +299,8 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_flag("--skip-unused-stages", f->skip_unused_stages, "Accepted; kiln always skips unneeded stages");
   sub->add_option("-v,--verbosity", o.verbosity, "panic, fatal, error, warn, info, debug or trace")
       ->check(CLI::IsMember({"panic", "fatal", "error", "warn", "info", "debug", "trace"}));
-  sub->add_option("--log-format", f->log_format, "text, color or json");
+  sub->add_option("--log-format", f->log_format,
+                  "text (live step lines at a terminal), color, plain (never rewritten) or json");
   sub->add_flag("--log-timestamp", o.log_timestamp, "Timestamp every log line");
   sub->add_option("--kaniko-dir", f->kaniko_dir, "Same as --state-dir");
   sub->add_flag("--cache", o.cache, "Reuse layers of earlier builds (see --cache-repo, --cache-dir)");

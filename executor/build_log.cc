@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -50,10 +51,29 @@ class FdBuildLog : public BuildLog {
         level_(level),
         timestamps_(timestamps),
         sections_(gitlab_sections && format != LogFormat::kJson),
-        output_(this) {}
+        output_(this) {
+    // A person at a terminal: the step line is rewritten in place with its progress and its result,
+    // in colour. Never in CI logs (not a TTY), with --log-format plain or json, or TERM=dumb.
+    const char* term = std::getenv("TERM");
+    bool tty = ::isatty(fd) == 1 && !(term != nullptr && std::string_view(term) == "dumb");
+    live_ = tty && (format == LogFormat::kText || format == LogFormat::kColor) && level >= LogLevel::kInfo;
+    color_ = (tty && format != LogFormat::kPlain && format != LogFormat::kJson && std::getenv("NO_COLOR") == nullptr) ||
+             format == LogFormat::kColor;
+  }
   ~FdBuildLog() override {
     std::lock_guard<std::mutex> lock(mu_);
+    EndPendingLocked();
     CloseSectionLocked();
+  }
+
+  bool live() const override { return live_; }
+
+  void LiveStatus(std::string_view text) override {
+    if (!live_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!pending_ && step_ != 0) return;  // the step's output owns the screen's last line
+    WriteAllFd(fd_, "\r\x1b[K" + step_line_ + (step_line_.empty() ? "" : "  ") + Paint("2", std::string(text)));
+    pending_ = true;
   }
 
   void Log(LogLevel level, std::string_view message) override {
@@ -69,9 +89,15 @@ class FdBuildLog : public BuildLog {
       return;
     }
     std::string line = Prefix();
-    if (level == LogLevel::kError) line += "error: ";
-    if (level == LogLevel::kWarn) line += "warning: ";
+    if (level == LogLevel::kError) line += Paint("1;31", "error: ");
+    if (level == LogLevel::kWarn) line += Paint("33", "warning: ");
     line += message;
+    if (live_ && pending_ && step_ != 0) {
+      // A message from inside a step goes above the step's line, which is drawn again below it.
+      WriteAllFd(fd_, "\r\x1b[K" + line + "\n" + step_line_);
+      return;
+    }
+    EndPendingLocked();
     WriteLine(line);
   }
 
@@ -89,6 +115,13 @@ class FdBuildLog : public BuildLog {
       }
       stage_ = stage, stages_ = stages, step_ = step, steps_ = steps;
       partial_.clear();
+      if (live_) {
+        EndPendingLocked();
+        step_line_ = Paint("1", StepTag()) + ": " + std::string(text);
+        WriteAllFd(fd_, Prefix() + step_line_);
+        pending_ = true;  // rewritten in place by progress and by StepDone, unless output comes first
+        return;
+      }
     }
     Log(LogLevel::kInfo, std::string(StepTag()) + ": " + std::string(text));
   }
@@ -97,7 +130,18 @@ class FdBuildLog : public BuildLog {
     FlushPartial();
     std::string msg = StepTag() + ": done in " + FormatDuration(took);
     if (!note.empty()) msg += " (" + std::string(note) + ")";
-    Log(LogLevel::kInfo, msg);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (live_ && pending_) {
+        // No output since the step line: the step's one line becomes its result.
+        std::string done = Paint("32", "done in " + FormatDuration(took));
+        if (!note.empty()) done += " (" + std::string(note) + ")";
+        WriteAllFd(fd_, "\r\x1b[K" + Prefix() + step_line_ + "  " + done + "\n");
+        pending_ = false;
+        msg.clear();
+      }
+    }
+    if (!msg.empty()) Log(LogLevel::kInfo, live_ ? Paint("1", StepTag()) + msg.substr(StepTag().size()) : msg);
     std::lock_guard<std::mutex> lock(mu_);
     if (step_ == steps_) CloseSectionLocked();  // the stage's last step: the summary lines stay outside
     step_ = 0;
@@ -138,6 +182,7 @@ class FdBuildLog : public BuildLog {
   void StepBytes(std::string_view bytes) {
     if (format_ != LogFormat::kJson) {
       std::lock_guard<std::mutex> lock(mu_);
+      EndPendingLocked();
       WriteAllFd(fd_, bytes);
       return;
     }
@@ -166,6 +211,17 @@ class FdBuildLog : public BuildLog {
     WriteLine(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 
+  // Ends a line left open for in-place updates, so what follows starts on a line of its own.
+  void EndPendingLocked() {
+    if (!pending_) return;
+    WriteAllFd(fd_, "\n");
+    pending_ = false;
+  }
+
+  std::string Paint(const char* sgr, const std::string& text) const {
+    return color_ ? "\x1b[" + std::string(sgr) + "m" + text + "\x1b[0m" : text;
+  }
+
   void CloseSectionLocked() {
     if (section_stage_ == 0) return;
     WriteAllFd(fd_, "\x1b[0Ksection_end:" + std::to_string(::time(nullptr)) + ":kiln_stage_" +
@@ -184,6 +240,9 @@ class FdBuildLog : public BuildLog {
   LogLevel level_;
   bool timestamps_;
   bool sections_;
+  bool live_ = false, color_ = false;
+  bool pending_ = false;   // the last line written has no newline yet (live mode)
+  std::string step_line_;  // the current step's line as shown (live mode)
   int section_stage_ = 0;  // the stage whose GitLab section is open, 0 for none
   std::mutex mu_;
   int stage_ = 0, stages_ = 0, step_ = 0, steps_ = 0;
@@ -232,6 +291,8 @@ std::string MemoryBuildLog::text() const {
 
 ProgressMeter::ProgressMeter(BuildLog* log, std::string label, uint64_t total, std::chrono::milliseconds every)
     : log_(log), label_(std::move(label)), total_(total), every_(every) {
+  // At a terminal the step line shows live progress, ten times a second.
+  if (log_->live()) every_ = std::min(every_, std::chrono::milliseconds(100));
   start_ = last_ = std::chrono::steady_clock::now();
 }
 
@@ -251,7 +312,11 @@ void ProgressMeter::Add(uint64_t n) {
       line += ", ETA " + FormatDuration(std::chrono::nanoseconds(static_cast<int64_t>((total_ - done_) / rate * 1e9)));
     }
   }
-  log_->Info(line);
+  if (log_->live()) {
+    log_->LiveStatus(line);
+  } else {
+    log_->Info(line);
+  }
 }
 
 std::string FormatDuration(std::chrono::nanoseconds d) {

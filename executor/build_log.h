@@ -41,6 +41,10 @@ class BuildLog {
   virtual void StepDone(std::chrono::nanoseconds took, std::string_view note) = 0;
   /// Where a RUN step's combined output goes while it runs. Valid until the next StepDone.
   virtual Writer* StepOutput() = 0;
+  /// True when a person watches at a terminal: progress is shown in place (LiveStatus), often.
+  virtual bool live() const { return false; }
+  /// Replaces the current step's status text in place (live logs only; others ignore it).
+  virtual void LiveStatus(std::string_view text) { (void)text; }
 };
 
 /// A log that writes to `fd` (not owned, not closed). With `gitlab_sections` (kiln sets it when

@@ -12,7 +12,7 @@
 
 namespace kiln::executor {
 
-enum class LogFormat { kText, kColor, kJson };
+enum class LogFormat { kText, kColor, kJson, kPlain };
 
 /// Which RUN sandbox tier to use (see executor/sandbox/tier_detection.h).
 enum class SandboxChoice { kAuto, kRootless, kChroot, kPtrace, kInPlace };

@@ -13,7 +13,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   docker-registry skopeo umoci apache2-utils openssl curl python3 ca-certificates
   uidmap libcap2-bin util-linux pigz zstd time jq busybox-static debootstrap
-  groff-base man-db bsdextrautils
+  groff-base man-db bsdextrautils tmux
   # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).
   amazon-ecr-credential-helper
 )
