@@ -23,19 +23,6 @@ using testing::KilnRun;
 
 constexpr int kExitFailure = 1, kExitUsage = 2;
 
-// A port on 127.0.0.1 that nothing listens on (bound, then closed).
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool Has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 class BuildFailuresTest : public ::testing::Test {
@@ -142,7 +129,7 @@ TEST_F(BuildFailuresTest, BaseReferenceThatIsNotAReference) {
 }
 
 TEST_F(BuildFailuresTest, BaseRegistryThatDoesNotAnswer) {
-  std::string closed = "127.0.0.1:" + std::to_string(ClosedPort());
+  std::string closed = "127.0.0.1:" + std::to_string(testing::UnusedLoopbackPort());
   std::string ctx = env_->Context({{"Dockerfile", "FROM " + closed + "/busybox:latest\nRUN true\n"}});
   auto pull = env_->Build(ctx, "--destination " + env_->Ref("fail/unreachable:1"));
   EXPECT_EQ(pull.rc, kExitFailure) << pull.err;
@@ -152,7 +139,7 @@ TEST_F(BuildFailuresTest, BaseRegistryThatDoesNotAnswer) {
 }
 
 TEST_F(BuildFailuresTest, DestinationRegistryThatDoesNotAnswer) {
-  std::string closed = "127.0.0.1:" + std::to_string(ClosedPort());
+  std::string closed = "127.0.0.1:" + std::to_string(testing::UnusedLoopbackPort());
   // The build works, the push cannot: still a failure that names the registry.
   std::string ok = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nRUN echo x > /x\n"}});
   auto push = env_->Build(ok, "--destination " + closed + "/out:1");

@@ -31,22 +31,10 @@ using testing::ShellQuote;
 using testing::Stat;
 using Paths = std::vector<std::string>;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // python3 -m http.server serving `dir` on 127.0.0.1 (ADD's URL source).
 class HttpServer {
  public:
-  explicit HttpServer(const std::string& dir) : port_(FreePort()) {
+  explicit HttpServer(const std::string& dir) : port_(testing::UnusedLoopbackPort()) {
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -32,19 +32,6 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-// A port on 127.0.0.1 that nothing listens on: an "origin" registry that must never be needed.
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 class BuildKanikoFlagsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -169,7 +156,7 @@ TEST_F(BuildKanikoFlagsTest, ContextSubPath) {
 
 TEST_F(BuildKanikoFlagsTest, RegistryMapWithAPathPullsFromTheMirrorOnly) {
   // The origin is a closed port: the build can only succeed through the map.
-  std::string origin = "127.0.0.1:" + std::to_string(ClosedPort());
+  std::string origin = "127.0.0.1:" + std::to_string(testing::UnusedLoopbackPort());
   std::string ctx = env_->Context({{"Dockerfile", "FROM " + origin + "/base/busybox:latest\nRUN echo mapped > /m\n"}});
   KilnRun r = env_->Build(ctx, "--registry-map " + origin + "=" + mirror_->host() + "/proxy --insecure-registry " +
                                    mirror_->host() + " --skip-default-registry-fallback --destination " +

@@ -31,9 +31,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kStartTimeout = std::chrono::seconds(20);
 
-/// A port that was free a moment ago. docker-registry cannot be told to bind port 0 and report it,
-/// so there is a window in which another process may take it; StartRegistry retries on EADDRINUSE.
-int PickFreePort() {
+}  // namespace
+
+int UnusedLoopbackPort() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -47,6 +47,12 @@ int PickFreePort() {
   ::close(fd);
   return ntohs(addr.sin_port);
 }
+
+namespace {
+
+/// A port that was free a moment ago. docker-registry cannot be told to bind port 0 and report it,
+/// so there is a window in which another process may take it; StartRegistry retries on EADDRINUSE.
+int PickFreePort() { return UnusedLoopbackPort(); }
 
 /// fork+exec with stdout/stderr appended to `log`, in its own process group, killed by the kernel
 /// if the spawning thread dies (a crashed or killed test must not leave registries behind).

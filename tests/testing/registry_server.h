@@ -139,6 +139,11 @@ class RegistryServer {
   int token_port_ = 0, registry_port_ = 0, proxy_port_ = 0;
 };
 
+/// A port on 127.0.0.1 that was free a moment ago (bound, then closed): nothing listens there, so a
+/// connection is refused (an unreachable registry), or a server can be started on it. Aborts when
+/// no socket can be bound.
+int UnusedLoopbackPort();
+
 /// Writes dir/config.json with an `auths` entry for `host` holding base64(user:password), the form
 /// `docker login` writes. Returns the file's path. Aborts on failure.
 std::string WriteDockerConfig(const std::string& dir, const std::string& host, const std::string& user,
