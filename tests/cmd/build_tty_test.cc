@@ -25,16 +25,22 @@ class BuildTtyTest : public ::testing::Test {
     if (testing::RunShell("command -v tmux >/dev/null") != 0) GTEST_SKIP() << "needs tmux";
     socket_ = "kiln-tty-" + std::to_string(::getpid());
   }
-  void TearDown() override { testing::RunShell("tmux -L " + socket_ + " kill-server 2>/dev/null"); }
+  void TearDown() override {
+    for (int i = 1; i <= screens_; ++i) {
+      testing::RunShell("tmux -L " + socket_ + "-" + std::to_string(i) + " kill-server 2>/dev/null");
+    }
+  }
 
-  // Runs `command` in a 160x50 tmux pane and returns the screen once `until` shows up (or after 60 s).
+  // Runs `command` in a 160x50 tmux pane (a tmux server of its own) and returns the screen once
+  // `until` shows up (or after 60 s).
   std::string Screen(const std::string& command, const std::string& until) {
-    EXPECT_EQ(testing::RunShell("tmux -L " + socket_ + " new-session -d -x 160 -y 50 " +
+    std::string server = "tmux -L " + socket_ + "-" + std::to_string(++screens_);
+    EXPECT_EQ(testing::RunShell(server + " new-session -d -x 160 -y 50 " +
                                 testing::ShellQuote(command + "; echo kiln-exit=$?; sleep 120")),
               0);
     std::string screen;
     for (int i = 0; i < 600; ++i) {
-      testing::RunShell("tmux -L " + socket_ + " capture-pane -p -J", &screen);
+      testing::RunShell(server + " capture-pane -p -J", &screen);
       if (Has(screen, until)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -42,6 +48,7 @@ class BuildTtyTest : public ::testing::Test {
   }
 
   std::string socket_;
+  int screens_ = 0;
 };
 
 TEST_F(BuildTtyTest, StepsAreRewrittenInPlaceAndOutputKeepsItsOwnLines) {
@@ -61,8 +68,7 @@ TEST_F(BuildTtyTest, StepsAreRewrittenInPlaceAndOutputKeepsItsOwnLines) {
   // tmux interpreted every escape sequence: none shows as text.
   for (const char* garbage : {"\x1b", "[K", "[0m", "[1m", "^["}) EXPECT_FALSE(Has(screen, garbage)) << garbage << "\n" << screen;
 
-  // --log-format plain at the same terminal: the line log, nothing rewritten.
-  testing::RunShell("tmux -L " + socket_ + " kill-server 2>/dev/null");
+  // --log-format plain at a terminal: the line log, nothing rewritten.
   std::string plain = Screen("TERM=xterm " + std::string(KILN_BINARY) + " build --context " + ctx + " --state-dir " +
                                  env.state_dir() + " --insecure-pull --no-push --log-format plain",
                              "kiln-exit=");
