@@ -294,12 +294,8 @@ std::vector<std::string_view> PemCertificates(std::string_view text) {
 
 }  // namespace
 
-Result<std::string> CurlTransport::SystemBundle(size_t* extra) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (system_bundle_) {
-    *extra = system_extra_;
-    return *system_bundle_;
-  }
+Status CurlTransport::LoadSystemTrustLocked() {
+  if (system_loaded_) return OkStatus();
   std::string bundle;
   if (!options_.system_ca_file.empty()) {
     if (!Slurp(options_.system_ca_file, &bundle)) {
@@ -334,25 +330,22 @@ Result<std::string> CurlTransport::SystemBundle(size_t* extra) {
       }
     }
   }
-  system_bundle_ = bundle;
+  system_bundle_ = std::move(bundle);
   system_extra_ = added;
-  *extra = added;
-  return bundle;
+  system_loaded_ = true;
+  return OkStatus();
 }
 
-Result<std::string> CurlTransport::CaBundleFor(const std::string& host, const HostTlsOptions& tls) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = ca_bundles_.find(host); it != ca_bundles_.end()) return it->second;
-  }
-  size_t extra = 0;
-  KILN_ASSIGN_OR_RETURN(std::string bundle, SystemBundle(&extra));
+Result<const std::string*> CurlTransport::CaBundleFor(const std::string& host, const HostTlsOptions& tls) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = ca_bundles_.find(host); it != ca_bundles_.end()) return &it->second;
+  KILN_RETURN_IF_ERROR(LoadSystemTrustLocked());
+  if (tls.ca_files.empty() && system_extra_ == 0) return nullptr;  // libcurl's own store is the same trust
+  std::string bundle = system_bundle_;
   for (const auto& f : tls.ca_files) {
     if (!Slurp(f, &bundle)) return NotFound("cannot read CA file " + f + " for registry " + host);
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  ca_bundles_[host] = bundle;
-  return bundle;
+  return &(ca_bundles_[host] = std::move(bundle));
 }
 
 Result<Response> CurlTransport::RoundTrip(const Request& req) {
@@ -387,12 +380,10 @@ Result<Response> CurlTransport::RoundTrip(const Request& req) {
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     } else {
-      size_t dir_extra = 0;
-      KILN_ASSIGN_OR_RETURN(std::string system, SystemBundle(&dir_extra));
-      (void)system;
-      if (!tls.ca_files.empty() || dir_extra > 0) {
-        KILN_ASSIGN_OR_RETURN(std::string bundle, CaBundleFor(host, tls));
-        curl_blob blob{bundle.data(), bundle.size(), CURL_BLOB_COPY};
+      KILN_ASSIGN_OR_RETURN(const std::string* bundle, CaBundleFor(host, tls));
+      if (bundle != nullptr) {
+        // Built once per host and kept by the transport, which outlives every transfer: not copied.
+        curl_blob blob{const_cast<char*>(bundle->data()), bundle->size(), CURL_BLOB_NOCOPY};
         curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
       } else if (!options_.system_ca_file.empty()) {
         curl_easy_setopt(e, CURLOPT_CAINFO, options_.system_ca_file.c_str());

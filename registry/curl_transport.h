@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,12 +62,12 @@ class CurlTransport : public Transport {
   friend struct Transfer;
   std::unique_ptr<Handle> Acquire();
   void Release(std::unique_ptr<Handle> h);
-  /// The system trust: the CA file (or the default bundle) followed by every certificate of
-  /// `system_ca_dirs` not already in it. Built once. `*extra` is how many certificates the
-  /// directories added (0: libcurl's own default store is the same trust).
-  Result<std::string> SystemBundle(size_t* extra);
-  /// The CA bundle bytes for a host: the system bundle followed by the host's extra CA files.
-  Result<std::string> CaBundleFor(const std::string& host, const HostTlsOptions& tls);
+  /// Reads the system trust once: the CA file (or the default bundle) followed by every certificate
+  /// of `system_ca_dirs` not already in it; system_extra_ counts those. REQUIRES: mu_ held.
+  Status LoadSystemTrustLocked();
+  /// The CA bundle for `host`: the system trust followed by the host's extra CA files, built once
+  /// and kept for the transport's life; nullptr when it would equal libcurl's default store.
+  Result<const std::string*> CaBundleFor(const std::string& host, const HostTlsOptions& tls);
   /// `hosts[host]` merged with the host's certs.d directories (read once, then cached).
   Result<HostTlsOptions> TlsFor(const std::string& host);
 
@@ -76,7 +75,8 @@ class CurlTransport : public Transport {
   std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;
   std::map<std::string, std::string> ca_bundles_;
-  std::optional<std::string> system_bundle_;
+  bool system_loaded_ = false;
+  std::string system_bundle_;
   size_t system_extra_ = 0;
   std::map<std::string, HostTlsOptions> tls_cache_;
 };
