@@ -103,7 +103,8 @@ Status RunCopy(Prepared& p, const CopyFlags& f) {
   registry::CurlTransport wire(to);
   registry::ProcessHelperRunner helpers;
   std::unique_ptr<registry::Keychain> keychain = registry::NewDefaultKeychain(
-      registry::DockerConfigSearch::FromEnvironment(), ContainersAuthFromEnvironment(), &helpers);
+      registry::DockerConfigSearch::FromEnvironment(),
+      registry::DockerConfigSearch::ContainersAuthFromEnvironment(), &helpers);
   registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
 
   KILN_ASSIGN_OR_RETURN(auto source, registry::OpenSource(client, p.src));

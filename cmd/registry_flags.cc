@@ -1,7 +1,5 @@
 #include "cmd/registry_flags.h"
 
-#include <cstdlib>
-
 namespace kiln::cmd {
 
 void RegistryFlags::Declare(CLI::App* sub) {
@@ -24,14 +22,6 @@ Status RegistryFlags::ApplyTo(registry::RegistryAccessOptions& access) const {
   access.mirrors = mirrors;
   for (const std::string& m : registry_maps) KILN_RETURN_IF_ERROR(access.AddRegistryMap(m));
   return OkStatus();
-}
-
-registry::DockerConfigSearch ContainersAuthFromEnvironment() {
-  auto env = [](const char* k) {
-    const char* v = std::getenv(k);
-    return v == nullptr ? std::string() : std::string(v);
-  };
-  return registry::DockerConfigSearch::ContainersAuth(env("REGISTRY_AUTH_FILE"), env("XDG_RUNTIME_DIR"), env("HOME"));
 }
 
 }  // namespace kiln::cmd

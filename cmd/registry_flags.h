@@ -8,7 +8,6 @@
 
 #include "core/status.h"
 #include "registry/access_options.h"
-#include "registry/credentials.h"
 
 namespace kiln::cmd {
 
@@ -26,8 +25,5 @@ struct RegistryFlags {
   /// kInvalidArgument naming the flag for a malformed --registry-certificate.
   Status ApplyTo(registry::RegistryAccessOptions& access) const;
 };
-
-/// containers' auth.json lookup from $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR and $HOME.
-registry::DockerConfigSearch ContainersAuthFromEnvironment();
 
 }  // namespace kiln::cmd

@@ -50,7 +50,8 @@ Status RunWarm(const Prepared& p, const WarmFlags& f) {
   registry::CurlTransport wire(to);
   registry::ProcessHelperRunner helpers;
   std::unique_ptr<registry::Keychain> keychain = registry::NewDefaultKeychain(
-      registry::DockerConfigSearch::FromEnvironment(), ContainersAuthFromEnvironment(), &helpers);
+      registry::DockerConfigSearch::FromEnvironment(),
+      registry::DockerConfigSearch::ContainersAuthFromEnvironment(), &helpers);
   registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
   for (const std::string& image : f.images) {
     executor::WarmStats stats;

@@ -22,9 +22,9 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
     search.docker_config_dir = env("DOCKER_CONFIG");
     search.home_dir = env("HOME");
     a->helpers_ = std::make_unique<registry::ProcessHelperRunner>();
-    a->keychain_ = registry::NewDefaultKeychain(
-        search, registry::DockerConfigSearch::ContainersAuth(env("REGISTRY_AUTH_FILE"), env("XDG_RUNTIME_DIR"), env("HOME")),
-        a->helpers_.get());
+    registry::DockerConfigSearch containers =
+        registry::DockerConfigSearch::ContainersAuth(env("REGISTRY_AUTH_FILE"), env("XDG_RUNTIME_DIR"), env("HOME"));
+    a->keychain_ = registry::NewDefaultKeychain(search, containers, a->helpers_.get());
   }
 
   // Two clients: Kaniko's --insecure / --skip-tls-verify concern pushes and --insecure-pull /

@@ -100,10 +100,13 @@ Authenticator::Authenticator(Transport* wire, std::string registry, std::string 
       credential_(std::move(credential)),
       clock_(clock) {}
 
+std::string Authenticator::WhereKilnLooks() const {
+  return searched_.empty() ? std::string() : " (kiln looks in " + searched_ + ")";
+}
+
 std::string Authenticator::CredentialNote() const {
-  std::string where = searched_.empty() ? std::string() : " (kiln looks in " + searched_ + ")";
-  if (credential_.anonymous()) return "no credentials were sent: kiln found none for " + registry_ + where;
-  return "credentials for " + registry_ + " were sent and refused" + where;
+  if (credential_.anonymous()) return "no credentials were sent: kiln found none for " + registry_ + WhereKilnLooks();
+  return "credentials for " + registry_ + " were sent and refused" + WhereKilnLooks();
 }
 
 Status Authenticator::PingLocked() {
@@ -170,7 +173,7 @@ Result<Authenticator::Token> Authenticator::FetchToken(const std::vector<std::st
       return Status(ErrorCode::kUnauthenticated,
                     s.message() + (credential_.anonymous() ? ": no credentials are configured for this registry"
                                                             : ": the token server rejected the credentials") +
-                        (searched_.empty() ? std::string() : " (kiln looks in " + searched_ + ")"));
+                        WhereKilnLooks());
     }
     return s;
   }

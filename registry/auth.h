@@ -62,6 +62,9 @@ class Authenticator {
   Result<Token> FetchToken(const std::vector<std::string>& scopes, const std::string& realm,
                            const std::string& service);
 
+  /// " (kiln looks in FILES)", or "" when the keychain named none.
+  std::string WhereKilnLooks() const;
+
   Transport* wire_;
   std::string registry_, base_url_;
   Credential credential_;

@@ -80,7 +80,7 @@ std::string HelperServerUrl(std::string_view registry) {
 }
 
 std::vector<std::string> DockerConfigSearch::Candidates() const {
-  if (!files.empty()) return files;
+  if (only_files) return files;
   std::vector<std::string> out;
   if (!docker_config_dir.empty()) out.push_back(docker_config_dir + "/config.json");
   if (!home_dir.empty()) out.push_back(home_dir + "/.docker/config.json");
@@ -98,15 +98,22 @@ DockerConfigSearch DockerConfigSearch::FromEnvironment() {
 DockerConfigSearch DockerConfigSearch::ContainersAuth(const std::string& registry_auth_file,
                                                     const std::string& xdg_runtime_dir, const std::string& home_dir) {
   DockerConfigSearch s;
-  s.kaniko = false;
+  s.only_files = true;
   if (!registry_auth_file.empty()) {
     s.files = {registry_auth_file};
     return s;
   }
   if (!xdg_runtime_dir.empty()) s.files.push_back(xdg_runtime_dir + "/containers/auth.json");
   if (!home_dir.empty()) s.files.push_back(home_dir + "/.config/containers/auth.json");
-  if (s.files.empty()) s.files.push_back("/nonexistent/containers/auth.json");  // nothing to read
   return s;
+}
+
+DockerConfigSearch DockerConfigSearch::ContainersAuthFromEnvironment() {
+  auto env = [](const char* k) {
+    const char* v = std::getenv(k);
+    return v == nullptr ? std::string() : std::string(v);
+  };
+  return ContainersAuth(env("REGISTRY_AUTH_FILE"), env("XDG_RUNTIME_DIR"), env("HOME"));
 }
 
 std::unique_ptr<Keychain> NewDefaultKeychain(DockerConfigSearch search, DockerConfigSearch containers,
@@ -139,7 +146,6 @@ std::string DockerConfigKeychain::Searched() const {
   std::string out;
   std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& c : search_.Candidates()) {
-    if (c.rfind("/nonexistent/", 0) == 0) continue;
     out += (out.empty() ? "" : ", ") + c;
     if (std::find(unreadable_.begin(), unreadable_.end(), c) != unreadable_.end()) out += " (not readable)";
   }

@@ -83,8 +83,9 @@ struct DockerConfigSearch {
   bool kaniko = true;             // /kaniko/.docker/config.json
   std::string kaniko_path = "/kaniko/.docker/config.json";
 
-  /// When set, exactly these files are candidates (containers' auth.json lookup).
+  /// With only_files, exactly these are the candidates (containers' auth.json lookup), even none.
   std::vector<std::string> files;
+  bool only_files = false;
 
   /// The candidate files, most preferred first.
   std::vector<std::string> Candidates() const;
@@ -94,6 +95,8 @@ struct DockerConfigSearch {
   /// else $XDG_RUNTIME_DIR/containers/auth.json, else $HOME/.config/containers/auth.json.
   static DockerConfigSearch ContainersAuth(const std::string& registry_auth_file, const std::string& xdg_runtime_dir,
                                           const std::string& home_dir);
+  /// ContainersAuth from $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR and $HOME.
+  static DockerConfigSearch ContainersAuthFromEnvironment();
 };
 
 /// The keychain kiln uses: Docker's and Kaniko's config.json first (`search`), then containers'
