@@ -110,17 +110,6 @@ bool CanUseDir(const std::string& path) {
 
 }  // namespace
 
-Status CheckStateDirOwner(const std::string& state) {
-  // A default under a shared directory such as /tmp must be kiln's own, or another user could have
-  // prepared it (and read or plant layers).
-  struct stat st;
-  if (::stat(state.c_str(), &st) == 0 && st.st_uid != ::geteuid()) {
-    return PermissionDenied("the state directory " + state + " belongs to uid " + std::to_string(st.st_uid) +
-                            ", not to kiln's uid " + std::to_string(::geteuid()) + "; choose one with --state-dir");
-  }
-  return OkStatus();
-}
-
 std::string ResolveStateDir(const BuildOptions& o, std::string* note) {
   if (!o.state_dir.empty()) return o.state_dir;
   std::string env = Env(o, "KILN_DIR");
@@ -148,6 +137,23 @@ std::string ResolveStateDir(const BuildOptions& o, std::string* note) {
   return fallback;
 }
 
+Result<std::string> PrepareStateDir(const BuildOptions& options, BuildLog* log) {
+  std::string note;
+  std::string state = ResolveStateDir(options, &note);
+  if (!note.empty()) log->Info(note);
+  if (Status made = MakeDirs(state, 0700); !made.ok()) {
+    return made.WithContext("kiln's state directory (choose a writable one with --state-dir)");
+  }
+  struct stat st;
+  if (options.state_dir.empty() && ::stat(state.c_str(), &st) == 0 && st.st_uid != ::geteuid()) {
+    // A default under a shared directory such as /tmp must be kiln's own, or another user could have
+    // prepared it (and read or plant layers).
+    return PermissionDenied("the state directory " + state + " belongs to uid " + std::to_string(st.st_uid) +
+                            ", not to kiln's uid " + std::to_string(::geteuid()) + "; choose one with --state-dir");
+  }
+  return state;
+}
+
 Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   BuildLog* log = deps.log;
   BuildResult result;
@@ -170,13 +176,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   KILN_ASSIGN_OR_RETURN(media_type::Compression compression, ParseCompression(options.compression));
 
   // --- state ---
-  std::string state_note;
-  std::string state = ResolveStateDir(options, &state_note);
-  if (!state_note.empty()) log->Info(state_note);
-  if (Status made = MakeDirs(state, 0700); !made.ok()) {
-    return made.WithContext("kiln's state directory (choose a writable one with --state-dir)");
-  }
-  if (options.state_dir.empty()) KILN_RETURN_IF_ERROR(CheckStateDirOwner(state));
+  KILN_ASSIGN_OR_RETURN(std::string state, PrepareStateDir(options, log));
   {
     // Rootfs paths handed to the sandbox must be absolute.
     char* real = ::realpath(state.c_str(), nullptr);
@@ -366,9 +366,9 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   if (!epoch && options.reproducible) epoch = 0;
   svc.layer_options.tar.source_date_epoch = epoch;
   if (::geteuid() != 0) {
-    // Unprivileged without kiln's own user namespace (the ptrace tier): what RUN steps create is owned on disk by the host ids the sandbox's user namespace
-    // maps to (and what kiln itself creates, by kiln's uid, which the namespace calls root). Layers
-    // must carry the ids as the step saw them.
+    // Unprivileged without kiln's own user namespace for the build: what RUN steps create is owned on
+    // disk by the host ids the sandbox's user namespace maps to (and what kiln itself creates, by
+    // kiln's uid, which the namespace calls root). Layers must carry the ids as the step saw them.
     sandbox::IdMapPlan ids = sandbox::PlanIdMapping();
     auto back = [](const std::vector<sandbox::IdRange>& ranges, uint32_t& id) {
       for (const sandbox::IdRange& r : ranges) {
@@ -485,19 +485,13 @@ int RunInBuildNamespace(BuildOptions& options, BuildDeps& deps, const std::funct
   if (::geteuid() == 0 || !wants_rootless || options.print_plan) return body();
   sandbox::UserNamespaceProbe probe = sandbox::ProbeUserNamespace();
   if (!probe.problem.empty()) return body();  // the runner says why and falls back (or refuses a forced tier)
-  bool chosen = !options.state_dir.empty();
-  std::string note;
-  options.state_dir = ResolveStateDir(options, &note);
-  if (!note.empty()) deps.log->Info(note);
-  if (!chosen) {
-    // Made and checked here, outside, where its owner is still this uid.
-    Status ok = MakeDirs(options.state_dir, 0700);
-    if (ok.ok()) ok = CheckStateDirOwner(options.state_dir);
-    if (!ok.ok()) {
-      deps.log->Error(ok.WithContext("kiln's state directory (choose a writable one with --state-dir)").message());
-      return failure_code;
-    }
+  // Made and checked here, outside, where its owner is still this uid; the build inside uses it as named.
+  Result<std::string> state = PrepareStateDir(options, deps.log);
+  if (!state.ok()) {
+    deps.log->Error(state.status().message());
+    return failure_code;
   }
+  options.state_dir = *state;
   deps.build_namespace = probe.id_mapping;
   deps.build_namespace_note = probe.id_mapping_note;
   Result<int> rc = sandbox::RunInUserNamespace(probe.id_mapping, body);

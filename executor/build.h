@@ -65,7 +65,8 @@ int RunInBuildNamespace(BuildOptions& options, BuildDeps& deps, const std::funct
 /// named: $XDG_CACHE_HOME/kiln or ~/.cache/kiln when kiln can write there, else $TMPDIR/kiln-UID
 /// (/tmp by default), and then `note` (when given) says why, for the log.
 std::string ResolveStateDir(const BuildOptions& options, std::string* note = nullptr);
-/// Fails with kPermissionDenied when `state` exists and belongs to another uid than kiln's.
-Status CheckStateDirOwner(const std::string& state);
+/// ResolveStateDir, with the log told why when it fell back; creates the directory (0700) and, when
+/// --state-dir was not given, fails with kPermissionDenied if another uid owns it.
+Result<std::string> PrepareStateDir(const BuildOptions& options, BuildLog* log);
 
 }  // namespace kiln::executor
