@@ -29,9 +29,7 @@ Status Status::WithContext(std::string_view context) const {
   std::string m;
   m.reserve(context.size() + 2 + message_.size());
   m.append(context).append(": ").append(message_);
-  Status s(code_, std::move(m));
-  s.step_exit_code_ = step_exit_code_;
-  return s;
+  return WithMessage(std::move(m));
 }
 
 std::string Status::ToString() const { return ok() ? std::string("OK") : message_; }

@@ -52,6 +52,13 @@ class [[nodiscard]] Status {
 
   /// Returns a copy whose message is "context: message". OK stays OK.
   Status WithContext(std::string_view context) const;
+  /// Returns a copy with `message` in place of this one's, for callers that reword rather than
+  /// prefix (a Dockerfile position with a caret line); the code and step_exit_code() are kept.
+  Status WithMessage(std::string message) const {
+    Status s = *this;
+    s.message_ = std::move(message);
+    return s;
+  }
 
   /// "OK" or the message (the code's name is not repeated: messages are written to stand alone).
   std::string ToString() const;

@@ -286,8 +286,8 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
       if (!st.onbuild_pending || st.base.kind != dockerfile::SourceRef::Kind::kImage) continue;
       Result<std::shared_ptr<const SourceImage>> img = fetcher.Resolve(st.base.image, st.platform);
       if (!img.ok()) {
-        return Status(img.status().code(), plan.source.Format(st.loc, "pulling the base image " + st.base.image + ": " +
-                                                                          img.status().message()));
+        return img.status().WithMessage(
+            plan.source.Format(st.loc, "pulling the base image " + st.base.image + ": " + img.status().message()));
       }
     }
     popts.onbuild_triggers = [&](const std::string& image, const dockerfile::Platform& p) -> Result<std::vector<std::string>> {

@@ -55,9 +55,7 @@ class Stage {
                           static_cast<int>(i) + 2, steps_, StepText(inst));
       note_.clear();
       Status s = Step(i, inst);
-      if (!s.ok()) {
-        return Status(s.code(), svc_.plan->source.Format(inst.loc, s.message())).WithStepExitCode(s.step_exit_code());
-      }
+      if (!s.ok()) return s.WithMessage(svc_.plan->source.Format(inst.loc, s.message()));
       svc_.log->StepDone(Clock::now() - start, note_);
     }
     if (svc_.options->single_snapshot && snap_) {
@@ -93,7 +91,7 @@ class Stage {
         break;
       case SourceRef::Kind::kImage: {
         Result<std::shared_ptr<const SourceImage>> base = svc_.fetcher->Resolve(ps_.base.image, ps_.platform);
-        if (!base.ok()) return Status(base.status().code(), svc_.plan->source.Format(ps_.loc, base.status().message()));
+        if (!base.ok()) return base.status().WithMessage(svc_.plan->source.Format(ps_.loc, base.status().message()));
         base_ = *base;
         image_.base = base_;
         image_.config = base_->config;

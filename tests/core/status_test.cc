@@ -22,6 +22,16 @@ TEST(StatusTest, WithContextPrefixesMessageAndKeepsCode) {
 
 TEST(StatusTest, WithContextOnOkStaysOk) { EXPECT_TRUE(OkStatus().WithContext("x").ok()); }
 
+// A failing RUN's exit code survives every rewording on its way to the CLI.
+TEST(StatusTest, StepExitCodeSurvivesContextAndRewording) {
+  Status s = Status(ErrorCode::kFailedPrecondition, "RUN failed").WithStepExitCode(7);
+  Status worded = s.WithContext("stage 1").WithMessage("Dockerfile:3:1: stage 1: RUN failed");
+  EXPECT_EQ(worded.step_exit_code(), 7);
+  EXPECT_EQ(worded.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(worded.message(), "Dockerfile:3:1: stage 1: RUN failed");
+  EXPECT_EQ(Status(ErrorCode::kInternal, "x").step_exit_code(), 0);
+}
+
 TEST(StatusTest, ErrnoMapsCodes) {
   EXPECT_EQ(ErrnoStatus("open a", ENOENT).code(), ErrorCode::kNotFound);
   EXPECT_EQ(ErrnoStatus("open a", EACCES).code(), ErrorCode::kPermissionDenied);
