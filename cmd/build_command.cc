@@ -2,17 +2,19 @@
 // Kaniko's executor command line, flag for flag, mapped onto executor::BuildOptions.
 //
 // Kaniko flags kiln does not implement yet are still declared, so that using one fails with a clear
-// message instead of being ignored (or CLI11's generic "not expected").
+// message instead of being ignored (or CLI11's generic "not expected"); those that mean nothing for
+// kiln are accepted and named once in the log.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <set>
-#include <fstream>
-#include <chrono>
-#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -44,22 +46,26 @@ struct BuildFlags {
   std::vector<std::pair<std::string, std::string>> unsupported_values;
 };
 
+// Declares a Kaniko flag (`is_flag`) or option that kiln only takes note of: `on_set` runs when it is
+// given (its value, if any, is not needed).
+void DeclareNoted(CLI::App* sub, const std::string& name, bool is_flag, const std::string& help,
+                  const std::string& group, std::function<void()> on_set) {
+  CLI::Option* opt = is_flag ? sub->add_flag_function(name, [on_set](int64_t) { on_set(); }, help)
+                             : sub->add_option_function<std::string>(
+                                   name, [on_set](const std::string&) { on_set(); }, help);
+  opt->group(group);
+}
+
 // A Kaniko flag kiln knows but does not implement: accepted by the parser, refused when set.
 void Unsupported(CLI::App* sub, BuildFlags* f, const std::string& name, const std::string& why, bool is_flag) {
-  auto* value = new std::string();  // lives as long as the process; the CLI is built once
-  CLI::Option* opt;
-  if (is_flag) {
-    opt = sub->add_flag_function(
-        name, [f, name, why](int64_t) { f->unsupported_values.emplace_back(name, why); }, "(Kaniko) not supported yet");
-  } else {
-    opt = sub->add_option_function<std::string>(
-        name, [f, name, why, value](const std::string& v) {
-          *value = v;
-          f->unsupported_values.emplace_back(name, why);
-        },
-        "(Kaniko) not supported yet");
-  }
-  opt->group("Kaniko flags not supported yet");
+  DeclareNoted(sub, name, is_flag, "(Kaniko) not supported yet", "Kaniko flags not supported yet",
+               [f, name, why] { f->unsupported_values.emplace_back(name, why); });
+}
+
+// A Kaniko flag that means nothing for kiln: accepted, and said once at info level when set.
+void Accepted(CLI::App* sub, BuildFlags* f, const std::string& name, const std::string& note, bool is_flag) {
+  DeclareNoted(sub, name, is_flag, "(Kaniko) accepted; " + note, "Kaniko flags kiln accepts but does not need",
+               [f, text = name + ": " + note] { f->accepted_notes.push_back(text); });
 }
 
 std::map<std::string, std::string> Environ() {
@@ -92,20 +98,6 @@ Status WriteBenchmarkFile(const std::string& path, const executor::PhaseTimes& t
   out.close();
   if (!out) return IoError("writing " + path);
   return OkStatus();
-}
-
-// A Kaniko flag that means nothing for kiln: accepted, and said once at info level when set.
-void Accepted(CLI::App* sub, BuildFlags* f, const std::string& name, const std::string& note, bool is_flag) {
-  CLI::Option* opt;
-  std::string text = name + ": " + note;
-  if (is_flag) {
-    opt = sub->add_flag_function(name, [f, text](int64_t) { f->accepted_notes.push_back(text); },
-                                 "(Kaniko) accepted; " + note);
-  } else {
-    opt = sub->add_option_function<std::string>(
-        name, [f, text](const std::string&) { f->accepted_notes.push_back(text); }, "(Kaniko) accepted; " + note);
-  }
-  opt->group("Kaniko flags kiln accepts but does not need");
 }
 
 int RunBuildCommand(BuildFlags& f) {

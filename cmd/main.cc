@@ -4,6 +4,7 @@
 #include <vector>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include "cmd/commands.h"
 
@@ -20,32 +21,26 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("kiln ") + kiln::cmd::kKilnVersion);
   int exit_code = kiln::cmd::kExitOk;
   for (const auto& [name, fn] : kiln::cmd::CommandTable()) fn(app, &exit_code);
-  // Installed as Kaniko's /kaniko/executor, the binary takes Kaniko's command line unchanged.
-  std::vector<char*> args(argv, argv + argc);
-  std::string self = argv[0];
-  static char build[] = "build";
-  // `executor version` (Kaniko's subcommand) and `executor --version` stay what they are.
-  bool own_word = argc >= 2 && (std::strcmp(argv[1], "build") == 0 || std::strcmp(argv[1], "version") == 0 ||
-                                std::strcmp(argv[1], "--version") == 0);
-  if (self.substr(self.rfind('/') + 1) == "executor" && !own_word) {
-    args.insert(args.begin() + 1, build);
-  }
-  // Go's flag parsing (Kaniko's) takes "-v=trace" for a short option; CLI11 would read "=trace".
-  std::vector<std::string> split_storage;
-  split_storage.reserve(args.size() * 2);
-  std::vector<char*> parsed_args;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const char* a = args[i];
-    if (i > 0 && a[0] == '-' && a[1] != '-' && a[1] != '\0' && a[2] == '=') {
-      split_storage.emplace_back(a, 2);
-      split_storage.emplace_back(a + 3);
-      parsed_args.push_back(split_storage[split_storage.size() - 2].data());
-      parsed_args.push_back(split_storage.back().data());
+  // The command line as CLI11 should see it. Go's flag parsing (Kaniko's) takes "-v=trace" for a
+  // short option, where CLI11 would read the value "=trace": such words are split in two.
+  std::vector<std::string> words;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (i > 0 && a.size() > 2 && a[0] == '-' && a[1] != '-' && a[2] == '=') {
+      words.emplace_back(a.substr(0, 2));
+      words.emplace_back(a.substr(3));
     } else {
-      parsed_args.push_back(args[i]);
+      words.emplace_back(a);
     }
   }
-  args = parsed_args;
+  // Installed as Kaniko's /kaniko/executor, the binary takes Kaniko's command line unchanged;
+  // `executor version` (Kaniko's subcommand) and `executor --version` stay what they are.
+  std::string self = argv[0];
+  bool own_word = argc >= 2 && (std::strcmp(argv[1], "build") == 0 || std::strcmp(argv[1], "version") == 0 ||
+                                std::strcmp(argv[1], "--version") == 0);
+  if (self.substr(self.rfind('/') + 1) == "executor" && !own_word) words.insert(words.begin() + 1, "build");
+  std::vector<char*> args;
+  for (std::string& w : words) args.push_back(w.data());
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
