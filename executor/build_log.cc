@@ -128,20 +128,19 @@ class FdBuildLog : public BuildLog {
 
   void StepDone(std::chrono::nanoseconds took, std::string_view note) override {
     FlushPartial();
-    std::string msg = StepTag() + ": done in " + FormatDuration(took);
-    if (!note.empty()) msg += " (" + std::string(note) + ")";
+    std::string done = "done in " + FormatDuration(took);
+    std::string why = note.empty() ? std::string() : " (" + std::string(note) + ")";
+    bool rewritten = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (live_ && pending_) {
         // No output since the step line: the step's one line becomes its result.
-        std::string done = Paint("32", "done in " + FormatDuration(took));
-        if (!note.empty()) done += " (" + std::string(note) + ")";
-        WriteAllFd(fd_, "\r\x1b[K" + Prefix() + step_line_ + "  " + done + "\n");
+        WriteAllFd(fd_, "\r\x1b[K" + Prefix() + step_line_ + "  " + Paint("32", done) + why + "\n");
         pending_ = false;
-        msg.clear();
+        rewritten = true;
       }
     }
-    if (!msg.empty()) Log(LogLevel::kInfo, live_ ? Paint("1", StepTag()) + msg.substr(StepTag().size()) : msg);
+    if (!rewritten) Log(LogLevel::kInfo, (live_ ? Paint("1", StepTag()) : StepTag()) + ": " + done + why);
     std::lock_guard<std::mutex> lock(mu_);
     if (step_ == steps_) CloseSectionLocked();  // the stage's last step: the summary lines stay outside
     step_ = 0;
