@@ -83,10 +83,11 @@ Result<int> RunInUserNamespace(const IdMapPlan& mapping, const std::function<int
   }
   ::close(to_child[0]);
   ::close(to_parent[1]);
-  auto reap = [pid] {
+  auto reap = [pid] {  // the child's wait status
     int st = 0;
     while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
+    return st;
   };
   char unshared = 0;
   bool ok = ReadByte(to_parent[0], &unshared);
@@ -111,9 +112,7 @@ Result<int> RunInUserNamespace(const IdMapPlan& mapping, const std::function<int
   ::sigaction(SIGHUP, &sa, &old_hup);
   WriteByte(to_child[1], 'g');
   ::close(to_child[1]);
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
+  int st = reap();
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   ::sigaction(SIGHUP, &old_hup, nullptr);
