@@ -8,25 +8,15 @@
 #include <thread>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 
 namespace kiln {
 namespace {
 
 using testing::BuildEnv;
 
-class BuildCacheTest : public ::testing::Test {
+class BuildCacheTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
 
   // "hit" / "miss" / "-" (no cache note) for each STEP of the last stage, in order, from the log.
   static std::vector<std::string> Steps(const std::string& log) {
@@ -64,9 +54,7 @@ class BuildCacheTest : public ::testing::Test {
     return env_->Build(ctx, "--reproducible --cache " + cache + " --destination " + env_->Ref(tag) + " " + extra);
   }
 
-  static BuildEnv* env_;
 };
-BuildEnv* BuildCacheTest::env_ = nullptr;
 
 using V = std::vector<std::string>;
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 
 namespace kiln {
 namespace {
@@ -15,19 +16,8 @@ using testing::BuildEnv;
 using testing::FileInfo;
 using testing::Stat;
 
-class BuildConfigTest : public ::testing::Test {
+class BuildConfigTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
 
   // Builds `dockerfile` (with "@REG@" for the registry) and pushes it as `repo_tag`.
   static void Build(const std::string& dockerfile, const std::string& repo_tag, const std::string& args = "") {
@@ -59,10 +49,8 @@ class BuildConfigTest : public ::testing::Test {
     base_built_ = true;
   }
 
-  static BuildEnv* env_;
   static bool base_built_;
 };
-BuildEnv* BuildConfigTest::env_ = nullptr;
 bool BuildConfigTest::base_built_ = false;
 
 TEST_F(BuildConfigTest, EveryMetadataInstructionLandsInTheConfig) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kiln {
@@ -27,11 +28,11 @@ constexpr char kPassword[] = "Quartz-Lantern-4471";
 
 bool Has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
-class BuildCredentialsTest : public ::testing::Test {
+class BuildCredentialsTest : public testing::BuildEnvSuite {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
+    BuildEnvSuite::SetUpTestSuite();
+    if (env_ == nullptr) return;
     testing::RegistryOptions o;
     o.tls = true;
     o.user = kUser;
@@ -42,11 +43,8 @@ class BuildCredentialsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete secure_;
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
+    secure_ = nullptr;
+    BuildEnvSuite::TearDownTestSuite();
   }
 
   // A build from and to the auth registry; `env` says where credentials are.
@@ -66,10 +64,8 @@ class BuildCredentialsTest : public ::testing::Test {
     ASSERT_EQ(::rename(written.c_str(), path.c_str()), 0);
   }
 
-  static BuildEnv* env_;
   static testing::RegistryServer* secure_;
 };
-BuildEnv* BuildCredentialsTest::env_ = nullptr;
 testing::RegistryServer* BuildCredentialsTest::secure_ = nullptr;
 
 TEST_F(BuildCredentialsTest, LoginWritesDockersConfigAndLogoutRemovesIt) {

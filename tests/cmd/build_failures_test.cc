@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 #include "tests/testing/certs.h"
 
 namespace kiln {
@@ -25,19 +26,8 @@ constexpr int kExitFailure = 1, kExitUsage = 2;
 
 bool Has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
-class BuildFailuresTest : public ::testing::Test {
+class BuildFailuresTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
 
   // Builds `dockerfile` towards `repo_tag`, expecting failure; checks the tag was not pushed.
   static KilnRun Fail(const std::string& dockerfile, const std::string& repo_tag, const std::string& args = "") {
@@ -47,9 +37,7 @@ class BuildFailuresTest : public ::testing::Test {
     return r;
   }
 
-  static BuildEnv* env_;
 };
-BuildEnv* BuildFailuresTest::env_ = nullptr;
 
 TEST_F(BuildFailuresTest, RunExitingThreeStopsTheBuild) {
   auto r = Fail(

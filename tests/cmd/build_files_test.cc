@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 #include "tests/testing/certs.h"
 
 namespace kiln {
@@ -60,22 +61,9 @@ class HttpServer {
   pid_t pid_ = -1;
 };
 
-class BuildFilesTest : public ::testing::Test {
+class BuildFilesTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
-  static BuildEnv* env_;
 };
-BuildEnv* BuildFilesTest::env_ = nullptr;
 
 TEST_F(BuildFilesTest, CopyAndAddFollowDockersRules) {
   std::string served = env_->NewDir("served");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 
 namespace kiln {
 namespace {
@@ -18,28 +19,15 @@ using testing::ListTree;
 using testing::Stat;
 using Paths = std::vector<std::string>;
 
-class BuildKanikoCompatTest : public ::testing::Test {
+class BuildKanikoCompatTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
 
   static KilnRun Build(const std::map<std::string, std::string>& files, const std::string& repo_tag) {
     std::string ctx = env_->Context(files);
     return env_->Build(ctx, "--destination " + env_->Ref(repo_tag));
   }
 
-  static BuildEnv* env_;
 };
-BuildEnv* BuildKanikoCompatTest::env_ = nullptr;
 
 // A base with busybox's applets and no /etc/passwd or /etc/group (like a scratch-based image).
 const char* kNoPasswdBase =

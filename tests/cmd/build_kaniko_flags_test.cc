@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 
 namespace kiln {
 namespace {
@@ -32,11 +33,11 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-class BuildKanikoFlagsTest : public ::testing::Test {
+class BuildKanikoFlagsTest : public testing::BuildEnvSuite {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
+    BuildEnvSuite::SetUpTestSuite();
+    if (env_ == nullptr) return;
     mirror_ = testing::RegistryServer::Start({}).release();
     // The mirror holds the base under a project path, as a Harbor proxy project does.
     testing::PushToRegistry("oci:" + testing::BusyboxLayout(KILN_BINARY) + ":latest", *mirror_,
@@ -46,17 +47,12 @@ class BuildKanikoFlagsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete mirror_;
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
+    mirror_ = nullptr;
+    BuildEnvSuite::TearDownTestSuite();
   }
 
-  static BuildEnv* env_;
   static testing::RegistryServer* mirror_;
 };
-BuildEnv* BuildKanikoFlagsTest::env_ = nullptr;
 testing::RegistryServer* BuildKanikoFlagsTest::mirror_ = nullptr;
 
 TEST_F(BuildKanikoFlagsTest, FailingRunExitsWithTheStepsOwnCode) {

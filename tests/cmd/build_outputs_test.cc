@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 #include "tests/testing/certs.h"
 
 namespace kiln {
@@ -24,19 +25,8 @@ using testing::RunShell;
 using testing::ShellQuote;
 using testing::Stat;
 
-class BuildOutputsTest : public ::testing::Test {
+class BuildOutputsTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
 
   static std::string Context(const std::string& from = "busybox:latest") {
     return env_->Context({{"Dockerfile",
@@ -58,9 +48,7 @@ class BuildOutputsTest : public ::testing::Test {
     return std::atol(out.c_str());
   }
 
-  static BuildEnv* env_;
 };
-BuildEnv* BuildOutputsTest::env_ = nullptr;
 
 TEST_F(BuildOutputsTest, EveryOutputHoldsTheSameImage) {
   std::string out = env_->NewDir("outputs");

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 
 namespace kiln {
 namespace {
@@ -20,22 +21,9 @@ using testing::ListTree;
 using testing::Stat;
 using Paths = std::vector<std::string>;
 
-class BuildRunTest : public ::testing::Test {
+class BuildRunTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
-  static BuildEnv* env_;
 };
-BuildEnv* BuildRunTest::env_ = nullptr;
 
 // Layer entry names without a leading "./", sorted.
 Paths Entries(const testing::ReadBack& img, size_t layer) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 
 namespace kiln {
 namespace {
@@ -17,19 +18,12 @@ using testing::ListTree;
 using testing::Stat;
 using Paths = std::vector<std::string>;
 
-class BuildStagesTest : public ::testing::Test {
+class BuildStagesTest : public testing::BuildEnvSuite {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
+    BuildEnvSuite::SetUpTestSuite();
+    if (env_ == nullptr) return;
     testing::PushToRegistry("oci:" + testing::MultiPlatformLayout(KILN_BINARY) + ":multi", env_->reg(), "multi:1");
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
   }
 
   static std::string Dockerfile() {
@@ -59,9 +53,7 @@ class BuildStagesTest : public ::testing::Test {
            "COPY --from=builder --chown=app:staff --chmod=0600 /out/artifact /chowned\n";
   }
 
-  static BuildEnv* env_;
 };
-BuildEnv* BuildStagesTest::env_ = nullptr;
 
 TEST_F(BuildStagesTest, CopyFromStageNameIndexImageAndChildStage) {
   std::string ctx = env_->Context({{"Dockerfile", Dockerfile()}});

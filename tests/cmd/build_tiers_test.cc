@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
 
 namespace kiln {
 namespace {
@@ -27,19 +28,8 @@ std::string ReadLine(const char* path) {
   return s;
 }
 
-class BuildTiersTest : public ::testing::Test {
+class BuildTiersTest : public testing::BuildEnvSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
-    env_ = new BuildEnv(KILN_BINARY);
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override {
-    if (env_ == nullptr) GTEST_SKIP() << "needs root and Debian's busybox-static";
-  }
 
   static std::string Context() {
     std::string ctx = env_->Context({{"Dockerfile",
@@ -91,9 +81,7 @@ class BuildTiersTest : public ::testing::Test {
     EXPECT_EQ(img.NonEmptyHistory(), 5u);
   }
 
-  static BuildEnv* env_;
 };
-BuildEnv* BuildTiersTest::env_ = nullptr;
 
 TEST_F(BuildTiersTest, ChrootWithoutCapSysAdminMatchesTheRootBuild) {
   std::string ctx = Context();
