@@ -1,5 +1,6 @@
-// Helpers shared by the deploy tests: running a program the way a pod would (podrun), and looking
-// for credentials in everything a build left behind.
+// Helpers shared by the deploy tests: kiln's debug image built the way it is published and a
+// registry to build against, running a program the way a pod would (podrun), and looking for
+// credentials in everything a build left behind.
 #pragma once
 
 #include <sys/stat.h>
@@ -8,10 +9,36 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/base_images.h"
 #include "tests/testing/certs.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kiln::deploy_testing {
+
+/// kiln's debug image (a superset of release), built by the test's kiln with deploy/build-image.sh,
+/// pushed to `env`'s registry as kiln/kiln:debug and read back into `*image` when the build
+/// succeeded. Returns the script's exit code; its output goes to `log`.
+inline int BuildDebugImage(testing::BuildEnv& env, std::string* log, testing::ReadBack** image) {
+  int rc = testing::RunShell(std::string(KILN_SOURCE_DIR) + "/deploy/build-image.sh --kiln " + KILN_BINARY +
+                                 " --target debug --destination " + env.Ref("kiln/kiln:debug") +
+                                 " --insecure --compression-level 1 --state-dir " + env.state_dir() + " 2>&1",
+                             log);
+  if (rc == 0) *image = new testing::ReadBack(env.Read("kiln/kiln:debug"));
+  return rc;
+}
+
+/// A TLS registry with basic auth for `user`:`password` (its own CA), holding busybox as
+/// base/busybox:latest: what builds run inside kiln's image pull from and push to.
+inline testing::RegistryServer* StartAuthRegistryWithBusybox(const std::string& user, const std::string& password) {
+  testing::RegistryOptions o;
+  o.tls = true;
+  o.user = user;
+  o.password = password;
+  testing::RegistryServer* reg = testing::RegistryServer::Start(o).release();
+  testing::PushToRegistry("oci:" + testing::BusyboxLayout(KILN_BINARY) + ":latest", *reg, "base/busybox:latest",
+                          testing::MediaTypes::kOci, user + ":" + password);
+  return reg;
+}
 
 /// base64 of `s` (standard alphabet, padded), as docker config.json's "auth" holds user:password.
 inline std::string Base64(const std::string& s) {

@@ -27,21 +27,9 @@ class KilnImageTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!testing::HaveRoot() || !testing::HaveBusyboxStatic()) return;
     env_ = new testing::BuildEnv(KILN_BINARY);
-    // kiln's debug image (a superset of release) built by kiln and pushed.
-    std::string out;
-    build_rc_ = RunShell(std::string(KILN_SOURCE_DIR) + "/deploy/build-image.sh --kiln " + KILN_BINARY +
-                             " --target debug --destination " + env_->Ref("kiln/kiln:debug") +
-                             " --insecure --compression-level 1 --state-dir " + env_->state_dir() + " 2>&1",
-                         &out);
-    build_log_ = new std::string(out);
-    if (build_rc_ == 0) image_ = new testing::ReadBack(env_->Read("kiln/kiln:debug"));
-    testing::RegistryOptions o;
-    o.tls = true;
-    o.user = kUser;
-    o.password = kPassword;
-    tls_ = testing::RegistryServer::Start(o).release();
-    testing::PushToRegistry("oci:" + testing::BusyboxLayout(KILN_BINARY) + ":latest", *tls_, "base/busybox:latest",
-                            testing::MediaTypes::kOci, std::string(kUser) + ":" + kPassword);
+    build_log_ = new std::string();
+    build_rc_ = deploy_testing::BuildDebugImage(*env_, build_log_, &image_);
+    tls_ = deploy_testing::StartAuthRegistryWithBusybox(kUser, kPassword);
   }
   static void TearDownTestSuite() {
     delete image_;
