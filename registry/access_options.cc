@@ -9,6 +9,21 @@
 #include "registry/reference.h"
 
 namespace kiln::registry {
+namespace {
+
+// The non-empty parts of `list` between `sep` characters ("a;;b;" → a, b).
+std::vector<std::string_view> NonEmptyParts(std::string_view list, char sep) {
+  std::vector<std::string_view> out;
+  for (size_t start = 0; start <= list.size();) {
+    size_t end = list.find(sep, start);
+    if (end == std::string_view::npos) end = list.size();
+    if (end > start) out.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 RegistryAccessOptions RegistryAccessOptions::FromEnvironment() {
   RegistryAccessOptions o;
@@ -39,13 +54,7 @@ Status RegistryAccessOptions::AddRegistryClientCert(std::string_view value) {
 }
 
 Status RegistryAccessOptions::AddRegistryMap(std::string_view value) {
-  size_t start = 0;
-  while (start <= value.size()) {
-    size_t semi = value.find(';', start);
-    if (semi == std::string_view::npos) semi = value.size();
-    std::string_view pair = value.substr(start, semi - start);
-    start = semi + 1;
-    if (pair.empty()) continue;
+  for (std::string_view pair : NonEmptyParts(value, ';')) {
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos || eq == 0 || eq + 1 == pair.size()) {
       return InvalidArgument("--registry-map wants REGISTRY=MIRROR[/PATH] (several separated by ';'), not \"" +
@@ -59,12 +68,7 @@ Status RegistryAccessOptions::AddRegistryMap(std::string_view value) {
 Result<CurlTransportOptions> RegistryAccessOptions::TransportOptions() const {
   CurlTransportOptions t;
   t.system_ca_file = system_ca_file;
-  for (size_t start = 0; start <= system_ca_dir.size();) {
-    size_t colon = system_ca_dir.find(':', start);
-    if (colon == std::string::npos) colon = system_ca_dir.size();
-    if (colon > start) t.system_ca_dirs.push_back(system_ca_dir.substr(start, colon - start));
-    start = colon + 1;
-  }
+  for (std::string_view dir : NonEmptyParts(system_ca_dir, ':')) t.system_ca_dirs.emplace_back(dir);
   for (const std::string& d : extra_ca_dirs) {
     if (std::find(t.system_ca_dirs.begin(), t.system_ca_dirs.end(), d) == t.system_ca_dirs.end()) {
       t.system_ca_dirs.push_back(d);
