@@ -1,9 +1,14 @@
-# kiln_module(NAME PUBLIC_DEPS ... PRIVATE_DEPS ...)
-# One static library per module from every *.cc in the calling directory (tests excluded), so that
-# several people can add files to a module without editing its list. Includes are rooted at the repo.
+# kiln_module(NAME [SUBDIRS ...] PUBLIC_DEPS ... PRIVATE_DEPS ...)
+# One static library per module from every *.cc in the calling directory and the named
+# sub-directories (tests excluded), so that several people can add files to a module without editing
+# its list. Includes are rooted at the repo.
 function(kiln_module name)
-  cmake_parse_arguments(M "" "" "PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  cmake_parse_arguments(M "" "" "SUBDIRS;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  foreach(sub ${M_SUBDIRS})
+    file(GLOB sub_srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${sub}/*.cc)
+    list(APPEND srcs ${sub_srcs})
+  endforeach()
   list(FILTER srcs EXCLUDE REGEX "_test\\.cc$|_fuzz\\.cc$")
   add_library(${name} STATIC ${srcs})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})

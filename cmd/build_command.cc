@@ -19,15 +19,31 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd/commands.h"
-#include "executor/build.h"
+#include "executor/dockerfile/args.h"
+#include "executor/pipeline/build.h"
+#include "layers/oci_layout.h"
 
 extern char** environ;
 
 namespace kiln::cmd {
 namespace {
 
+// The flags as typed; RunBuildCommand parses each into executor::BuildOptions once.
 struct BuildFlags {
   executor::BuildOptions o;
+  std::vector<std::string> destinations;
+  std::string tar_path;
+  std::string oci_layout_path;
+  std::string platform;
+  std::string compression = "gzip";
+  std::vector<std::string> labels;
+  std::string verbosity = "info";
+  std::vector<std::string> insecure_registries;
+  std::vector<std::string> skip_tls_verify_registries;
+  std::vector<std::string> registry_mirrors;
+  std::vector<std::string> registry_client_certs;
+  std::vector<std::string> registry_maps;
+  bool skip_default_registry_fallback = false;
   std::vector<std::string> registry_certificates;
   std::string log_format = "text";
   std::string sandbox = "auto";
@@ -100,6 +116,66 @@ Status WriteBenchmarkFile(const std::string& path, const executor::PhaseTimes& t
   return OkStatus();
 }
 
+// Each flag parsed once into its typed BuildOptions field; errors name the flag.
+Status ParseTypedFlags(BuildFlags& f) {
+  executor::BuildOptions& o = f.o;
+  std::vector<std::string> repo_tags;
+  for (const std::string& d : f.destinations) {
+    Result<Reference> ref = Reference::Parse(d);
+    if (!ref.ok()) return ref.status().WithContext("--destination");
+    o.destinations.push_back(*ref);
+    if (!ref->TagOrDefault().empty()) repo_tags.push_back(ref->Name() + ":" + ref->TagOrDefault());
+  }
+  if (!f.tar_path.empty()) o.local_outputs.push_back(ImageLocation::DockerArchive(f.tar_path, repo_tags));
+  if (!f.oci_layout_path.empty()) {
+    auto [dir, tag] = layers::SplitLayoutPath(f.oci_layout_path);
+    o.local_outputs.push_back(ImageLocation::OciLayout(dir, tag));
+  }
+  if (!f.platform.empty()) {
+    Result<Platform> p = dockerfile::ParsePlatform(f.platform);
+    if (!p.ok()) return p.status().WithContext("--custom-platform");
+    o.platform = *p;
+  }
+  if (f.compression == "gzip") {
+    o.compression = media_type::Compression::kGzip;
+  } else if (f.compression == "zstd") {
+    o.compression = media_type::Compression::kZstd;
+  } else if (f.compression == "uncompressed" || f.compression == "none") {
+    o.compression = media_type::Compression::kNone;
+  } else {
+    return InvalidArgument("--compression must be gzip, zstd or uncompressed, not \"" + f.compression + "\"");
+  }
+  for (const std::string& l : f.labels) {
+    size_t eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) return InvalidArgument("--label must be KEY=VALUE, not \"" + l + "\"");
+    o.labels.emplace_back(l.substr(0, eq), l.substr(eq + 1));
+  }
+  o.log_level = executor::ParseLogLevel(f.verbosity);
+  // Registry settings: the system store from the environment, then the flags.
+  registry::RegistryAccessOptions& r = o.registry;
+  auto env = [&](const char* k) {
+    auto it = o.environ.find(k);
+    return it == o.environ.end() ? std::string() : it->second;
+  };
+  r.system_ca_file = env("SSL_CERT_FILE");
+  r.system_ca_dir = env("SSL_CERT_DIR");
+  for (const std::string& rc : f.registry_certificates) {
+    size_t eq = rc.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == rc.size()) {
+      return InvalidArgument("--registry-certificate must be REGISTRY=PATH, not \"" + rc + "\"");
+    }
+    // The last one given for a registry wins, as Kaniko's map does.
+    r.registry_certificates[rc.substr(0, eq)] = {rc.substr(eq + 1)};
+  }
+  for (const std::string& c : f.registry_client_certs) KILN_RETURN_IF_ERROR(r.AddRegistryClientCert(c));
+  for (const std::string& m : f.registry_maps) KILN_RETURN_IF_ERROR(r.AddRegistryMap(m));
+  r.insecure_registries.insert(f.insecure_registries.begin(), f.insecure_registries.end());
+  r.skip_verify_registries.insert(f.skip_tls_verify_registries.begin(), f.skip_tls_verify_registries.end());
+  r.mirrors = f.registry_mirrors;
+  r.mirror_fallback = !f.skip_default_registry_fallback;
+  return OkStatus();
+}
+
 int RunBuildCommand(BuildFlags& f) {
   for (const auto& [name, why] : f.unsupported_values) {
     std::cerr << "kiln: " << name << " is a Kaniko flag that kiln does not implement yet (" << why << ")\n";
@@ -119,10 +195,16 @@ int RunBuildCommand(BuildFlags& f) {
     }
   }
   if (auto it = o.environ.find("KANIKO_REGISTRY_MIRROR"); it != o.environ.end() && !it->second.empty()) {
-    o.registry_mirrors.push_back(it->second);
+    f.registry_mirrors.push_back(it->second);
   }
   if (auto it = o.environ.find("KANIKO_REGISTRY_MAP"); it != o.environ.end() && !it->second.empty()) {
-    o.registry_maps.push_back(it->second);
+    f.registry_maps.push_back(it->second);
+  }
+  if (Status s = ParseTypedFlags(f); !s.ok()) {
+    // A value CLI11 could not check (a reference, a KEY=VALUE pair): exit 1 as Kaniko does for any
+    // error, so CI rules keyed on its exit codes keep working.
+    std::cerr << "kiln: " << s.message() << "\n";
+    return kExitFailure;
   }
   if (!f.context_sub_path.empty()) {
     std::string dir = o.context.rfind("dir://", 0) == 0 ? o.context.substr(6) : o.context;
@@ -158,14 +240,6 @@ int RunBuildCommand(BuildFlags& f) {
     std::cerr << "kiln: --sandbox must be auto, rootless, chroot or ptrace\n";
     return kExitUsage;
   }
-  for (const std::string& rc : f.registry_certificates) {
-    size_t eq = rc.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == rc.size()) {
-      std::cerr << "kiln: --registry-certificate must be REGISTRY=PATH, not \"" << rc << "\"\n";
-      return kExitUsage;
-    }
-    o.registry_certificates[rc.substr(0, eq)] = rc.substr(eq + 1);
-  }
   if (f.ignore_var_run) o.ignore_paths.push_back("/var/run");
   o.image_download_retry = std::max(o.image_download_retry, f.image_fs_extract_retry);
   if (!f.kaniko_dir.empty() && o.state_dir.empty()) o.state_dir = f.kaniko_dir;
@@ -189,9 +263,8 @@ int RunBuildCommand(BuildFlags& f) {
       std::cerr << "kiln: --cache-ttl must be a duration like 336h or 90m, not \"" << f.cache_ttl << "\"\n";
       return kExitUsage;
     }
-    o.cache_ttl_hours = (seconds + 3599) / 3600;
+    o.cache_ttl = std::chrono::seconds(seconds);
   }
-  if (o.compression == "uncompressed") o.compression = "none";
   auto sde = o.environ.find("SOURCE_DATE_EPOCH");
   for (const std::string& a : o.build_args) {
     if (a.rfind("SOURCE_DATE_EPOCH=", 0) == 0) o.source_date_epoch = std::strtoll(a.c_str() + 18, nullptr, 10);
@@ -200,7 +273,7 @@ int RunBuildCommand(BuildFlags& f) {
     o.source_date_epoch = std::strtoll(sde->second.c_str(), nullptr, 10);
   }
 
-  auto log = executor::NewFdBuildLog(STDERR_FILENO, o.log_format, executor::ParseLogLevel(o.verbosity), o.log_timestamp,
+  auto log = executor::NewFdBuildLog(STDERR_FILENO, o.log_format, o.log_level, o.log_timestamp,
                                      o.environ.count("GITLAB_CI") > 0);
   for (const std::string& note : f.accepted_notes) log->Info(note);
   if (f.no_push_cache) {
@@ -238,14 +311,14 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("-c,--context", o.context, "Build context: a directory, dir://DIR, tar://FILE or a .tar.gz")
       ->capture_default_str();
   sub->add_option("-f,--dockerfile", o.dockerfile, "Path to the Dockerfile (default CONTEXT/Dockerfile)");
-  multi(sub->add_option("-d,--destination", o.destinations, "Where to push the image (repeatable)"));
+  multi(sub->add_option("-d,--destination", f->destinations, "Where to push the image (repeatable)"));
   multi(sub->add_option("--build-arg", o.build_args, "ARG value NAME=VALUE, or NAME to take it from the environment"));
   sub->add_option("--target", o.target, "Build this stage (and what it needs) instead of the last");
-  sub->add_option("--custom-platform,--customPlatform", o.platform, "Platform to build for, os/arch[/variant]");
-  multi(sub->add_option("--label", o.labels, "Set a label KEY=VALUE on the image (repeatable)"));
+  sub->add_option("--custom-platform,--customPlatform", f->platform, "Platform to build for, os/arch[/variant]");
+  multi(sub->add_option("--label", f->labels, "Set a label KEY=VALUE on the image (repeatable)"));
   sub->add_flag("--no-push", o.no_push, "Build without pushing");
-  sub->add_option("--tar-path,--tarPath", o.tar_path, "Also write the image as a docker-archive tar");
-  sub->add_option("--oci-layout-path", o.oci_layout_path, "Also write the image into an OCI layout DIR[:TAG]");
+  sub->add_option("--tar-path,--tarPath", f->tar_path, "Also write the image as a docker-archive tar");
+  sub->add_option("--oci-layout-path", f->oci_layout_path, "Also write the image into an OCI layout DIR[:TAG]");
   sub->add_option("--digest-file", o.digest_file, "Write the image digest to this file");
   sub->add_option("--image-name-with-digest-file", o.image_name_with_digest_file,
                   "Write REGISTRY/REPO@DIGEST for each destination to this file");
@@ -255,24 +328,24 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
                 "Do not check before building that every destination accepts a push");
   sub->add_flag("--insecure", o.insecure_push, "Push to the destinations' registries over plain HTTP");
   sub->add_flag("--insecure-pull", o.insecure_pull, "Pull from registries over plain HTTP");
-  auto* insecure_reg = multi(sub->add_option("--insecure-registry", f->o.insecure_registries, "Use plain HTTP for this registry (repeatable)"));
+  auto* insecure_reg = multi(sub->add_option("--insecure-registry", f->insecure_registries, "Use plain HTTP for this registry (repeatable)"));
   (void)insecure_reg;
   sub->add_flag("--skip-tls-verify", o.skip_tls_verify_push, "Do not verify the destinations' TLS certificates");
   sub->add_flag("--skip-tls-verify-pull", o.skip_tls_verify_pull, "Do not verify TLS certificates when pulling");
-  multi(sub->add_option("--skip-tls-verify-registry", o.skip_tls_verify_registries,
+  multi(sub->add_option("--skip-tls-verify-registry", f->skip_tls_verify_registries,
                         "Do not verify this registry's TLS certificate (repeatable)"));
   multi(sub->add_option("--registry-certificate", f->registry_certificates,
                         "Trust this CA file or certs.d directory for a registry: REGISTRY=PATH (repeatable)"));
-  multi(sub->add_option("--registry-mirror", o.registry_mirrors,
+  multi(sub->add_option("--registry-mirror", f->registry_mirrors,
                         "Mirror for docker.io: HOST[/PATH] (repeatable, tried in order; also $KANIKO_REGISTRY_MIRROR)"));
-  multi(sub->add_option("--registry-map", o.registry_maps,
+  multi(sub->add_option("--registry-map", f->registry_maps,
                         "REGISTRY=MIRROR[/PATH]: pull REGISTRY's images from MIRROR first (repeatable or ';'-separated; "
                         "also $KANIKO_REGISTRY_MAP)"));
-  multi(sub->add_option("--registry-client-cert", o.registry_client_certs,
+  multi(sub->add_option("--registry-client-cert", f->registry_client_certs,
                         "REGISTRY=CERT_FILE,KEY_FILE: a client certificate for mutual TLS (repeatable)"));
   sub->add_option("--context-sub-path", f->context_sub_path, "Build from this sub-directory of the context");
   sub->add_flag("--no-push-cache", f->no_push_cache, "Read the layer cache but store nothing new in it");
-  sub->add_flag("--skip-default-registry-fallback", o.skip_default_registry_fallback,
+  sub->add_flag("--skip-default-registry-fallback", f->skip_default_registry_fallback,
                 "Fail when every mirror failed instead of trying docker.io");
   sub->add_option("--push-retry", o.push_retry, "Extra attempts for a failed push");
   sub->add_option("--image-download-retry", o.image_download_retry, "Extra attempts for a failed pull");
@@ -281,7 +354,7 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("--snapshot-mode,--snapshotMode", o.snapshot_mode, "full, redo or time (kiln's stat index serves all three)")
       ->check(CLI::IsMember({"full", "redo", "time"}));
   sub->add_flag("--reproducible", o.reproducible, "Zero timestamps (or SOURCE_DATE_EPOCH) in layers, config and history");
-  sub->add_option("--compression", o.compression, "Layer compression: gzip, zstd or uncompressed")
+  sub->add_option("--compression", f->compression, "Layer compression: gzip, zstd or uncompressed")
       ->check(CLI::IsMember({"gzip", "zstd", "uncompressed", "none"}));
   sub->add_option("--compression-level", o.compression_level, "Compression level (0 = default)");
   multi(sub->add_option("--ignore-path", o.ignore_paths, "Leave this path out of RUN snapshots (repeatable)"));
@@ -289,7 +362,7 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_flag("--cleanup", o.cleanup, "Remove the build's working files at the end (kiln always does)");
   sub->add_flag("--preserve-context", f->preserve_context, "Accepted; kiln never modifies the context");
   sub->add_flag("--skip-unused-stages", f->skip_unused_stages, "Accepted; kiln always skips unneeded stages");
-  sub->add_option("-v,--verbosity", o.verbosity, "panic, fatal, error, warn, info, debug or trace")
+  sub->add_option("-v,--verbosity", f->verbosity, "panic, fatal, error, warn, info, debug or trace")
       ->check(CLI::IsMember({"panic", "fatal", "error", "warn", "info", "debug", "trace"}));
   sub->add_option("--log-format", f->log_format,
                   "text (live step lines at a terminal), color, plain (never rewritten) or json");

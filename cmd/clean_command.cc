@@ -7,10 +7,10 @@
 #include <memory>
 
 #include "cmd/commands.h"
-#include "executor/build.h"
+#include "executor/pipeline/build.h"
 #include "executor/sandbox/build_namespace.h"
 #include "executor/sandbox/tier_detection.h"
-#include "executor/work_dirs.h"
+#include "executor/pipeline/work_dirs.h"
 
 namespace kiln::cmd {
 namespace {

@@ -15,10 +15,11 @@
 #include "cmd/registry_flags.h"
 #include "core/image_model.h"
 #include "registry/access_options.h"
-#include "registry/copy.h"
+#include "core/image_copy.h"
 #include "registry/credentials.h"
 #include "registry/curl_transport.h"
-#include "registry/layout_io.h"
+#include "core/image_location.h"
+#include "executor/image/locations.h"
 
 namespace kiln::cmd {
 namespace {
@@ -47,9 +48,9 @@ Result<Verbosity> ParseVerbosity(const std::string& v) {
 }
 
 struct Prepared {
-  registry::ImageLocation src, dst;
+  ImageLocation src, dst;
   registry::RegistryAccessOptions access;
-  registry::CopyOptions copy;
+  CopyOptions copy;
   Verbosity verbosity = Verbosity::kInfo;
 };
 
@@ -57,16 +58,16 @@ struct Prepared {
 Result<Prepared> Prepare(const CopyFlags& f) {
   Prepared p;
   KILN_ASSIGN_OR_RETURN(p.verbosity, ParseVerbosity(f.verbosity));
-  KILN_ASSIGN_OR_RETURN(p.src, registry::ParseImageLocation(f.src));
-  KILN_ASSIGN_OR_RETURN(p.dst, registry::ParseImageLocation(f.dst));
-  if (p.dst.kind == registry::ImageLocation::Kind::kDockerArchive && p.dst.archive_index) {
+  KILN_ASSIGN_OR_RETURN(p.src, ParseImageLocation(f.src));
+  KILN_ASSIGN_OR_RETURN(p.dst, ParseImageLocation(f.dst));
+  if (p.dst.kind == ImageLocation::Kind::kDockerArchive && p.dst.archive_index) {
     return InvalidArgument("destination " + f.dst + ": @N selects an image to read, it cannot name one to write");
   }
   if (!f.platform.empty() && f.all) return InvalidArgument("--platform and --all exclude each other");
   if (!f.platform.empty()) {
     KILN_ASSIGN_OR_RETURN(Platform pl, Platform::Parse(f.platform));
     p.copy.platform = pl;
-  } else if (!f.all && p.dst.kind == registry::ImageLocation::Kind::kDockerArchive) {
+  } else if (!f.all && p.dst.kind == ImageLocation::Kind::kDockerArchive) {
     // As skopeo: an archive holds one image, so an index contributes the machine's platform.
     p.copy.platform = Platform::Host();
   }
@@ -79,20 +80,20 @@ Result<Prepared> Prepare(const CopyFlags& f) {
   p.copy.blob_attempts = f.retry + 1;
   KILN_RETURN_IF_ERROR(f.registries.ApplyTo(p.access));
   for (const auto& loc : {p.src, p.dst}) {
-    if (loc.kind != registry::ImageLocation::Kind::kRegistry) continue;
+    if (loc.kind != ImageLocation::Kind::kRegistry) continue;
     if (f.insecure) p.access.insecure_registries.insert(loc.reference->registry());
     if (f.skip_tls_verify) p.access.skip_verify_registries.insert(loc.reference->registry());
   }
   return p;
 }
 
-const char* ActionName(registry::BlobEvent::Action a) {
+const char* ActionName(BlobEvent::Action a) {
   switch (a) {
-    case registry::BlobEvent::Action::kCopied:
+    case BlobEvent::Action::kCopied:
       return "copied ";
-    case registry::BlobEvent::Action::kSkipped:
+    case BlobEvent::Action::kSkipped:
       return "skipped";
-    case registry::BlobEvent::Action::kMounted:
+    case BlobEvent::Action::kMounted:
       return "mounted";
   }
   return "?";
@@ -107,18 +108,18 @@ Status RunCopy(Prepared& p, const CopyFlags& f) {
       registry::DockerConfigSearch::ContainersAuthFromEnvironment(), &helpers);
   registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
 
-  KILN_ASSIGN_OR_RETURN(auto source, registry::OpenSource(client, p.src));
-  KILN_ASSIGN_OR_RETURN(auto sink, registry::OpenSink(client, p.dst));
+  KILN_ASSIGN_OR_RETURN(auto source, executor::OpenImageSource(client, p.src));
+  KILN_ASSIGN_OR_RETURN(auto sink, executor::OpenImageSink(client, p.dst));
   if (p.verbosity >= Verbosity::kInfo) {
     std::cout << "copying " << source->Describe() << " to " << sink->Describe() << "\n" << std::flush;
   }
   if (p.verbosity >= Verbosity::kInfo) {
-    p.copy.on_blob = [](const registry::BlobEvent& e) {
+    p.copy.on_blob = [](const BlobEvent& e) {
       std::cout << ActionName(e.action) << " " << e.blob.digest.ToString() << " " << e.blob.size << " bytes\n"
                 << std::flush;
     };
   }
-  KILN_ASSIGN_OR_RETURN(registry::CopyResult r, registry::Copy(*source, *sink, p.copy));
+  KILN_ASSIGN_OR_RETURN(CopyResult r, CopyImage(*source, *sink, p.copy));
   if (p.verbosity >= Verbosity::kDebug) {
     std::cout << "blobs: " << r.blobs_copied << " copied (" << r.bytes_copied << " bytes), " << r.blobs_mounted
               << " mounted, " << r.blobs_skipped << " already present\n";

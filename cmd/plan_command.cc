@@ -1,8 +1,7 @@
 // `kiln plan`: parse a Dockerfile, resolve build args, stages and --target, and print the plan as
 // JSON, so a person can see what kiln understood before anything is built. No image is pulled: base
-// image ONBUILD triggers show as "onbuild_pending".
-#include <unistd.h>
-
+// image ONBUILD triggers show as "onbuild_pending". The same front end as `kiln build`
+// (executor/pipeline/front_end.h), so the two cannot disagree.
 #include <iostream>
 #include <map>
 #include <memory>
@@ -10,8 +9,8 @@
 #include <vector>
 
 #include "cmd/commands.h"
-#include "core/io.h"
-#include "executor/dockerfile/plan.h"
+#include "executor/dockerfile/args.h"
+#include "executor/pipeline/front_end.h"
 
 extern char** environ;
 
@@ -26,8 +25,6 @@ struct PlanCommandOptions {
   std::string custom_platform;
 };
 
-constexpr size_t kMaxDockerfileBytes = 16 << 20;
-
 std::map<std::string, std::string> Environment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -38,63 +35,39 @@ std::map<std::string, std::string> Environment() {
   return env;
 }
 
-// Kaniko resolves a relative --dockerfile against the context when it is not found as given.
-std::string DockerfilePath(const PlanCommandOptions& o) {
-  if (o.dockerfile.empty()) return o.context + "/Dockerfile";
-  if (o.dockerfile[0] == '/' || ::access(o.dockerfile.c_str(), F_OK) == 0) return o.dockerfile;
-  std::string in_context = o.context + "/" + o.dockerfile;
-  return ::access(in_context.c_str(), F_OK) == 0 ? in_context : o.dockerfile;
-}
-
-Result<std::string> ReadDockerfile(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Reader> r, OpenFileReader(path));
-  return ReadAll(*r, kMaxDockerfileBytes);
-}
-
 int RunPlan(const PlanCommandOptions& o) {
-  Result<dockerfile::BuildArgs> build_args = dockerfile::BuildArgs::FromFlags(o.build_args, Environment());
-  if (!build_args.ok()) {
-    std::cerr << "kiln plan: " << build_args.status().message() << "\n";
-    return kExitUsage;
-  }
-  dockerfile::PlanOptions po;
-  po.target = o.target;
-  po.build_args = std::move(*build_args);
-  po.build_platform = Platform::Host();
-  po.target_platform = po.build_platform;
+  executor::FrontEndOptions fo;
+  fo.dockerfile = o.dockerfile;
+  fo.build_args = o.build_args;
+  fo.environ = Environment();
+  fo.target = o.target;
   if (!o.custom_platform.empty()) {
     Result<Platform> p = dockerfile::ParsePlatform(o.custom_platform);
     if (!p.ok()) {
       std::cerr << "kiln plan: --custom-platform: " << p.status().message() << "\n";
       return kExitUsage;
     }
-    po.target_platform = *p;
+    fo.platform = *p;
   }
-
-  std::string path = DockerfilePath(o);
-  Result<std::string> text = ReadDockerfile(path);
-  if (!text.ok()) {
-    std::cerr << "kiln plan: reading the Dockerfile " << path << ": " << text.status().message() << "\n";
-    return kExitFailure;
-  }
-  // Messages name the file as the user wrote it, "Dockerfile" by default, as docker build does.
-  Result<dockerfile::Dockerfile> df = dockerfile::Parse(*text, o.dockerfile.empty() ? "Dockerfile" : o.dockerfile);
-  if (!df.ok()) {
-    std::cerr << df.status().message() << "\n";
+  // Build args are checked first: a malformed one is a usage error whatever the Dockerfile says.
+  if (Result<dockerfile::BuildArgs> args = dockerfile::BuildArgs::FromFlags(fo.build_args, fo.environ); !args.ok()) {
+    std::cerr << "kiln plan: " << args.status().message() << "\n";
     return kExitUsage;
   }
-  Result<dockerfile::Plan> plan = dockerfile::BuildPlan(*df, po);
-  if (!plan.ok()) {
-    std::cerr << plan.status().message() << "\n";
-    return kExitUsage;
+  Result<executor::FrontEnd> fe = executor::LoadPlan(fo, o.context);
+  if (!fe.ok()) {
+    // Dockerfile errors carry file:line:column and are the user's to fix (usage); a file that cannot
+    // be read is a failure.
+    bool dockerfile_error = fe.status().code() == ErrorCode::kInvalidArgument ||
+                            fe.status().code() == ErrorCode::kUnsupported;
+    std::cerr << (dockerfile_error ? "" : "kiln plan: ") << fe.status().message() << "\n";
+    return dockerfile_error ? kExitUsage : kExitFailure;
   }
-  for (const std::string& w : plan->warnings) std::cerr << "warning: " << w << "\n";
-  if (!plan->unused_build_args.empty()) {
-    std::string names;
-    for (const std::string& n : plan->unused_build_args) names += (names.empty() ? "" : " ") + n;
-    std::cerr << "[Warning] One or more build-args [" << names << "] were not consumed\n";
+  for (const std::string& w : fe->plan.warnings) std::cerr << "warning: " << w << "\n";
+  if (!fe->plan.unused_build_args.empty()) {
+    std::cerr << "[Warning] One or more build-args " << executor::UnusedBuildArgs(fe->plan) << " were not consumed\n";
   }
-  std::cout << dockerfile::PlanToJson(*plan) << "\n";
+  std::cout << dockerfile::PlanToJson(fe->plan) << "\n";
   return kExitOk;
 }
 

@@ -9,7 +9,7 @@
 #include "cmd/commands.h"
 #include "cmd/registry_flags.h"
 #include "core/image_model.h"
-#include "executor/cache_warm.h"
+#include "executor/image/cache_warm.h"
 #include "executor/dockerfile/args.h"
 #include "registry/access_options.h"
 #include "registry/credentials.h"

@@ -79,6 +79,25 @@ bool Platform::Satisfies(const Platform& want) const {
 
 // ---- Strict JSON reading ------------------------------------------------------------------------
 
+Descriptor RawManifest::ToDescriptor() const {
+  Descriptor d;
+  d.media_type = media_type;
+  d.digest = digest;
+  d.size = static_cast<int64_t>(bytes.size());
+  return d;
+}
+
+Result<Descriptor> SelectPlatform(const Index& index, const Platform& want) {
+  std::string available;
+  for (const auto& d : index.manifests) {
+    if (!d.platform) continue;
+    if (d.platform->Satisfies(want)) return d;
+    if (d.platform->os != "unknown") available += (available.empty() ? "" : ", ") + d.platform->ToString();
+  }
+  return NotFound("no image for platform " + want.ToString() + " in the index (available: " +
+                  (available.empty() ? "none" : available) + ")");
+}
+
 namespace {
 
 // Reads fields of one JSON object with a path for errors ("layers[2].digest").

@@ -52,6 +52,17 @@ struct Descriptor {
   friend bool operator==(const Descriptor&, const Descriptor&) = default;
 };
 
+/// A manifest document exactly as it was stored (its digest is its identity): what image stores
+/// hand around, so copies keep the original bytes.
+struct RawManifest {
+  std::string bytes;
+  std::string media_type;
+  Digest digest;
+
+  /// A descriptor of this manifest (media type, digest, size).
+  Descriptor ToDescriptor() const;
+};
+
 /// OCI image manifest or Docker v2 schema 2 manifest (same shape; media_type tells which).
 struct Manifest {
   int schema_version = 2;
@@ -143,5 +154,8 @@ std::string SerializeImageConfig(const ImageConfig& c);
 
 /// RFC 3339 UTC timestamp with seconds ("2024-01-02T03:04:05Z") for a Unix time.
 std::string FormatRfc3339(int64_t unix_seconds);
+
+/// The index entry for `want` (Platform::Satisfies); lists the available platforms when none fits.
+Result<Descriptor> SelectPlatform(const Index& index, const Platform& want);
 
 }  // namespace kiln

@@ -135,6 +135,26 @@ Result<size_t> HashingReader::Read(void* buf, size_t n) {
   return r;
 }
 
+namespace {
+
+class OwningVerifyingReader : public Reader {
+ public:
+  OwningVerifyingReader(std::unique_ptr<Reader> src, Digest d, std::optional<uint64_t> size, std::string what)
+      : src_(std::move(src)), verify_(src_.get(), std::move(d), size, std::move(what)) {}
+  Result<size_t> Read(void* buf, size_t n) override { return verify_.Read(buf, n); }
+
+ private:
+  std::unique_ptr<Reader> src_;
+  VerifyingReader verify_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reader> NewVerifyingReader(std::unique_ptr<Reader> src, Digest expected,
+                                           std::optional<uint64_t> expected_size, std::string what) {
+  return std::make_unique<OwningVerifyingReader>(std::move(src), std::move(expected), expected_size, std::move(what));
+}
+
 VerifyingReader::VerifyingReader(Reader* src, Digest expected, std::optional<uint64_t> expected_size,
                                  std::string what)
     : src_(src), expected_(std::move(expected)), expected_size_(expected_size), what_(std::move(what)) {}

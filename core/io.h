@@ -172,6 +172,10 @@ class VerifyingReader : public Reader {
   bool done_ = false;
 };
 
+/// A VerifyingReader that owns its source (the usual way to hand a verified blob stream around).
+std::unique_ptr<Reader> NewVerifyingReader(std::unique_ptr<Reader> src, Digest expected,
+                                           std::optional<uint64_t> expected_size, std::string what);
+
 /// Passes reads through from `src` and writes every byte read to `copy` (e.g. a blob store while the
 /// same bytes are extracted). A failed write to `copy` fails the read.
 class TeeReader : public Reader {

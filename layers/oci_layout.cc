@@ -120,16 +120,9 @@ Result<Digest> OciLayout::PutBlob(std::string_view bytes) const {
 Result<std::unique_ptr<Reader>> OciLayout::OpenBlob(const Digest& d, int64_t size) const {
   std::string path = BlobPath(d);
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Reader> file, OpenFileReader(path));
-  struct Verified : Reader {
-    std::unique_ptr<Reader> file;
-    VerifyingReader v;
-    Verified(std::unique_ptr<Reader> f, const Digest& d, std::optional<uint64_t> size, std::string what)
-        : file(std::move(f)), v(file.get(), d, size, std::move(what)) {}
-    Result<size_t> Read(void* buf, size_t n) override { return v.Read(buf, n); }
-  };
   std::optional<uint64_t> expected_size;
   if (size >= 0) expected_size = static_cast<uint64_t>(size);
-  return std::unique_ptr<Reader>(std::make_unique<Verified>(std::move(file), d, expected_size, "blob " + path));
+  return NewVerifyingReader(std::move(file), d, expected_size, "blob " + path);
 }
 
 Result<std::string> OciLayout::ReadBlob(const Digest& d) const {

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "registry/reference.h"
+#include "core/reference.h"
 
 namespace kiln::registry {
 namespace {

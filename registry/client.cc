@@ -6,7 +6,7 @@
 
 #include "core/media_types.h"
 #include "registry/errors.h"
-#include "registry/reference.h"
+#include "core/reference.h"
 
 namespace kiln::registry {
 
@@ -27,14 +27,6 @@ std::string WithQuery(const std::string& url, std::string_view query) {
 bool Ok2xx(int s) { return s >= 200 && s < 300; }
 
 }  // namespace
-
-Descriptor RawManifest::ToDescriptor() const {
-  Descriptor d;
-  d.media_type = media_type;
-  d.digest = digest;
-  d.size = static_cast<int64_t>(bytes.size());
-  return d;
-}
 
 // A blob stream that survives a connection cut: it asks again for the rest with a Range request.
 class ResumingBlobReader : public Reader {
@@ -85,21 +77,6 @@ class ResumingBlobReader : public Reader {
   uint64_t offset_ = 0;
   int attempts_ = 0;
 };
-
-namespace {
-
-class VerifiedBlobReader : public Reader {
- public:
-  VerifiedBlobReader(std::unique_ptr<Reader> raw, const Digest& d, std::optional<uint64_t> size, std::string what)
-      : raw_(std::move(raw)), verify_(raw_.get(), d, size, std::move(what)) {}
-  Result<size_t> Read(void* buf, size_t n) override { return verify_.Read(buf, n); }
-
- private:
-  std::unique_ptr<Reader> raw_;
-  VerifyingReader verify_;
-};
-
-}  // namespace
 
 Repository::Repository(Endpoint endpoint, std::string name, std::unique_ptr<Transport> transport,
                        const ClientOptions* options)
@@ -204,7 +181,7 @@ Result<std::unique_ptr<Reader>> Repository::GetBlob(const Digest& digest, std::o
   auto raw = std::make_unique<ResumingBlobReader>(this, req.url, std::move(resp).value());
   std::optional<uint64_t> want;
   if (size && *size >= 0) want = static_cast<uint64_t>(*size);
-  return std::unique_ptr<Reader>(std::make_unique<VerifiedBlobReader>(std::move(raw), digest, want, what));
+  return NewVerifyingReader(std::move(raw), digest, want, what);
 }
 
 Result<std::optional<int64_t>> Repository::HeadBlob(const Digest& digest) {
@@ -422,17 +399,6 @@ Result<std::unique_ptr<Repository>> Client::Open(const Endpoint& endpoint, const
   }
   auto transport = std::make_unique<AuthTransport>(&retry_, std::move(auth), std::move(scopes));
   return std::make_unique<Repository>(endpoint, repository, std::move(transport), &options_);
-}
-
-Result<Descriptor> SelectPlatform(const Index& index, const Platform& want) {
-  std::string available;
-  for (const auto& d : index.manifests) {
-    if (!d.platform) continue;
-    if (d.platform->Satisfies(want)) return d;
-    if (d.platform->os != "unknown") available += (available.empty() ? "" : ", ") + d.platform->ToString();
-  }
-  return NotFound("no image for platform " + want.ToString() + " in the index (available: " +
-                  (available.empty() ? "none" : available) + ")");
 }
 
 }  // namespace kiln::registry

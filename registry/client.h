@@ -25,16 +25,6 @@
 
 namespace kiln::registry {
 
-/// A manifest document exactly as the registry served it (its digest is its identity).
-struct RawManifest {
-  std::string bytes;
-  std::string media_type;
-  Digest digest;
-
-  /// A descriptor of this manifest (media type, digest, size).
-  Descriptor ToDescriptor() const;
-};
-
 /// The Accept header value for manifest GETs: OCI index/manifest, Docker list/v2s2.
 extern const char kManifestAccept[];
 
@@ -147,8 +137,5 @@ class Client {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Authenticator>> auths_;  // by base URL
 };
-
-/// The index entry for `want` (Platform::Satisfies); lists the available platforms when none fits.
-Result<Descriptor> SelectPlatform(const Index& index, const Platform& want);
 
 }  // namespace kiln::registry

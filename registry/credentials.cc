@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/io.h"
-#include "registry/reference.h"
+#include "core/reference.h"
 #include "registry/transport.h"
 
 extern char** environ;

@@ -2,8 +2,7 @@
 #include <map>
 #include <mutex>
 
-#include "registry/image_source.h"
-#include "registry/reference.h"
+#include "registry/registry_image.h"
 
 namespace kiln::registry {
 namespace {
@@ -38,7 +37,7 @@ class RegistrySource : public ImageSource {
 
 class RegistrySink : public ImageSink {
  public:
-  RegistrySink(Client* client, Reference ref, std::unique_ptr<Repository> repo)
+  RegistrySink(Client* client, Reference ref, std::shared_ptr<Repository> repo)
       : client_(client), ref_(std::move(ref)), repo_(std::move(repo)) {}
 
   std::string Describe() const override { return "docker://" + ref_.ToString(); }
@@ -84,7 +83,7 @@ class RegistrySink : public ImageSink {
 
   Client* client_;
   Reference ref_;
-  std::unique_ptr<Repository> repo_;
+  std::shared_ptr<Repository> repo_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Repository>> mount_repos_;
 };
@@ -112,7 +111,11 @@ Result<std::unique_ptr<ImageSource>> OpenRegistrySource(Client& client, const Re
 
 Result<std::unique_ptr<ImageSink>> OpenRegistrySink(Client& client, const Reference& ref) {
   KILN_ASSIGN_OR_RETURN(auto repo, client.Open(client.PushEndpoint(ref.registry()), ref.repository(), true));
-  return std::unique_ptr<ImageSink>(std::make_unique<RegistrySink>(&client, ref, std::move(repo)));
+  return OpenRegistrySink(client, ref, std::move(repo));
+}
+
+std::unique_ptr<ImageSink> OpenRegistrySink(Client& client, const Reference& ref, std::shared_ptr<Repository> repo) {
+  return std::make_unique<RegistrySink>(&client, ref, std::move(repo));
 }
 
 }  // namespace kiln::registry

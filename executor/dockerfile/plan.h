@@ -33,7 +33,9 @@ struct PlanOptions {
   /// The machine running the build (BUILD* args).
   Platform build_platform = Platform::Host();
   /// Optional: an image reference (expanded) and platform → the OnBuild list of its config.
-  std::function<Result<std::vector<std::string>>(const std::string& image, const Platform& platform)> onbuild_triggers;
+  using OnbuildTriggers =
+      std::function<Result<std::vector<std::string>>(const std::string& image, const Platform& platform)>;
+  OnbuildTriggers onbuild_triggers;
 };
 
 /// What a stage starts from, or what a COPY --from / mount from= reads from.

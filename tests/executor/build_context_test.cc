@@ -1,4 +1,4 @@
-#include "executor/build_context.h"
+#include "executor/steps/build_context.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

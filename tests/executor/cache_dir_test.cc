@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/media_types.h"
-#include "executor/cache_dir.h"
+#include "executor/cache/cache_dir.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kiln::executor {

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "executor/cache_key.h"
-#include "executor/copy_step.h"
+#include "executor/cache/cache_key.h"
+#include "executor/steps/copy_step.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kiln::executor {

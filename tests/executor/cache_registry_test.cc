@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "core/media_types.h"
-#include "executor/cache_registry.h"
+#include "executor/cache/cache_registry.h"
 #include "registry/credentials.h"
 #include "registry/curl_transport.h"
 #include "tests/testing/registry_server.h"

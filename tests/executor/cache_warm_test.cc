@@ -5,11 +5,11 @@
 
 #include <ctime>
 
-#include "executor/cache_warm.h"
-#include "registry/copy.h"
+#include "executor/image/cache_warm.h"
+#include "core/image_copy.h"
 #include "registry/credentials.h"
 #include "registry/curl_transport.h"
-#include "registry/reference.h"
+#include "core/reference.h"
 #include "tests/registry/test_images.h"
 #include "tests/testing/registry_server.h"
 #include "tests/testing/temp_dir.h"
@@ -36,9 +36,9 @@ class WarmTest : public ::testing::Test {
   }
   std::string Ref(const std::string& repo_tag) const { return server_->host() + "/" + repo_tag; }
   void Push(MemorySource& src, const std::string& repo_tag) {
-    auto sink = registry::OpenRegistrySink(*client_, registry::Reference::Parse(Ref(repo_tag)).value());
+    auto sink = registry::OpenRegistrySink(*client_, kiln::Reference::Parse(Ref(repo_tag)).value());
     ASSERT_TRUE(sink.ok()) << sink.status().ToString();
-    auto r = registry::Copy(src, **sink);
+    auto r = kiln::CopyImage(src, **sink);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
   std::shared_ptr<const SourceImage> MustFind(const std::string& cache, const std::string& ref, const Platform& p) {
@@ -122,7 +122,7 @@ TEST_F(WarmTest, IndexKeepsTheRequestedPlatform) {
   MemorySource src;
   src.AddImage(a);
   src.AddImage(b);
-  src.SetRoot(registry::RawManifest{index, std::string(media_type::kOciIndex), Sha256Of(index)});
+  src.SetRoot(kiln::RawManifest{index, std::string(media_type::kOciIndex), Sha256Of(index)});
   Push(src, "base/multi:1");
   std::string cache = dir_.Sub("cache-multi");
   WarmStats stats;

@@ -1,4 +1,4 @@
-#include "executor/copy_step.h"
+#include "executor/steps/copy_step.h"
 
 #include <gtest/gtest.h>
 #include <fcntl.h>

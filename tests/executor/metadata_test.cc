@@ -1,9 +1,9 @@
 // Metadata instructions against Docker's (BuildKit's) documented meaning, one rule per case.
-#include "executor/metadata.h"
+#include "executor/steps/metadata.h"
 
 #include <gtest/gtest.h>
 
-#include "executor/build_log.h"
+#include "executor/log/build_log.h"
 #include "executor/dockerfile/parser.h"
 #include "executor/dockerfile/plan.h"
 

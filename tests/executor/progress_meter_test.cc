@@ -3,7 +3,7 @@
 
 #include <chrono>
 
-#include "executor/build_log.h"
+#include "executor/log/build_log.h"
 
 namespace kiln::executor {
 namespace {

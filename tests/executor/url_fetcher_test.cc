@@ -1,4 +1,4 @@
-#include "executor/url_fetcher.h"
+#include "executor/steps/url_fetcher.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

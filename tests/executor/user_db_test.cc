@@ -1,4 +1,4 @@
-#include "executor/user_db.h"
+#include "executor/steps/user_db.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

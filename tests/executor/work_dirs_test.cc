@@ -1,5 +1,5 @@
 // Work directories: each build's is locked for its life; the housekeeping removes only unlocked ones.
-#include "executor/work_dirs.h"
+#include "executor/pipeline/work_dirs.h"
 
 #include <sys/file.h>
 #include <sys/stat.h>

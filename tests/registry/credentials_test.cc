@@ -8,10 +8,11 @@
 #include <cstdlib>
 
 #include "registry/client.h"
-#include "registry/copy.h"
+#include "core/image_copy.h"
 #include "registry/curl_transport.h"
-#include "registry/reference.h"
+#include "core/reference.h"
 #include "registry/transport.h"
+#include "registry/registry_image.h"
 #include "tests/registry/test_images.h"
 #include "tests/testing/registry_server.h"
 #include "tests/testing/temp_dir.h"
@@ -284,12 +285,12 @@ TEST(DockerConfigIntegrationTest, PullWithPasswordFromDockerConfigAndClearErrorW
   mem.SetRoot(img);
   auto sink = OpenRegistrySink(client, Reference::Parse(server->host() + "/cfg/app:1").value());
   ASSERT_TRUE(sink.ok()) << sink.status().ToString();
-  auto pushed = Copy(mem, **sink);
+  auto pushed = CopyImage(mem, **sink);
   ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
   auto src = OpenRegistrySource(client, Reference::Parse(server->host() + "/cfg/app:1").value());
   ASSERT_TRUE(src.ok()) << src.status().ToString();
   testing::MemorySink pulled;
-  ASSERT_TRUE(Copy(**src, pulled).ok());
+  ASSERT_TRUE(CopyImage(**src, pulled).ok());
   EXPECT_EQ(pulled.root.digest, img.digest);
   EXPECT_EQ(pulled.blobs.size(), 3u);
 

@@ -5,9 +5,10 @@
 #include <thread>
 
 #include "registry/client.h"
-#include "registry/copy.h"
+#include "core/image_copy.h"
 #include "registry/curl_transport.h"
-#include "registry/reference.h"
+#include "core/reference.h"
+#include "registry/registry_image.h"
 #include "tests/registry/test_images.h"
 #include "tests/testing/registry_server.h"
 
@@ -32,12 +33,12 @@ Result<CopyResult> PushImage(Client& client, const std::string& ref, const TestI
   MemorySource src;
   src.SetRoot(img);
   KILN_ASSIGN_OR_RETURN(auto sink, OpenRegistrySink(client, Reference::Parse(ref).value()));
-  return Copy(src, *sink);
+  return CopyImage(src, *sink);
 }
 
 Result<MemorySink*> PullImage(Client& client, const std::string& ref, MemorySink* sink) {
   KILN_ASSIGN_OR_RETURN(auto src, OpenRegistrySource(client, Reference::Parse(ref).value()));
-  KILN_RETURN_IF_ERROR(Copy(*src, *sink).status());
+  KILN_RETURN_IF_ERROR(CopyImage(*src, *sink).status());
   return sink;
 }
 

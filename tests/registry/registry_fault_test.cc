@@ -5,9 +5,10 @@
 #include <algorithm>
 
 #include "registry/client.h"
-#include "registry/copy.h"
+#include "core/image_copy.h"
 #include "registry/curl_transport.h"
-#include "registry/reference.h"
+#include "core/reference.h"
+#include "registry/registry_image.h"
 #include "tests/registry/test_images.h"
 #include "tests/testing/registry_server.h"
 
@@ -49,11 +50,11 @@ class RegistryFaultTest : public ::testing::Test {
     MemorySource src;
     src.SetRoot(img);
     KILN_ASSIGN_OR_RETURN(auto sink, OpenRegistrySink(client, Ref(repo_tag)));
-    return Copy(src, *sink);
+    return CopyImage(src, *sink);
   }
   Result<CopyResult> Pull(Client& client, const std::string& repo_tag, MemorySink* sink) {
     KILN_ASSIGN_OR_RETURN(auto src, OpenRegistrySource(client, Ref(repo_tag)));
-    return Copy(*src, *sink);
+    return CopyImage(*src, *sink);
   }
   // Whether the registry itself (not through the proxy) has the tag.
   bool TagExists(const std::string& repo, const std::string& tag) {
@@ -174,7 +175,7 @@ TEST_F(RegistryFaultTest, CorruptSourceBlobIsNotPushedAndLeavesNoTag) {
   // Disable mounting by copying to another registry name: the direct host is the same registry.
   auto direct_sink =
       OpenRegistrySink(client, Reference::Parse(server_->direct_host() + "/f/dst:1").value()).value();
-  auto r = Copy(*src, *direct_sink);
+  auto r = CopyImage(*src, *direct_sink);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kDigestMismatch) << r.status().ToString();
   server_->SetFaults("");

@@ -2,9 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "registry/client.h"
-#include "registry/copy.h"
+#include "core/image_copy.h"
 #include "registry/curl_transport.h"
-#include "registry/reference.h"
+#include "core/reference.h"
+#include "registry/registry_image.h"
 #include "tests/registry/test_images.h"
 #include "tests/testing/registry_server.h"
 
@@ -34,7 +35,7 @@ class RegistryHttpTest : public ::testing::Test {
 
   Result<CopyResult> Push(Client& client, ImageSource& src, const std::string& repo_tag) {
     KILN_ASSIGN_OR_RETURN(auto sink, OpenRegistrySink(client, Ref(repo_tag)));
-    return Copy(src, *sink);
+    return CopyImage(src, *sink);
   }
 
   static kiln::testing::RegistryServer* server_;
@@ -56,7 +57,7 @@ TEST_F(RegistryHttpTest, PushThenPullKeepsBytesAndDigests) {
   auto source = OpenRegistrySource(client, Ref("app/one:v1"));
   ASSERT_TRUE(source.ok()) << source.status().ToString();
   MemorySink sink;
-  auto pulled = Copy(**source, sink);
+  auto pulled = CopyImage(**source, sink);
   ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
   EXPECT_EQ(sink.root.bytes, img.manifest);
   EXPECT_EQ(sink.root.digest, img.digest);
@@ -135,7 +136,7 @@ TEST_F(RegistryHttpTest, CrossRepositoryMount) {
   ASSERT_TRUE(Push(client, src, "mount/from:1").ok());
   auto from = OpenRegistrySource(client, Ref("mount/from:1")).value();
   auto to = OpenRegistrySink(client, Ref("mount/to:1")).value();
-  auto r = Copy(*from, *to);
+  auto r = CopyImage(*from, *to);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->blobs_copied, 0);
   EXPECT_EQ(r->blobs_mounted, 3);  // mounted, not transferred
@@ -159,7 +160,7 @@ TEST_F(RegistryHttpTest, IndexCopiedWholeOrOnePlatform) {
 
   auto source = OpenRegistrySource(client, Ref("multi/app:1")).value();
   MemorySink all;
-  ASSERT_TRUE(Copy(*source, all).ok());
+  ASSERT_TRUE(CopyImage(*source, all).ok());
   EXPECT_EQ(all.root.bytes, index);
   EXPECT_EQ(all.manifests.size(), 2u);
   // Children before the root.
@@ -168,14 +169,14 @@ TEST_F(RegistryHttpTest, IndexCopiedWholeOrOnePlatform) {
   CopyOptions one;
   one.platform = Platform::Parse("linux/arm64").value();
   MemorySink arm_only;
-  auto r = Copy(*source, arm_only, one);
+  auto r = CopyImage(*source, arm_only, one);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(arm_only.root.digest, arm.digest);
   EXPECT_EQ(arm_only.blobs.size(), 2u);
 
   one.platform = Platform::Parse("linux/s390x").value();
   MemorySink none;
-  auto missing = Copy(*source, none, one);
+  auto missing = CopyImage(*source, none, one);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("linux/amd64, linux/arm64"), std::string::npos)
       << missing.status().ToString();

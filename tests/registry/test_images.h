@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/media_types.h"
-#include "registry/image_source.h"
+#include "core/image_store.h"
 
 namespace kiln::registry::testing {
 

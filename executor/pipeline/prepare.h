@@ -1,0 +1,63 @@
+// Prepare: everything a build does before its first stage, in this order — the state directory and
+// blob store, this build's work directory (stale ones of killed builds removed), the build context,
+// the Dockerfile and its plan (front_end.h), the registry clients, a check that every destination
+// takes our credentials, and the base images' ONBUILD triggers. Nothing is pulled except base
+// images with pending triggers; nothing is written outside the state directory.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "executor/image/image_fetcher.h"
+#include "executor/pipeline/build_deps.h"
+#include "executor/pipeline/build_options.h"
+#include "executor/pipeline/front_end.h"
+#include "executor/pipeline/registry_access.h"
+#include "executor/pipeline/work_dirs.h"
+#include "executor/steps/build_context.h"
+#include "layers/oci_layout.h"
+
+namespace kiln::executor {
+
+/// Removes a work directory when the build is over: Start() begins on a thread of its own (once
+/// every layer is written, while the image is pushed); the destructor starts it if needed and waits.
+class WorkDirRemover {
+ public:
+  WorkDirRemover(std::string dir, bool keep, BuildLog* log) : dir_(std::move(dir)), keep_(keep), log_(log) {}
+  ~WorkDirRemover();
+  void Start();
+
+ private:
+  std::string dir_;
+  bool keep_;
+  BuildLog* log_;
+  std::thread remover_;
+};
+
+struct PreparedBuild {
+  std::string state_dir;  ///< absolute (rootfs paths handed to the sandbox must be)
+  std::unique_ptr<layers::OciLayout> store;  ///< STATE/store, shared by builds
+  WorkDirLease lease;                        ///< this build's STATE/work/build-XXXXXX
+  std::unique_ptr<WorkDirRemover> remover;
+  std::unique_ptr<BuildContext> context;
+  FrontEnd front;
+  std::unique_ptr<RegistryAccess> access;
+  /// Each destination's repository, opened (and checked) once: by Reference::ToString().
+  std::map<std::string, std::shared_ptr<registry::Repository>> destinations;
+  std::unique_ptr<ImageFetcher> fetcher;
+};
+
+Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps);
+
+/// The state directory for `options` (see BuildOptions::state_dir). Not root and with no directory
+/// named: $XDG_CACHE_HOME/kiln or ~/.cache/kiln when kiln can write there, else $TMPDIR/kiln-UID
+/// (/tmp by default), and then `note` (when given) says why, for the log.
+std::string ResolveStateDir(const BuildOptions& options, std::string* note = nullptr);
+/// ResolveStateDir, with the log told why when it fell back; creates the directory (0700) and, when
+/// --state-dir was not given, fails with kPermissionDenied if another uid owns it.
+Result<std::string> PrepareStateDir(const BuildOptions& options, BuildLog* log);
+
+}  // namespace kiln::executor
