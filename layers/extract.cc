@@ -139,7 +139,7 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
 
   // blob → verify digest/size → count → decompress → limit → hash (diff_id) → libarchive.
   VerifyingReader verified(&blob, expect.digest, expect.size, what);
-  CountingReader counted(&verified);
+  CountingReader counted(expect.verified_by_source ? &blob : static_cast<Reader*>(&verified));
   ExtractResult result;
   auto decompressed = NewDecompressingReader(&counted, &result.compression);
   if (!decompressed.ok()) return fail(decompressed.status());
@@ -224,6 +224,13 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
     if (*r == 0) break;
   }
   feeder.join();  // it has closed the pipe: every byte is read and hashed
+  // And the compressed stream to its end, where its digest is checked (by `verified` or, for a
+  // stream verified by its source, by the source).
+  for (;;) {
+    auto r = counted.Read(rest.data(), rest.size());
+    if (!r.ok()) return fail(r.status());
+    if (*r == 0) break;
+  }
   Status finish = (*tree)->Finish();
   if (!finish.ok()) return fail(finish);
   result.diff_id = hashed.Finish();

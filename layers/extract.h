@@ -45,6 +45,10 @@ struct LayerExpectation {
   Digest digest;                   // REQUIRED: the blob (compressed) digest, checked while streaming
   std::optional<uint64_t> size;    // the blob size, when known (manifests always give it)
   std::optional<Digest> diff_id;   // the config's rootfs.diff_ids entry, checked when given
+  /// The stream already verifies itself against `digest` and `size` (an ImageSource blob, a store
+  /// blob): ExtractLayer does not hash it a second time. It still reads the stream to its end, where
+  /// the source's verification fails the read on a mismatch.
+  bool verified_by_source = false;
 };
 
 struct ExtractOptions {

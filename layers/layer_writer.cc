@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "core/media_types.h"
+#include "layers/oci_layout.h"
 
 namespace kiln::layers {
 namespace {
@@ -116,21 +117,12 @@ Result<LayerInfo> WriteLayerToBlobDir(const std::string& rootfs, const LayerChan
   const std::string dir = blobs_dir + "/sha256";
   KILN_RETURN_IF_ERROR(MakeDir(blobs_dir));
   KILN_RETURN_IF_ERROR(MakeDir(dir));
-  std::string tmp = dir + "/.tmp-layer-XXXXXX";
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("creating a temporary blob in " + dir, errno);
-  ::fchmod(fd, 0644);  // mkstemp makes 0600; blobs are world-readable like the rest of a layout
-  FdWriter file(fd, /*owned=*/true, tmp);
-  BestEffortTee out(&file, tee);
-  Result<LayerInfo> info = WriteLayer(rootfs, changes, options, &out);
-  Status status = info.ok() ? file.Close() : info.status();
-  if (status.ok()) {
-    std::string final_path = dir + "/" + info->digest.hex();
-    if (::rename(tmp.c_str(), final_path.c_str()) == 0) return info;
-    status = ErrnoStatus("renaming the layer blob to " + final_path, errno);
-  }
-  ::unlink(tmp.c_str());
-  return status;
+  // The layer writer computes the blob's digest as it compresses: the store need not hash it again.
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> file, BlobWriter::Create(dir, BlobWriter::Hashing::kVerifiedBySource));
+  BestEffortTee out(file.get(), tee);
+  KILN_ASSIGN_OR_RETURN(LayerInfo info, WriteLayer(rootfs, changes, options, &out));
+  KILN_RETURN_IF_ERROR(file->Commit(info.digest).status().WithContext("storing the layer blob"));
+  return info;
 }
 
 Result<LayerChanges> ChangesForTree(const std::string& rootfs) {

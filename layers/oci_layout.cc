@@ -34,26 +34,33 @@ Status WriteSmallFile(const std::string& path, std::string_view bytes) {
 
 }  // namespace
 
-Result<std::unique_ptr<BlobWriter>> BlobWriter::Create(const std::string& blobs_dir) {
+Result<std::unique_ptr<BlobWriter>> BlobWriter::Create(const std::string& blobs_dir, Hashing hashing) {
   std::string tmpl = blobs_dir + "/.incoming-XXXXXX";
   int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("creating a blob in " + blobs_dir, errno);
   ::fchmod(fd, 0644);
-  return std::unique_ptr<BlobWriter>(new BlobWriter(blobs_dir, tmpl, fd));
+  return std::unique_ptr<BlobWriter>(new BlobWriter(blobs_dir, tmpl, fd, hashing));
 }
 
-BlobWriter::BlobWriter(std::string blobs_dir, std::string tmp, int fd)
-    : blobs_dir_(std::move(blobs_dir)), tmp_(std::move(tmp)), file_(fd, /*owned=*/true, tmp_), hasher_(&file_) {}
+BlobWriter::BlobWriter(std::string blobs_dir, std::string tmp, int fd, Hashing hashing)
+    : blobs_dir_(std::move(blobs_dir)), tmp_(std::move(tmp)), file_(fd, /*owned=*/true, tmp_), hasher_(&file_),
+      hashing_(hashing) {}
 
 BlobWriter::~BlobWriter() {
   if (!committed_) ::unlink(tmp_.c_str());
 }
 
-Status BlobWriter::Write(const void* data, size_t n) { return hasher_.Write(data, n); }
+Status BlobWriter::Write(const void* data, size_t n) {
+  size_ += n;
+  return hashing_ == Hashing::kHash ? hasher_.Write(data, n) : file_.Write(data, n);
+}
 
 Result<Digest> BlobWriter::Commit(std::optional<Digest> expected) {
   if (committed_) return FailedPrecondition("blob already committed");
-  Digest got = hasher_.Finish();
+  if (hashing_ == Hashing::kVerifiedBySource && !expected) {
+    return InternalError("a blob verified by its source needs its digest to be committed");
+  }
+  Digest got = hashing_ == Hashing::kHash ? hasher_.Finish() : *expected;
   KILN_RETURN_IF_ERROR(file_.Close());
   if (expected && *expected != got) {
     return DigestMismatch("blob written as " + expected->ToString() + " hashes to " + got.ToString());
@@ -104,9 +111,9 @@ std::string OciLayout::BlobPath(const Digest& d) const { return dir_ + "/blobs/"
 
 bool OciLayout::HasBlob(const Digest& d) const { return Exists(BlobPath(d)); }
 
-Result<std::unique_ptr<BlobWriter>> OciLayout::NewBlob() const {
+Result<std::unique_ptr<BlobWriter>> OciLayout::NewBlob(BlobWriter::Hashing hashing) const {
   KILN_RETURN_IF_ERROR(MakeDirs(dir_ + "/blobs/sha256"));
-  return BlobWriter::Create(dir_ + "/blobs/sha256");
+  return BlobWriter::Create(dir_ + "/blobs/sha256", hashing);
 }
 
 Result<Digest> OciLayout::PutBlob(std::string_view bytes) const {

@@ -29,21 +29,29 @@ inline constexpr char kRefNameAnnotation[] = "org.opencontainers.image.ref.name"
 /// Destroying it without a successful Commit removes the partial file.
 class BlobWriter : public Writer {
  public:
+  /// kHash: the writer hashes what it is given and Commit names the blob by that digest.
+  /// kVerifiedBySource: the caller already hashes or verifies the same bytes — a stream from an
+  /// ImageSource (verified against its digest as it is read, and read to its end before Commit), or
+  /// a layer whose writer computes its digest — so hashing here would be a second pass over every
+  /// byte. Commit(expected) then requires `expected` and names the blob by it.
+  enum class Hashing { kHash, kVerifiedBySource };
   /// Creates a temporary file in `blobs_dir` (".incoming-*").
-  static Result<std::unique_ptr<BlobWriter>> Create(const std::string& blobs_dir);
+  static Result<std::unique_ptr<BlobWriter>> Create(const std::string& blobs_dir, Hashing hashing = Hashing::kHash);
   ~BlobWriter() override;
   Status Write(const void* data, size_t n) override;
   using Writer::Write;
   /// Finishes the blob and renames it to blobs_dir/<hex>. When `expected` is given and differs, fails
   /// with kDigestMismatch and stores nothing.
   Result<Digest> Commit(std::optional<Digest> expected = std::nullopt);
-  uint64_t size() const { return hasher_.size(); }
+  uint64_t size() const { return size_; }
 
  private:
-  BlobWriter(std::string blobs_dir, std::string tmp, int fd);
+  BlobWriter(std::string blobs_dir, std::string tmp, int fd, Hashing hashing);
   std::string blobs_dir_, tmp_;
   FdWriter file_;
   HashingWriter hasher_;
+  Hashing hashing_;
+  uint64_t size_ = 0;
   bool committed_ = false;
 };
 
@@ -64,7 +72,7 @@ class OciLayout {
   bool HasBlob(const Digest& d) const;
 
   /// Starts writing a blob into the store.
-  Result<std::unique_ptr<BlobWriter>> NewBlob() const;
+  Result<std::unique_ptr<BlobWriter>> NewBlob(BlobWriter::Hashing hashing = BlobWriter::Hashing::kHash) const;
   /// Stores small bytes (a manifest, a config) and returns their digest.
   Result<Digest> PutBlob(std::string_view bytes) const;
   /// Opens a blob for reading, verified against `d` (and `size` when >= 0) as it streams.

@@ -161,6 +161,8 @@ Result<UnpackStats> ImageFetcher::Unpack(const SourceImage& image, const std::st
     expect.digest = d.digest;
     if (d.size > 0) expect.size = static_cast<uint64_t>(d.size);
     expect.diff_id = image.config.diff_ids[i];
+    // Both streams below verify themselves (an ImageSource blob, a store blob): hashed once.
+    expect.verified_by_source = true;
     bool stream_it = false;
     {
       std::unique_lock<std::mutex> lock(mu);
@@ -187,7 +189,8 @@ Result<UnpackStats> ImageFetcher::Unpack(const SourceImage& image, const std::st
         break;
       }
       blob = std::unique_ptr<Reader>(std::make_unique<MeteredReader>(std::move(blob).value(), &meter));
-      Result<std::unique_ptr<layers::BlobWriter>> w = store_->NewBlob();
+      // Stored unhashed: ExtractLayer reads the verifying source stream to its end before Commit.
+      Result<std::unique_ptr<layers::BlobWriter>> w = store_->NewBlob(layers::BlobWriter::Hashing::kVerifiedBySource);
       if (!w.ok()) {
         failure = w.status();
         break;
