@@ -1,5 +1,7 @@
 #include "executor/dockerfile/dockerignore.h"
 
+#include "core/path.h"
+
 namespace kiln::dockerfile {
 namespace {
 
@@ -17,12 +19,8 @@ std::string CleanPath(std::string_view p) {
   if (p.empty()) return ".";
   bool rooted = p[0] == '/';
   std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    std::string_view part = p.substr(i, j - i);
-    if (part.empty() || part == ".") {
+  for (std::string_view part : PathComponents(p)) {
+    if (part == ".") {
       // skip
     } else if (part == "..") {
       if (!parts.empty() && parts.back() != "..") {
@@ -33,7 +31,6 @@ std::string CleanPath(std::string_view p) {
     } else {
       parts.push_back(part);
     }
-    i = j + 1;
   }
   std::string out = rooted ? "/" : "";
   for (size_t k = 0; k < parts.size(); ++k) {
@@ -111,21 +108,7 @@ bool IgnoreMatcher::Match(const Pattern& p, std::string_view path) {
 bool IgnoreMatcher::Excluded(std::string_view file) const {
   std::string path = CleanPath(file);
   if (path == ".") return false;
-  std::vector<std::string> parents;
-  size_t slash = path.rfind('/');
-  if (slash != std::string::npos) {
-    std::string parent = path.substr(0, slash);
-    size_t pos = 0;
-    for (;;) {
-      size_t next = parent.find('/', pos);
-      if (next == std::string::npos) {
-        parents.push_back(parent);
-        break;
-      }
-      parents.push_back(parent.substr(0, next));
-      pos = next + 1;
-    }
-  }
+  std::vector<std::string_view> parents = PathAncestors(path);
   bool matched = false;
   for (const Pattern& p : patterns_) {
     if (p.exclusion != matched) continue;
