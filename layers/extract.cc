@@ -9,6 +9,7 @@
 
 #include <vector>
 
+#include "layers/archive_input.h"
 #include "layers/extract_tree.h"
 
 namespace kiln::layers {
@@ -32,39 +33,19 @@ class CountingReader : public Reader {
   uint64_t count_ = 0;
 };
 
-// libarchive pulls the tar through this. Our own error (digest mismatch, corrupt gzip, size limit)
-// is kept here, because libarchive only passes on "read callback failed".
-struct ArchiveSource {
-  Reader* reader;
-  std::vector<char> buf = std::vector<char>(kReadBuffer);
-  Status status;
-};
-
-la_ssize_t ReadCallback(struct archive* a, void* opaque, const void** out) {
-  auto* src = static_cast<ArchiveSource*>(opaque);
-  auto r = src->reader->Read(src->buf.data(), src->buf.size());
-  if (!r.ok()) {
-    src->status = r.status();
-    archive_set_error(a, EIO, "%s", "reading the layer failed");
-    return -1;
-  }
-  *out = src->buf.data();
-  return static_cast<la_ssize_t>(*r);
-}
-
 struct ArchiveDeleter {
   void operator()(struct archive* a) const { archive_read_free(a); }
 };
 
 class ArchiveFileData : public FileData {
  public:
-  ArchiveFileData(struct archive* a, ArchiveSource* src, const std::string& name) : a_(a), src_(src), name_(name) {}
+  ArchiveFileData(struct archive* a, const ArchiveInput* src, const std::string& name) : a_(a), src_(src), name_(name) {}
   Result<bool> Next(const void** data, size_t* size, int64_t* offset) override {
     la_int64_t off = 0;
     int rc = archive_read_data_block(a_, data, size, &off);
     if (rc == ARCHIVE_EOF) return false;
     if (rc < ARCHIVE_WARN) {
-      if (!src_->status.ok()) return src_->status;
+      if (!src_->status().ok()) return src_->status();
       return InvalidArgument("reading " + name_ + " from the layer: " + archive_error_string(a_));
     }
     *offset = off;
@@ -73,7 +54,7 @@ class ArchiveFileData : public FileData {
 
  private:
   struct archive* a_;
-  ArchiveSource* src_;
+  const ArchiveInput* src_;
   const std::string& name_;
 };
 
@@ -123,8 +104,9 @@ TarEntry ToTarEntry(struct archive_entry* ae) {
   return e;
 }
 
-Status ArchiveError(struct archive* a, const ArchiveSource& src, std::string_view what) {
-  if (!src.status.ok()) return src.status;
+// Our own error (digest mismatch, corrupt gzip, size limit) first: libarchive only knows that a read failed.
+Status ArchiveError(struct archive* a, const ArchiveInput& src, std::string_view what) {
+  if (!src.status().ok()) return src.status();
   const char* msg = archive_error_string(a);
   return InvalidArgument(std::string(what) + ": " + (msg ? msg : "malformed tar"));
 }
@@ -185,13 +167,12 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
     }
   } stop_feeder{pipe, feeder};
 
-  ArchiveSource src;
-  src.reader = &pipe.reader();
+  ArchiveInput src(pipe.reader(), kReadBuffer);
   std::unique_ptr<struct archive, ArchiveDeleter> a(archive_read_new());
   if (!a) return fail(InternalError("cannot allocate a tar reader"));
   // Tar only (ustar, pax, GNU); the decompression is ours, so that the diff_id sees the tar bytes.
   archive_read_support_format_tar(a.get());
-  if (archive_read_open(a.get(), &src, nullptr, ReadCallback, nullptr) != ARCHIVE_OK) {
+  if (src.Open(a.get()) != ARCHIVE_OK) {
     return fail(ArchiveError(a.get(), src, "opening the tar stream"));
   }
   for (;;) {
@@ -209,12 +190,12 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
     Status s = (*tree)->Apply(e, e.type == TarEntry::Type::kFile ? &data : nullptr);
     if (!s.ok()) {
       // A stream error surfacing while reading a file's data is the real cause.
-      return fail(src.status.ok() ? s : src.status);
+      return fail(src.status().ok() ? s : src.status());
     }
   }
   // libarchive may meet a read error while looking past the end-of-archive blocks and still report
   // the end; the stream is broken all the same.
-  if (!src.status.ok()) return fail(src.status);
+  if (!src.status().ok()) return fail(src.status());
   // The tar ends with two zero blocks, but the blob may go on (padding); the digest and the diff_id
   // cover every byte, so read to the end.
   std::vector<char> rest(64 * 1024);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/path.h"
 #include "layers/rootless.h"
 
 namespace kiln::layers {
@@ -18,14 +19,6 @@ namespace {
 
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
-
-std::string Join(std::string_view a, std::string_view b) {
-  if (a.empty()) return std::string(b);
-  std::string out(a);
-  out += '/';
-  out += b;
-  return out;
-}
 
 std::string Display(std::string_view path) { return path.empty() ? "/" : "/" + std::string(path); }
 
@@ -175,7 +168,7 @@ Status ExtractTree::Whiteout(std::string_view parent, std::string_view base) {
   const bool opaque = base == kOpaqueMarker;
   std::string name(base.substr(kWhiteoutPrefix.size()));
   if (!opaque && (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)) {
-    return InvalidArgument("invalid whiteout " + Display(Join(parent, base)));
+    return InvalidArgument("invalid whiteout " + Display(JoinPath(parent, base)));
   }
   auto dir = root_.OpenDir(parent, /*create=*/false);
   if (!dir.ok()) {
@@ -186,7 +179,7 @@ Status ExtractTree::Whiteout(std::string_view parent, std::string_view base) {
     return dir.status();
   }
   if (opaque) return Opaque(dir->get(), std::string(parent));
-  std::string target = Join(parent, name);
+  std::string target = JoinPath(parent, name);
   if (Protected(target)) {
     if (!Skipped(target)) Warn("ignoring whiteout of " + Display(target) + ": it holds a skipped path");
     return OkStatus();
@@ -212,7 +205,7 @@ Status ExtractTree::Opaque(int dirfd, const std::string& dirpath) {
   ::closedir(d);
   Invalidate();
   for (const auto& [name, is_dir] : children) {
-    std::string child = Join(dirpath, name);
+    std::string child = JoinPath(dirpath, name);
     if (Skipped(child)) continue;
     if (this_layer_.count(child) == 0 && !Protected(child)) {
       dirs_.erase(child);

@@ -18,28 +18,11 @@ constexpr int kMaxSymlinks = 40;
 
 std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-std::string Join(std::string_view a, std::string_view b) {
-  if (a.empty()) return std::string(b);
-  std::string out(a);
-  out += '/';
-  out += b;
-  return out;
-}
-
+// Queues the components of `path` at the back of `out`, or at its front (a symlink's target, walked
+// before the rest of the path).
 void SplitInto(std::string_view path, std::deque<std::string>* out, bool front) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) parts.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  if (front) {
-    out->insert(out->begin(), parts.begin(), parts.end());
-  } else {
-    out->insert(out->end(), parts.begin(), parts.end());
-  }
+  PathComponents parts(path);
+  out->insert(front ? out->begin() : out->end(), parts.begin(), parts.end());
 }
 
 long Openat2(int dirfd, const char* path, uint64_t flags, uint64_t resolve) {
@@ -68,13 +51,8 @@ Result<std::string> ReadLinkFd(int fd, std::string_view what) {
 
 Result<std::string> CleanArchivePath(std::string_view name) {
   std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i <= name.size()) {
-    size_t j = name.find('/', i);
-    if (j == std::string_view::npos) j = name.size();
-    std::string_view c = name.substr(i, j - i);
-    i = j + 1;
-    if (c.empty() || c == ".") continue;
+  for (std::string_view c : PathComponents(name)) {
+    if (c == ".") continue;
     if (c == "..") {
       // Docker clamps such names at the root; we refuse them: no honest layer contains one, and a
       // clear error is easier to reason about than a silently relocated file.
@@ -90,12 +68,6 @@ Result<std::string> CleanArchivePath(std::string_view name) {
     out += p;
   }
   return out;
-}
-
-std::pair<std::string_view, std::string_view> SplitParent(std::string_view clean) {
-  size_t slash = clean.rfind('/');
-  if (slash == std::string_view::npos) return {std::string_view(), clean};
-  return {clean.substr(0, slash), clean.substr(slash + 1)};
 }
 
 bool KernelHasOpenat2() {
@@ -189,9 +161,9 @@ Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<st
     int fd = ::openat(cur.get(), c.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && create) {
       if (::mkdirat(cur.get(), c.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoStatus("creating directory " + Join(stack_path(), c), errno);
+        return ErrnoStatus("creating directory " + JoinPath(stack_path(), c), errno);
       }
-      if (created) created->push_back(Join(stack_path(), c));
+      if (created) created->push_back(JoinPath(stack_path(), c));
       fd = ::openat(cur.get(), c.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
     }
     if (fd < 0) return ErrnoStatus("resolving " + what + " in the rootfs", errno);
@@ -200,7 +172,7 @@ Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<st
     if (::fstat(next.get(), &st) != 0) return ErrnoStatus("resolving " + what, errno);
     if (S_ISLNK(st.st_mode)) {
       if (++links > kMaxSymlinks) return ErrnoStatus("resolving " + what, ELOOP);
-      KILN_ASSIGN_OR_RETURN(std::string target, ReadLinkFd(next.get(), Join(stack_path(), c)));
+      KILN_ASSIGN_OR_RETURN(std::string target, ReadLinkFd(next.get(), JoinPath(stack_path(), c)));
       if (!target.empty() && target[0] == '/') {
         // An absolute target is absolute within the rootfs.
         stack.clear();
@@ -212,7 +184,7 @@ Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<st
     }
     if (!S_ISDIR(st.st_mode)) {
       return Status(ErrorCode::kFailedPrecondition,
-                    "resolving " + what + ": " + Join(stack_path(), c) + " is not a directory");
+                    "resolving " + what + ": " + JoinPath(stack_path(), c) + " is not a directory");
     }
     if (!resolved.empty()) resolved += '/';
     resolved += c;

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/path.h"
 #include "core/status.h"
 #include "core/unique_fd.h"
 
@@ -34,8 +35,8 @@ using UniqueFd = ::kiln::UniqueFd;
 /// the root (`../x`, `a/../../x`) is refused with kPermissionDenied. The root itself is "".
 Result<std::string> CleanArchivePath(std::string_view name);
 
-/// Splits a cleaned path into its parent ("" for the root) and its last component.
-std::pair<std::string_view, std::string_view> SplitParent(std::string_view clean);
+/// Splits a cleaned path into its parent ("" for the root) and its last component (core/path.h).
+using ::kiln::SplitParent;
 
 /// True when this kernel implements openat2(2) with RESOLVE_IN_ROOT (probed once).
 bool KernelHasOpenat2();

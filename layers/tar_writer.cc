@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/path.h"
 #include "core/unique_fd.h"
 #include "layers/rootless.h"
 
@@ -29,26 +30,14 @@ constexpr size_t kBufferSize = size_t{1} << 20;
 // Drops "/", "./" and empty components; refuses "..". "" is the root.
 Result<std::string> NormalizePath(std::string_view raw) {
   std::string out;
-  size_t i = 0;
-  while (i <= raw.size()) {
-    size_t j = raw.find('/', i);
-    if (j == std::string_view::npos) j = raw.size();
-    std::string_view comp = raw.substr(i, j - i);
+  for (std::string_view comp : PathComponents(raw)) {
     if (comp == "..") return InvalidArgument("layer path \"" + std::string(raw) + "\" contains \"..\"");
-    if (!comp.empty() && comp != ".") {
-      if (!out.empty()) out.push_back('/');
-      out.append(comp);
-    }
-    i = j + 1;
+    if (comp == ".") continue;
+    if (!out.empty()) out.push_back('/');
+    out.append(comp);
   }
   if (out.find('\0') != std::string::npos) return InvalidArgument("layer path contains a NUL byte");
   return out;
-}
-
-std::pair<std::string_view, std::string_view> SplitParent(std::string_view path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string_view::npos) return {std::string_view(), path};
-  return {path.substr(0, slash), path.substr(slash + 1)};
 }
 
 // Walk order: paths compared bytewise with '/' below every other byte, so that "a/b" < "a-b" and a
@@ -68,14 +57,6 @@ struct Planned {
   std::string name;    // last component as written in the tar
   Kind kind;
 };
-
-std::string Join(std::string_view dir, std::string_view name) {
-  if (dir.empty()) return std::string(name);
-  std::string s(dir);
-  s.push_back('/');
-  s.append(name);
-  return s;
-}
 
 Result<std::vector<Planned>> Plan(const LayerChanges& changes) {
   std::vector<Planned> plan;
@@ -107,14 +88,17 @@ Result<std::vector<Planned>> Plan(const LayerChanges& changes) {
   for (const auto& p : deletions) {
     // A whiteout under a deleted directory is redundant, and its parent no longer exists to be written.
     bool covered = false;
-    for (size_t slash = p.find('/'); slash != std::string::npos && !covered; slash = p.find('/', slash + 1)) {
-      std::string ancestor = p.substr(0, slash);
-      covered = deleted.count(ancestor) && !added.count(ancestor);
+    for (std::string_view a : PathAncestors(p)) {
+      std::string ancestor(a);
+      if (deleted.count(ancestor) && !added.count(ancestor)) {
+        covered = true;
+        break;
+      }
     }
     if (covered) continue;
     auto [dir, name] = SplitParent(p);
     std::string wh = kWhiteoutPrefix + std::string(name);
-    plan.push_back({Join(dir, wh), std::string(dir), wh, Kind::kWhiteout});
+    plan.push_back({JoinPath(dir, wh), std::string(dir), wh, Kind::kWhiteout});
   }
   std::sort(plan.begin(), plan.end(), [](const Planned& a, const Planned& b) { return WalkLess(a.key, b.key); });
   return plan;
@@ -321,7 +305,7 @@ class LayerTarWriter {
   }
 
   Status WritePath(const Planned& p) {
-    const std::string path = Join(p.parent, p.name);
+    const std::string path = JoinPath(p.parent, p.name);
     int dirfd = stack_.back().fd;
     struct stat st;
     if (::fstatat(dirfd, p.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus("stat " + path, errno);
@@ -401,7 +385,7 @@ class LayerTarWriter {
   }
 
   Status WriteMarker(const Planned& p) {
-    const std::string path = Join(p.parent, p.name);
+    const std::string path = JoinPath(p.parent, p.name);
     archive_entry_clear(entry_);
     archive_entry_copy_pathname(entry_, path.c_str());
     archive_entry_set_mode(entry_, S_IFREG);  // mode 0, uid/gid 0, as containerd writes whiteouts

@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <ctime>
+
 #include <thread>
 
 #include "registry/clock.h"
@@ -153,6 +155,8 @@ Result<std::string> Base64Decode(std::string_view text) {
 }
 
 void RealClock::Sleep(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+
+int64_t RealClock::UnixSeconds() { return static_cast<int64_t>(::time(nullptr)); }
 
 RealClock* RealClock::Get() {
   static RealClock clock;

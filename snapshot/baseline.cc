@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/path.h"
+
 namespace kiln::snapshot {
 
 std::vector<std::string> DefaultIgnorePaths() { return {"/proc", "/sys", "/dev", "/run/secrets"}; }
@@ -26,12 +28,7 @@ EntryInfo Baseline::Info(const Entry& e) const {
 std::optional<EntryInfo> Baseline::Find(std::string_view rel_path) const {
   if (entries_.empty()) return std::nullopt;
   uint32_t cur = 0;
-  size_t pos = 0;
-  while (pos < rel_path.size()) {
-    size_t slash = rel_path.find('/', pos);
-    std::string_view comp = rel_path.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
-    pos = slash == std::string_view::npos ? rel_path.size() : slash + 1;
-    if (comp.empty()) continue;
+  for (std::string_view comp : PathComponents(rel_path)) {
     const Entry& dir = entries_[cur];
     if (dir.type != FileType::kDirectory) return std::nullopt;
     auto first = entries_.begin() + FirstChild(dir);

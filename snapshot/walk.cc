@@ -24,6 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/path.h"
 #include "core/unique_fd.h"
 #include "snapshot/baseline.h"
 #include "snapshot/fingerprint.h"
@@ -72,12 +73,7 @@ Result<FileType> TypeOf(uint16_t mode) {
 // rootfs or the rootfs itself.
 Result<std::string> NormalizeIgnorePath(std::string_view p) {
   std::string out;
-  size_t pos = 0;
-  while (pos < p.size()) {
-    size_t slash = p.find('/', pos);
-    std::string_view comp = p.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
-    pos = slash == std::string_view::npos ? p.size() : slash + 1;
-    if (comp.empty()) continue;
+  for (std::string_view comp : PathComponents(p)) {
     if (comp == "." || comp == "..") return InvalidArgument("ignore path may not contain '.' or '..': " + std::string(p));
     if (!out.empty()) out += '/';
     out += comp;
@@ -122,9 +118,6 @@ class Walker {
   Status ListDir(Part& part, int fd, uint32_t id, const std::string& path);
   uint32_t NewBlockId();
   bool IsMount(const struct statx& st) const;
-  static std::string Join(const std::string& dir, std::string_view name) {
-    return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
-  }
 
   // Read-only while workers run.
   std::unordered_set<std::string> ignore_;          // normalized relative paths
@@ -188,7 +181,7 @@ Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path)
   for (const auto& span : spans) {
     std::string_view name = view(span);
     if (check_ignores) {
-      std::string child = Join(path, name);
+      std::string child = JoinPath(path, name);
       if (ignore_.count(child)) {
         part.ignored.push_back(std::move(child));
         continue;
@@ -198,14 +191,14 @@ Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path)
     struct statx st;
     if (::statx(fd, cname.c_str(), kStatxFlags, kStatxMask, &st) != 0) {
       if (errno == ENOENT) continue;  // removed while we walked
-      return ErrnoStatus("stat /" + Join(path, name), errno);
+      return ErrnoStatus("stat /" + JoinPath(path, name), errno);
     }
     if (IsMount(st)) {
-      part.mount_points.push_back(Join(path, name));
+      part.mount_points.push_back(JoinPath(path, name));
       continue;
     }
     auto type = TypeOf(st.stx_mode);
-    if (!type.ok()) return type.status().WithContext("/" + Join(path, name));
+    if (!type.ok()) return type.status().WithContext("/" + JoinPath(path, name));
     Entry e{};
     e.name_off = static_cast<uint32_t>(part.arena.size());
     e.name_len = static_cast<uint8_t>(name.size());
@@ -227,8 +220,8 @@ Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path)
       case FileType::kDirectory: e.extra = kNoBlock; break;
       case FileType::kSymlink: {
         ssize_t n = ::readlinkat(fd, cname.c_str(), target, sizeof target);
-        if (n < 0) return ErrnoStatus("reading symlink /" + Join(path, name), errno);
-        if (static_cast<size_t>(n) >= sizeof target) return IoError("symlink target too long: /" + Join(path, name));
+        if (n < 0) return ErrnoStatus("reading symlink /" + JoinPath(path, name), errno);
+        if (static_cast<size_t>(n) >= sizeof target) return IoError("symlink target too long: /" + JoinPath(path, name));
         e.target_len = static_cast<uint16_t>(n);
         e.extra = static_cast<uint64_t>(n);
         part.arena.append(target, static_cast<size_t>(n));
@@ -237,7 +230,7 @@ Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path)
       default: break;
     }
     if (e.type != FileType::kDirectory && e.ctime_ns >= wide_threshold_ns_) {
-      part.racy_candidates.emplace_back(static_cast<uint32_t>(part.entries.size()), Join(path, name));
+      part.racy_candidates.emplace_back(static_cast<uint32_t>(part.entries.size()), JoinPath(path, name));
     }
     part.entries.push_back(e);
   }
@@ -257,20 +250,20 @@ Status Walker::ListDir(Part& part, int fd, uint32_t id, const std::string& path)
     if (child < 0) {
       // Gone or no longer a directory since the stat: index it without children, as it was seen.
       if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) continue;
-      return ErrnoStatus("opening directory /" + Join(path, cname), errno);
+      return ErrnoStatus("opening directory /" + JoinPath(path, cname), errno);
     }
     UniqueFd owned(child);
     struct stat st;
-    if (::fstat(child, &st) != 0) return ErrnoStatus("stat /" + Join(path, cname), errno);
+    if (::fstat(child, &st) != 0) return ErrnoStatus("stat /" + JoinPath(path, cname), errno);
     if (st.st_ino != part.entries[i].ino) {
-      return FailedPrecondition("/" + Join(path, cname) + " was replaced while the rootfs was being snapshotted");
+      return FailedPrecondition("/" + JoinPath(path, cname) + " was replaced while the rootfs was being snapshotted");
     }
     auto xattrs = XattrHash(child, false);
-    if (!xattrs.ok()) return xattrs.status().WithContext("/" + Join(path, cname));
+    if (!xattrs.ok()) return xattrs.status().WithContext("/" + JoinPath(path, cname));
     if (*xattrs != 0) part.dir_xattrs.emplace_back(static_cast<uint32_t>(i), *xattrs);
     uint32_t child_id = NewBlockId();
     part.entries[i].extra = child_id;
-    std::string child_path = Join(path, cname);
+    std::string child_path = JoinPath(path, cname);
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (!error_.ok()) return OkStatus();  // someone failed; stop quietly
@@ -308,10 +301,7 @@ void Walker::Work(Part& part) {
 Result<Baseline> Walker::Run(const std::string& rootfs, const WalkOptions& options) {
   for (const std::string& p : options.ignore_paths) {
     KILN_ASSIGN_OR_RETURN(std::string norm, NormalizeIgnorePath(p));
-    for (size_t slash = norm.rfind('/'); slash != std::string::npos; slash = norm.rfind('/', slash - 1)) {
-      ignore_parents_.insert(norm.substr(0, slash));
-      if (slash == 0) break;
-    }
+    for (std::string_view parent : PathAncestors(norm)) ignore_parents_.emplace(parent);
     ignore_parents_.insert("");
     ignore_.insert(std::move(norm));
   }

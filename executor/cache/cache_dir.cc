@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "layers/oci_layout.h"
+#include "registry/clock.h"
 
 namespace kiln::executor {
 namespace {
@@ -68,8 +69,8 @@ Result<CacheEntry> EntryFromJson(const Digest& key, std::string_view text) {
 
 class DirCache : public LayerCache {
  public:
-  DirCache(std::string dir, layers::OciLayout layout, std::chrono::seconds ttl, UnixClock clock)
-      : dir_(std::move(dir)), layout_(std::move(layout)), ttl_(ttl), clock_(std::move(clock)) {}
+  DirCache(std::string dir, layers::OciLayout layout, std::chrono::seconds ttl, registry::Clock* clock)
+      : dir_(std::move(dir)), layout_(std::move(layout)), ttl_(ttl), clock_(clock) {}
 
   std::string Describe() const override { return "cache dir " + dir_; }
 
@@ -80,7 +81,7 @@ class DirCache : public LayerCache {
     // An entry that cannot be understood (another version, damaged by hand) is a miss; the next
     // Store replaces it.
     if (!e.ok()) return std::optional<CacheEntry>();
-    if (ttl_.count() > 0 && clock_() - e->created_unix > ttl_.count()) return std::optional<CacheEntry>();
+    if (ttl_.count() > 0 && clock_->UnixSeconds() - e->created_unix > ttl_.count()) return std::optional<CacheEntry>();
     if (!e->empty_layer && !layout_.HasBlob(e->layer.digest)) return std::optional<CacheEntry>();
     return std::optional<CacheEntry>(std::move(e).value());
   }
@@ -106,7 +107,7 @@ class DirCache : public LayerCache {
       }
     }
     CacheEntry stamped = entry;
-    stamped.created_unix = clock_();
+    stamped.created_unix = clock_->UnixSeconds();
     Status s = WriteAtomically(EntryPath(key), EntryToJson(key, stamped));
     return s.WithContext(what);
   }
@@ -136,7 +137,7 @@ class DirCache : public LayerCache {
   std::string dir_;
   layers::OciLayout layout_;
   std::chrono::seconds ttl_;
-  UnixClock clock_;
+  registry::Clock* clock_;
 };
 
 }  // namespace
@@ -157,12 +158,12 @@ Status PrepareCacheDir(const std::string& dir) {
   return OkStatus();
 }
 
-Result<std::unique_ptr<LayerCache>> OpenDirCache(const std::string& dir, std::chrono::seconds ttl, UnixClock clock) {
+Result<std::unique_ptr<LayerCache>> OpenDirCache(const std::string& dir, std::chrono::seconds ttl, registry::Clock* clock) {
   if (dir.empty()) return InvalidArgument("--cache-dir is empty");
   KILN_RETURN_IF_ERROR(PrepareCacheDir(dir));
   KILN_ASSIGN_OR_RETURN(layers::OciLayout layout, layers::OciLayout::Open(dir));
-  if (!clock) clock = SystemUnixNow;
-  return std::unique_ptr<LayerCache>(new DirCache(dir, std::move(layout), ttl, std::move(clock)));
+  if (clock == nullptr) clock = registry::RealClock::Get();
+  return std::unique_ptr<LayerCache>(new DirCache(dir, std::move(layout), ttl, clock));
 }
 
 }  // namespace kiln::executor

@@ -18,12 +18,16 @@
 #include "core/status.h"
 #include "executor/cache/cache_store.h"
 
+namespace kiln::registry {
+class Clock;
+}  // namespace kiln::registry
+
 namespace kiln::executor {
 
-/// Opens (creating when missing) the cache at `dir`. `ttl` <= 0 means entries never expire. `clock`
-/// defaults to the system's.
+/// Opens (creating when missing) the cache at `dir`. `ttl` <= 0 means entries never expire; entry
+/// ages are read from `clock`'s wall time (nullptr: the system's). `clock` must outlive the cache.
 Result<std::unique_ptr<LayerCache>> OpenDirCache(const std::string& dir, std::chrono::seconds ttl,
-                                                 UnixClock clock = nullptr);
+                                                 registry::Clock* clock = nullptr);
 
 /// Creates the cache layout at `dir` if missing (the OCI layout and the kiln-cache directories).
 Status PrepareCacheDir(const std::string& dir);

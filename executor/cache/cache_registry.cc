@@ -123,7 +123,7 @@ class RegistryCache : public LayerCache {
   }
 
  private:
-  int64_t Now() const { return options_.clock ? options_.clock() : SystemUnixNow(); }
+  int64_t Now() const { return (options_.clock != nullptr ? options_.clock : registry::RealClock::Get())->UnixSeconds(); }
 
   // Pull-only access for reads, so a build that may only read the cache still hits; push access
   // is asked for on the first Store.

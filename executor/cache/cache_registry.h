@@ -27,8 +27,8 @@ inline constexpr char kCacheKeyAnnotation[] = "dev.kiln.cache.key";
 struct RegistryCacheOptions {
   /// Written into each entry's config (os/architecture/variant) so tools show a sensible image.
   Platform platform = Platform::Host();
-  /// Defaults to the system clock.
-  UnixClock clock;
+  /// Entry ages are read from its wall time; nullptr: the system clock. Must outlive the cache.
+  registry::Clock* clock = nullptr;
 };
 
 /// A cache in `repository_reference` ("registry/repo", no tag or digest), reached through `client`

@@ -1,12 +1,8 @@
 #include "executor/cache/cache_store.h"
 
-#include <ctime>
-
 #include <nlohmann/json.hpp>
 
 namespace kiln::executor {
-
-int64_t SystemUnixNow() { return static_cast<int64_t>(::time(nullptr)); }
 
 std::string StepKeyInputsToJson(const StepKeyInputs& in) {
   nlohmann::json j;

@@ -32,11 +32,6 @@ struct CacheEntry {
   int64_t created_unix = 0;
 };
 
-/// Wall-clock seconds since the epoch; injected so tests can age entries.
-using UnixClock = std::function<int64_t()>;
-/// time(nullptr).
-int64_t SystemUnixNow();
-
 /// A layer cache. Implementations are thread-safe and safe with concurrent processes.
 class LayerCache {
  public:

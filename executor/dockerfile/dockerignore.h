@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "executor/dockerfile/glob.h"
 
 namespace kiln::dockerfile {
 
@@ -38,24 +39,15 @@ class IgnoreMatcher {
   size_t size() const { return patterns_.size(); }
 
  private:
-  struct Token;
   struct Pattern {
     std::string cleaned;
     bool exclusion = false;
-    std::vector<Token> tokens;
+    Glob glob;
   };
-  static bool MatchTokens(const std::vector<Token>& t, size_t ti, std::string_view s, size_t si);
   static bool Match(const Pattern& p, std::string_view path);
 
   std::vector<Pattern> patterns_;
   bool has_exceptions_ = false;
-};
-
-struct IgnoreMatcher::Token {
-  enum Kind { kLiteral, kStar, kAny, kDoubleStar, kDoubleStarEnd, kClass } kind;
-  char c = 0;                          // kLiteral
-  bool negated = false;                // kClass
-  std::vector<std::pair<unsigned char, unsigned char>> ranges;  // kClass
 };
 
 /// Go's path.Clean for slash-separated paths.

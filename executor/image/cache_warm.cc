@@ -118,7 +118,7 @@ Status WarmBaseImage(registry::Client& client, const std::string& reference, con
   rec["platform"] = platform.ToString();
   rec["root"] = {{"mediaType", root->media_type}, {"digest", root->digest.ToString()}};
   rec["manifest"] = {{"mediaType", image.media_type}, {"digest", image.digest.ToString()}};
-  rec["warmed"] = SystemUnixNow();
+  rec["warmed"] = registry::RealClock::Get()->UnixSeconds();
   KILN_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::Create(RecordPath(cache_dir, *ref, platform)));
   KILN_RETURN_IF_ERROR(w->Write(rec.dump()));
   KILN_RETURN_IF_ERROR(w->Close().WithContext(what));
@@ -129,7 +129,7 @@ Status WarmBaseImage(registry::Client& client, const std::string& reference, con
 Result<std::optional<std::shared_ptr<const SourceImage>>> LookupBaseImage(const std::string& cache_dir,
                                                                           const std::string& reference,
                                                                           const Platform& platform,
-                                                                          std::chrono::seconds ttl, UnixClock clock) {
+                                                                          std::chrono::seconds ttl, registry::Clock* clock) {
   using Miss = std::optional<std::shared_ptr<const SourceImage>>;
   Result<layers::OciLayout> opened = layers::OciLayout::Open(cache_dir);
   if (!opened.ok()) return Miss();  // no cache there yet
@@ -154,7 +154,7 @@ Result<std::optional<std::shared_ptr<const SourceImage>>> LookupBaseImage(const 
       auto rec = nlohmann::json::parse(text, nullptr, false);
       if (!rec.is_object() || !rec.contains("root") || !rec.contains("warmed")) return Miss();
       try {
-        int64_t now = clock ? clock() : SystemUnixNow();
+        int64_t now = (clock != nullptr ? clock : registry::RealClock::Get())->UnixSeconds();
         if (ttl.count() > 0 && now - rec["warmed"].get<int64_t>() > ttl.count()) return Miss();
         Result<Digest> d = Digest::Parse(rec["root"]["digest"].get<std::string>());
         if (!d.ok()) return Miss();

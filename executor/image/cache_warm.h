@@ -36,11 +36,12 @@ Status WarmBaseImage(registry::Client& client, const std::string& reference, con
 
 /// The base image `reference` for `platform` from the cache dir, with every blob present: by digest
 /// when the reference has one (or is a bare "sha256:…"), else by the warmer's record of the
-/// reference, which counts only when younger than `ttl` (<= 0: any age). nullopt on a miss. The
+/// reference, which counts only when younger than `ttl` (<= 0: any age) by `clock`'s wall time
+/// (nullptr: the system's). nullopt on a miss. The
 /// result's `source` reads blobs from the cache dir (verified), and names the reference's registry
 /// repository as its RegistryLocation so a push to the same registry can mount its layers.
 Result<std::optional<std::shared_ptr<const SourceImage>>> LookupBaseImage(
     const std::string& cache_dir, const std::string& reference, const Platform& platform,
-    std::chrono::seconds ttl = std::chrono::seconds(0), UnixClock clock = nullptr);
+    std::chrono::seconds ttl = std::chrono::seconds(0), registry::Clock* clock = nullptr);
 
 }  // namespace kiln::executor

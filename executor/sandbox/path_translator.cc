@@ -7,6 +7,8 @@
 
 #include <deque>
 
+#include "core/path.h"
+
 namespace kiln::sandbox {
 namespace {
 
@@ -16,13 +18,8 @@ constexpr int kMaxSymlinks = 40;
 // Splits on '/', dropping empty components and "." (they never change where a path leads).
 void PushComponents(std::string_view path, std::deque<std::string>* out, bool front) {
   std::vector<std::string> parts;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view c = path.substr(pos, end - pos);
-    if (!c.empty() && c != ".") parts.emplace_back(c);
-    pos = end + 1;
+  for (std::string_view c : PathComponents(path)) {
+    if (c != ".") parts.emplace_back(c);
   }
   if (front) {
     out->insert(out->begin(), parts.begin(), parts.end());

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/path.h"
 #include "core/unique_fd.h"
 
 namespace kiln::sandbox::internal {
@@ -17,9 +18,8 @@ constexpr size_t kMaxSwappedFile = 1 << 20;  // resolv.conf and hosts are tiny; 
 
 bool SameTime(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
 
-std::string Join(const std::string& dir_rel, const std::string& name) {
-  return "/" + (dir_rel.empty() ? name : dir_rel + "/" + name);
-}
+// "/dir/name" for messages.
+std::string Join(const std::string& dir_rel, const std::string& name) { return "/" + JoinPath(dir_rel, name); }
 
 Status WriteAll(int fd, const std::string& data, const std::string& what) {
   size_t off = 0;
@@ -72,13 +72,8 @@ RootfsTouches::~RootfsTouches() {
 Result<int> RootfsTouches::OpenDir(const std::string& dir_rel) const {
   int fd = ::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus("duplicating the rootfs descriptor", errno);
-  size_t pos = 0;
-  while (pos < dir_rel.size()) {
-    size_t end = dir_rel.find('/', pos);
-    if (end == std::string::npos) end = dir_rel.size();
-    std::string part = dir_rel.substr(pos, end - pos);
-    pos = end + 1;
-    if (part.empty()) continue;
+  for (std::string_view c : PathComponents(dir_rel)) {
+    std::string part(c);
     int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int err = errno;
     ::close(fd);

@@ -11,6 +11,7 @@
 #include <deque>
 
 #include "core/io.h"
+#include "layers/archive_input.h"
 #include "layers/safe_path.h"
 
 namespace kiln::executor {
@@ -81,24 +82,6 @@ class DecompressedFileReader : public Reader {
   bool eof_ = false;
 };
 
-struct ReaderSource {
-  Reader* reader;
-  std::vector<char> buf = std::vector<char>(1 << 16);
-  Status status;
-};
-
-la_ssize_t ReaderCallback(struct archive* a, void* opaque, const void** out) {
-  auto* src = static_cast<ReaderSource*>(opaque);
-  auto r = src->reader->Read(src->buf.data(), src->buf.size());
-  if (!r.ok()) {
-    src->status = r.status();
-    archive_set_error(a, EIO, "%s", "read failed");
-    return -1;
-  }
-  *out = src->buf.data();
-  return static_cast<la_ssize_t>(*r);
-}
-
 bool IsWhiteout(std::string_view clean) {
   return layers::SplitParent(clean).second.starts_with(".wh.");
 }
@@ -116,12 +99,11 @@ Result<TarScan> ScanTarball(const std::string& archive) {
   auto raw = DecompressedFileReader::Open(archive);
   if (!raw.ok()) return scan;  // not something libarchive can read: not an archive
   HashingReader hashed(raw->get());
-  ReaderSource src;
-  src.reader = &hashed;
+  layers::ArchiveInput src(hashed);
   ArchivePtr a(archive_read_new());
   if (!a) return InternalError("cannot allocate an archive reader");
   archive_read_support_format_tar(a.get());
-  if (archive_read_open(a.get(), &src, nullptr, ReaderCallback, nullptr) != ARCHIVE_OK) return scan;
+  if (src.Open(a.get()) != ARCHIVE_OK) return scan;
   for (bool first = true;; first = false) {
     struct archive_entry* ae = nullptr;
     int rc = archive_read_next_header(a.get(), &ae);
@@ -131,7 +113,7 @@ Result<TarScan> ScanTarball(const std::string& archive) {
     }
     if (rc < ARCHIVE_WARN) {
       if (first) return scan;
-      if (!src.status.ok()) return src.status.WithContext("reading " + archive);
+      if (!src.status().ok()) return src.status().WithContext("reading " + archive);
       const char* msg = archive_error_string(a.get());
       return InvalidArgument("reading tar archive " + archive + ": " + (msg ? msg : "malformed"));
     }

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "core/io.h"
+#include "executor/dockerfile/glob.h"
 #include "executor/steps/build_context.h"
 #include "executor/steps/copy_sources.h"
 #include "layers/rootless.h"
@@ -571,86 +572,6 @@ Result<uint32_t> ParseChmod(std::string_view text) {
   return mode;
 }
 
-namespace {
-
-// One character class at pattern[i] ('[' already consumed). Returns false when malformed.
-bool MatchClass(std::string_view p, size_t* i, char c, bool* matched) {
-  bool negated = false;
-  if (*i < p.size() && p[*i] == '^') {
-    negated = true;
-    ++*i;
-  }
-  bool in = false;
-  bool first = true;
-  for (;;) {
-    if (*i >= p.size()) return false;
-    if (p[*i] == ']' && !first) {
-      ++*i;
-      break;
-    }
-    first = false;
-    auto take = [&](char* out) {
-      if (*i >= p.size()) return false;
-      if (p[*i] == '\\') {
-        ++*i;
-        if (*i >= p.size()) return false;
-      } else if (p[*i] == '-' || p[*i] == ']') {
-        return false;
-      }
-      *out = p[(*i)++];
-      return true;
-    };
-    char lo, hi;
-    if (!take(&lo)) return false;
-    hi = lo;
-    if (*i < p.size() && p[*i] == '-') {
-      ++*i;
-      if (!take(&hi)) return false;
-    }
-    if (lo <= c && c <= hi) in = true;
-  }
-  *matched = in != negated;
-  return true;
-}
-
-bool GlobAt(std::string_view p, size_t pi, std::string_view s, size_t si) {
-  while (pi < p.size()) {
-    char pc = p[pi];
-    if (pc == '*') {
-      while (pi < p.size() && p[pi] == '*') ++pi;
-      if (pi == p.size()) return s.find('/', si) == std::string_view::npos;
-      for (size_t k = si; k <= s.size(); ++k) {
-        if (GlobAt(p, pi, s, k)) return true;
-        if (k < s.size() && s[k] == '/') break;
-      }
-      return false;
-    }
-    if (si >= s.size()) return false;
-    if (pc == '?') {
-      if (s[si] == '/') return false;
-      ++pi;
-      ++si;
-    } else if (pc == '[') {
-      ++pi;
-      bool matched = false;
-      if (s[si] == '/' || !MatchClass(p, &pi, s[si], &matched) || !matched) return false;
-      ++si;
-    } else {
-      if (pc == '\\') {
-        ++pi;
-        if (pi >= p.size()) return false;
-        pc = p[pi];
-      }
-      if (s[si] != pc) return false;
-      ++pi;
-      ++si;
-    }
-  }
-  return si == s.size();
-}
-
-}  // namespace
-
-bool GlobMatch(std::string_view pattern, std::string_view name) { return GlobAt(pattern, 0, name, 0); }
+bool GlobMatch(std::string_view pattern, std::string_view name) { return dockerfile::GlobMatch(pattern, name); }
 
 }  // namespace kiln::executor

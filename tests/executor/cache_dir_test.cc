@@ -11,6 +11,7 @@
 
 #include "core/media_types.h"
 #include "executor/cache/cache_dir.h"
+#include "registry/clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kiln::executor {
@@ -45,7 +46,7 @@ Layer MakeLayer(size_t n, uint64_t seed, const std::string& created_by = "RUN ma
 class DirCacheTest : public ::testing::Test {
  protected:
   std::unique_ptr<LayerCache> Open(std::chrono::seconds ttl = std::chrono::seconds(0)) {
-    auto c = OpenDirCache(dir_.Sub("cache"), ttl, [this] { return now_.load(); });
+    auto c = OpenDirCache(dir_.Sub("cache"), ttl, &clock_);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return std::move(c).value();
   }
@@ -59,7 +60,7 @@ class DirCacheTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::atomic<int64_t> now_{1'700'000'000};
+  registry::FakeClock clock_{1'700'000'000};
 };
 
 TEST_F(DirCacheTest, StoreLookupOpenRoundTrip) {
@@ -82,7 +83,7 @@ TEST_F(DirCacheTest, StoreLookupOpenRoundTrip) {
   EXPECT_EQ(e.layer.size, l.entry.layer.size);
   EXPECT_EQ(e.diff_id, l.entry.diff_id);
   EXPECT_EQ(e.created_by, "RUN make");
-  EXPECT_EQ(e.created_unix, now_.load());
+  EXPECT_EQ(e.created_unix, clock_.UnixSeconds());
   EXPECT_EQ(ReadLayer(*cache, e), l.blob);
   EXPECT_NE(cache->Describe().find(dir_.Sub("cache")), std::string::npos);
 
@@ -140,16 +141,16 @@ TEST_F(DirCacheTest, TtlExpiry) {
   Layer l = MakeLayer(100, 6);
   StringReader blob(l.blob);
   ASSERT_TRUE(cache->Store(Sha256Of("k"), l.entry, &blob).ok());
-  now_ += 3599;
+  clock_.Advance(std::chrono::seconds(3599));
   EXPECT_TRUE(cache->Lookup(Sha256Of("k"))->has_value());
-  now_ += 2;
+  clock_.Advance(std::chrono::seconds(2));
   EXPECT_FALSE(cache->Lookup(Sha256Of("k"))->has_value());
   // Storing again refreshes the entry.
   ASSERT_TRUE(cache->Store(Sha256Of("k"), l.entry, nullptr).ok());
   EXPECT_TRUE(cache->Lookup(Sha256Of("k"))->has_value());
   // A TTL of 0 never expires.
   auto forever = Open(std::chrono::seconds(0));
-  now_ += 10 * 365 * 86400;
+  clock_.Advance(std::chrono::hours(10 * 365 * 24));
   EXPECT_TRUE(forever->Lookup(Sha256Of("k"))->has_value());
 }
 

@@ -48,7 +48,7 @@ class RegistryCacheTest : public ::testing::Test {
   std::unique_ptr<LayerCache> Open(const std::string& repo, std::chrono::seconds ttl = std::chrono::seconds(0)) {
     RegistryCacheOptions o;
     o.platform = Platform::Parse("linux/arm64").value();
-    o.clock = [this] { return now_.load(); };
+    o.clock = &clock_;
     auto c = OpenRegistryCache(*client_, server_->host() + "/" + repo, ttl, o);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return std::move(c).value();
@@ -64,7 +64,7 @@ class RegistryCacheTest : public ::testing::Test {
   registry::CurlTransport wire_;
   registry::AnonymousKeychain keychain_;
   std::unique_ptr<registry::Client> client_;
-  std::atomic<int64_t> now_{1'700'000'000};
+  registry::FakeClock clock_{1'700'000'000};
 };
 kiln::testing::RegistryServer* RegistryCacheTest::server_ = nullptr;
 
@@ -91,7 +91,7 @@ TEST_F(RegistryCacheTest, StoreLookupOpenRoundTripReadableBySkopeo) {
   EXPECT_EQ((*hit)->layer.media_type, entry.layer.media_type);
   EXPECT_EQ((*hit)->diff_id, entry.diff_id);
   EXPECT_EQ((*hit)->created_by, "RUN make all");
-  EXPECT_EQ((*hit)->created_unix, now_.load());
+  EXPECT_EQ((*hit)->created_unix, clock_.UnixSeconds());
   auto layer = cache->OpenLayer(**hit);
   ASSERT_TRUE(layer.ok()) << layer.status().ToString();
   EXPECT_EQ(ReadAll(**layer, 1 << 20).value(), blob);
@@ -147,11 +147,11 @@ TEST_F(RegistryCacheTest, TtlAndDockerMediaTypes) {
   CacheEntry entry = EntryFor(blob, media_type::kDockerLayerGzip, "COPY . /app");
   StringReader r(blob);
   ASSERT_TRUE(cache->Store(Sha256Of("k"), entry, &r).ok());
-  now_ += 7199;
+  clock_.Advance(std::chrono::seconds(7199));
   auto hit = cache->Lookup(Sha256Of("k"));
   ASSERT_TRUE(hit.ok() && hit->has_value());
   EXPECT_EQ((*hit)->layer.media_type, std::string(media_type::kDockerLayerGzip));
-  now_ += 2;
+  clock_.Advance(std::chrono::seconds(2));
   EXPECT_FALSE(cache->Lookup(Sha256Of("k"))->has_value());
   // A Docker layer makes a Docker schema 2 entry, which skopeo reads too.
   auto raw = nlohmann::json::parse(Skopeo("--raw docker://" + server_->host() + "/app/cache-ttl:" + Sha256Of("k").hex()));
@@ -175,7 +175,7 @@ TEST_F(RegistryCacheTest, ConcurrentStoresOfOneKey) {
   std::vector<std::thread> writers;
   for (int i = 0; i < 3; ++i) {
     writers.emplace_back([&, i] {
-      now_ += i;  // different configs, so different manifests under one tag
+      clock_.Advance(std::chrono::seconds(i));  // different configs, so different manifests under one tag
       auto cache = Open("app/cache-conc");
       StringReader r(blob);
       Status s = cache->Store(key, entry, &r);

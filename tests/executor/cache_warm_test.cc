@@ -106,10 +106,10 @@ TEST_F(WarmTest, WarmedImageIsServedFromTheCacheDir) {
   EXPECT_FALSE(LookupBaseImage(cache, Ref("base/one:2"), amd64_)->has_value());
   EXPECT_FALSE(LookupBaseImage(cache, Ref("base/one:1"), arm64_)->has_value());
   // The warmed record expires with the TTL; the digest never does.
-  int64_t later = ::time(nullptr) + 7200;
-  EXPECT_FALSE(LookupBaseImage(cache, Ref("base/one:1"), amd64_, std::chrono::hours(1), [=] { return later; })->has_value());
-  EXPECT_TRUE(LookupBaseImage(cache, Ref("base/one@" + img.digest.ToString()), amd64_, std::chrono::hours(1),
-                              [=] { return later; })->has_value());
+  registry::FakeClock later(::time(nullptr) + 7200);
+  EXPECT_FALSE(LookupBaseImage(cache, Ref("base/one:1"), amd64_, std::chrono::hours(1), &later)->has_value());
+  EXPECT_TRUE(LookupBaseImage(cache, Ref("base/one@" + img.digest.ToString()), amd64_, std::chrono::hours(1), &later)
+                  ->has_value());
   // A missing layer blob makes it a miss, never an image that fails half-way through.
   ASSERT_EQ(::unlink((cache + "/blobs/sha256/" + Sha256Of(img.layers[1]).hex()).c_str()), 0);
   EXPECT_FALSE(LookupBaseImage(cache, Ref("base/one:1"), amd64_)->has_value());
