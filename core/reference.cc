@@ -141,8 +141,17 @@ std::string ApiHostFor(std::string_view registry) {
   return std::string(registry);
 }
 
-Result<Reference> Reference::Parse(std::string_view text) {
-  auto fail = [&](std::string_view why) {
+Result<Reference> Reference::Parse(std::string_view text) { return ParseReference(text, nullptr); }
+
+ReferenceError CheckReference(std::string_view text) {
+  ReferenceError kind = ReferenceError::kNone;
+  (void)ParseReference(text, &kind);
+  return kind;
+}
+
+Result<Reference> ParseReference(std::string_view text, ReferenceError* kind) {
+  auto fail = [&](std::string_view why, ReferenceError k = ReferenceError::kFormat) {
+    if (kind != nullptr) *kind = k;
     return InvalidArgument("invalid reference \"" + std::string(text.substr(0, 300)) + "\": " + std::string(why));
   };
   if (text.empty()) return fail("repository name must have at least one component");
@@ -187,7 +196,7 @@ Result<Reference> Reference::Parse(std::string_view text) {
       path = rest.substr(first + 1);
     }
   }
-  if (HasUpper(path)) return fail("repository name must be lowercase");
+  if (HasUpper(path)) return fail("repository name must be lowercase", ReferenceError::kUppercase);
   if (!domain.empty() && !ValidDomain(domain)) return fail("invalid registry host \"" + std::string(domain) + "\"");
   ref.registry_ = domain.empty() ? std::string(kDockerHub) : NormalizeRegistry(domain);
 
@@ -210,7 +219,8 @@ Result<Reference> Reference::Parse(std::string_view text) {
   }
   // distribution checks the length of the normalised name ("docker.io/library/x").
   if (ref.registry_.size() + 1 + ref.repository_.size() > kNameTotalLengthMax) {
-    return fail("repository name must not be more than " + std::to_string(kNameTotalLengthMax) + " characters");
+    return fail("repository name must not be more than " + std::to_string(kNameTotalLengthMax) + " characters",
+                ReferenceError::kNameTooLong);
   }
   return ref;
 }

@@ -21,6 +21,15 @@ inline constexpr char kDockerHub[] = "docker.io";
 /// The host that serves Docker Hub's distribution API.
 inline constexpr char kDockerHubApiHost[] = "registry-1.docker.io";
 
+/// Why a reference does not parse, in the terms distribution/reference (and so `docker build`) uses.
+enum class ReferenceError { kNone, kFormat, kUppercase, kNameTooLong };
+
+class Reference;
+/// Reference::Parse, also saying (when `kind` is given) what kind of problem made it fail.
+Result<Reference> ParseReference(std::string_view text, ReferenceError* kind);
+/// kNone when `text` is a valid reference; otherwise the kind of problem Reference::Parse reports.
+ReferenceError CheckReference(std::string_view text);
+
 /// A parsed, normalised image reference. Immutable value type.
 class Reference {
  public:
@@ -54,6 +63,7 @@ class Reference {
   Reference WithDigest(Digest d) const;
 
   friend bool operator==(const Reference&, const Reference&) = default;
+  friend Result<Reference> ParseReference(std::string_view text, ReferenceError* kind);
 
  private:
   std::string registry_, repository_, tag_;

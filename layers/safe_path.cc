@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <deque>
+
+#include "core/in_root.h"
 
 namespace kiln::layers {
 namespace {
@@ -17,13 +18,6 @@ namespace {
 constexpr int kMaxSymlinks = 40;
 
 std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
-
-// Queues the components of `path` at the back of `out`, or at its front (a symlink's target, walked
-// before the rest of the path).
-void SplitInto(std::string_view path, std::deque<std::string>* out, bool front) {
-  PathComponents parts(path);
-  out->insert(front ? out->begin() : out->end(), parts.begin(), parts.end());
-}
 
 long Openat2(int dirfd, const char* path, uint64_t flags, uint64_t resolve) {
   struct open_how how = {};
@@ -120,79 +114,105 @@ Result<UniqueFd> RootDir::OpenDir(std::string_view rel, bool create, std::vector
   return Walk(rel, create, created);
 }
 
-Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<std::string>* created) {
-  std::deque<std::string> todo;
-  SplitInto(rel, &todo, false);
-  std::vector<std::string> stack;  // resolved components below the root, all real directories
-  std::string resolved;            // the same, joined with '/' (kept in step: paths can be deep)
-  UniqueFd cur(::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
-  if (!cur.valid()) return ErrnoStatus("duplicating rootfs fd", errno);
-  auto stack_path = [&resolved]() -> const std::string& { return resolved; };
-  auto pop = [&] {
-    stack.pop_back();
-    size_t slash = resolved.rfind('/');
-    resolved.resize(slash == std::string::npos ? 0 : slash);
-  };
-  auto reopen = [&]() -> Status {
-    UniqueFd fd(::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
-    for (const auto& c : stack) {
-      int next = ::openat(fd.get(), c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (next < 0) return ErrnoStatus("reopening " + stack_path(), errno);
-      fd.Reset(next);
-    }
-    cur = std::move(fd);
-    return OkStatus();
-  };
-  int links = 0;
-  const std::string what = rel.empty() ? "/" : std::string(rel);
-  while (!todo.empty()) {
-    std::string c = std::move(todo.front());
-    todo.pop_front();
-    if (c.empty() || c == ".") continue;
-    if (c == "..") {
-      // chroot semantics: `..` of the root is the root.
-      if (!stack.empty()) {
-        pop();
-        KILN_RETURN_IF_ERROR(reopen());
+namespace {
+
+// RootDir's walk: an fd on each directory (openat O_PATH|O_NOFOLLOW, never a path the kernel could
+// resolve through a symlink), creating missing directories when asked and unlocking directories an
+// unprivileged extractor owns but cannot write.
+class FdWalker : public InRootWalker {
+ public:
+  FdWalker(RootDir* root, bool create, std::vector<std::string>* created)
+      : root_(root), create_(create), created_(created) {}
+
+  Result<Entry> Look(const std::string& name) override {
+    KILN_RETURN_IF_ERROR(root_->UnlockIfNeeded(cur_.get(), resolved_));
+    int fd = ::openat(cur_.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create_) {
+      if (::mkdirat(cur_.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoStatus("creating directory " + JoinPath(resolved_, name), errno);
       }
-      continue;
+      if (created_) created_->push_back(JoinPath(resolved_, name));
+      fd = ::openat(cur_.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
     }
-    KILN_RETURN_IF_ERROR(UnlockIfNeeded(cur.get(), stack_path()));
-    int fd = ::openat(cur.get(), c.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && create) {
-      if (::mkdirat(cur.get(), c.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoStatus("creating directory " + JoinPath(stack_path(), c), errno);
-      }
-      if (created) created->push_back(JoinPath(stack_path(), c));
-      fd = ::openat(cur.get(), c.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (fd < 0) return ErrnoStatus("resolving " + what + " in the rootfs", errno);
+    if (fd < 0 && errno == ENOENT) return Entry{Kind::kMissing, {}};
+    if (fd < 0) return ErrnoStatus("resolving " + JoinPath(resolved_, name) + " in the rootfs", errno);
     UniqueFd next(fd);
     struct stat st;
-    if (::fstat(next.get(), &st) != 0) return ErrnoStatus("resolving " + what, errno);
+    if (::fstat(next.get(), &st) != 0) return ErrnoStatus("resolving " + JoinPath(resolved_, name), errno);
     if (S_ISLNK(st.st_mode)) {
-      if (++links > kMaxSymlinks) return ErrnoStatus("resolving " + what, ELOOP);
-      KILN_ASSIGN_OR_RETURN(std::string target, ReadLinkFd(next.get(), JoinPath(stack_path(), c)));
-      if (!target.empty() && target[0] == '/') {
-        // An absolute target is absolute within the rootfs.
-        stack.clear();
-        resolved.clear();
-        KILN_RETURN_IF_ERROR(reopen());
-      }
-      SplitInto(target, &todo, true);
-      continue;
+      KILN_ASSIGN_OR_RETURN(std::string target, ReadLinkFd(next.get(), JoinPath(resolved_, name)));
+      return Entry{Kind::kSymlink, std::move(target)};
     }
-    if (!S_ISDIR(st.st_mode)) {
-      return Status(ErrorCode::kFailedPrecondition,
-                    "resolving " + what + ": " + JoinPath(stack_path(), c) + " is not a directory");
-    }
-    if (!resolved.empty()) resolved += '/';
-    resolved += c;
-    stack.push_back(std::move(c));
-    cur = std::move(next);
+    if (!S_ISDIR(st.st_mode)) return Entry{Kind::kOther, {}};
+    looked_ = std::move(next);
+    return Entry{Kind::kDirectory, {}};
   }
-  KILN_RETURN_IF_ERROR(UnlockIfNeeded(cur.get(), stack_path()));
-  return cur;
+  Status Enter(const std::string& name) override {
+    cur_ = std::move(looked_);
+    stack_.push_back(name);
+    resolved_ = JoinPath(resolved_, name);
+    return OkStatus();
+  }
+  Status Leave() override {
+    stack_.pop_back();
+    resolved_ = std::string(SplitParent(resolved_).first);
+    return Reopen();
+  }
+  Status Restart() override {
+    stack_.clear();
+    resolved_.clear();
+    return Reopen();
+  }
+
+  UniqueFd Take() { return std::move(cur_); }
+  const std::string& resolved() const { return resolved_; }
+
+ private:
+  // The directory at stack_, opened again from the root.
+  Status Reopen() {
+    UniqueFd fd(::fcntl(root_->fd(), F_DUPFD_CLOEXEC, 0));
+    if (!fd.valid()) return ErrnoStatus("duplicating rootfs fd", errno);
+    for (const std::string& c : stack_) {
+      int next = ::openat(fd.get(), c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0) return ErrnoStatus("reopening " + resolved_, errno);
+      fd.Reset(next);
+    }
+    cur_ = std::move(fd);
+    return OkStatus();
+  }
+
+  RootDir* root_;
+  bool create_;
+  std::vector<std::string>* created_;
+  UniqueFd cur_, looked_;
+  std::vector<std::string> stack_;  // the directories entered below the root
+  std::string resolved_;            // the same, joined with '/'
+};
+
+}  // namespace
+
+Result<UniqueFd> RootDir::Walk(std::string_view rel, bool create, std::vector<std::string>* created) {
+  const std::string what = rel.empty() ? "/" : std::string(rel);
+  FdWalker walker(this, create, created);
+  InRootOptions options;
+  options.max_links = kMaxSymlinks;
+  KILN_ASSIGN_OR_RETURN(InRootPath p, ResolveInRoot(rel, {}, walker, options));
+  switch (p.stop) {
+    case InRootPath::Stop::kMissing:
+      return ErrnoStatus("resolving " + what + " in the rootfs", ENOENT);
+    case InRootPath::Stop::kLoop:
+      return ErrnoStatus("resolving " + what, ELOOP);
+    case InRootPath::Stop::kNotDirectory:
+      return Status(ErrorCode::kFailedPrecondition, "resolving " + what + ": " + p.Joined() + " is not a directory");
+    case InRootPath::Stop::kResolved:
+      break;
+  }
+  if (p.last_kind != InRootWalker::Kind::kDirectory && !p.components.empty()) {
+    return Status(ErrorCode::kFailedPrecondition, "resolving " + what + ": " + p.Joined() + " is not a directory");
+  }
+  UniqueFd dir = walker.Take();
+  KILN_RETURN_IF_ERROR(UnlockIfNeeded(dir.get(), walker.resolved()));
+  return dir;
 }
 
 Status RemoveAllAt(int dirfd, const std::string& name) {

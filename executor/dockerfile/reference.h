@@ -1,5 +1,6 @@
-// Syntax check for image references (distribution/reference grammar), so the plan can tell an image
-// in `COPY --from=` or `FROM` from a typo. Local to the frontend: it does not normalise or resolve.
+// Syntax check for image references, so the plan can tell an image in `COPY --from=` or `FROM` from
+// a typo. The grammar is core's Reference (one grammar for the whole program); the answer is worded
+// as distribution/reference words it. Nothing is normalised or resolved here.
 #pragma once
 
 #include <string>

@@ -7,6 +7,7 @@
 
 #include <deque>
 
+#include "core/in_root.h"
 #include "core/path.h"
 
 namespace kiln::sandbox {
@@ -15,18 +16,46 @@ namespace {
 // Linux gives up after 40 symlinks in one lookup (MAXSYMLINKS).
 constexpr int kMaxSymlinks = 40;
 
-// Splits on '/', dropping empty components and "." (they never change where a path leads).
-void PushComponents(std::string_view path, std::deque<std::string>* out, bool front) {
-  std::vector<std::string> parts;
-  for (std::string_view c : PathComponents(path)) {
-    if (c != ".") parts.emplace_back(c);
+// Looks at guest paths through their host path under the rootfs (lstat/readlink). Anything lstat
+// cannot see counts as missing: the kernel will answer for it. A link readlink cannot read is an
+// error (never hand the kernel a link it would resolve on the host).
+class HostPathWalker : public InRootWalker {
+ public:
+  explicit HostPathWalker(const std::string& rootfs) : rootfs_(rootfs) {}
+  Result<Entry> Look(const std::string& name) override {
+    std::string host = rootfs_ + dir_ + "/" + name;
+    struct stat st;
+    if (::lstat(host.c_str(), &st) != 0) return Entry{Kind::kMissing, {}};
+    if (S_ISDIR(st.st_mode)) return Entry{Kind::kDirectory, {}};
+    if (!S_ISLNK(st.st_mode)) return Entry{Kind::kOther, {}};
+    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : PATH_MAX) + 1, '\0');
+    ssize_t n = ::readlink(host.c_str(), target.data(), target.size());
+    if (n < 0) {
+      error_ = errno;
+      return ErrnoStatus("reading the link " + host, errno);
+    }
+    target.resize(static_cast<size_t>(n));
+    return Entry{Kind::kSymlink, std::move(target)};
   }
-  if (front) {
-    out->insert(out->begin(), parts.begin(), parts.end());
-  } else {
-    out->insert(out->end(), parts.begin(), parts.end());
+  Status Enter(const std::string& name) override {
+    dir_ += "/" + name;
+    return OkStatus();
   }
-}
+  Status Leave() override {
+    dir_.resize(dir_.rfind('/'));
+    return OkStatus();
+  }
+  Status Restart() override {
+    dir_.clear();
+    return OkStatus();
+  }
+  int error() const { return error_; }
+
+ private:
+  const std::string& rootfs_;
+  std::string dir_;  // "/a/b": the guest directory the walker is on
+  int error_ = 0;
+};
 
 std::string Join(const std::vector<std::string>& components) {
   std::string out;
@@ -80,10 +109,6 @@ PathTranslator::Translated PathTranslator::ToHost(std::string_view guest_dir, st
     out.error = ENAMETOOLONG;
     return out;
   }
-  std::vector<std::string> done;  // resolved components: no symlink among them
-  std::deque<std::string> todo;
-  if (path.front() != '/') PushComponents(guest_dir, &todo, false);
-  PushComponents(path, &todo, false);
   // "dir/" and "dir/." name a directory: a final symlink is followed and the kernel still checks
   // that the result is a directory, so the suffix stays on the host path.
   size_t slash = path.rfind('/');
@@ -96,81 +121,59 @@ PathTranslator::Translated PathTranslator::ToHost(std::string_view guest_dir, st
   }
   if (!suffix.empty() || last == "..") follow = Follow::kYes;
 
-  std::string rest;  // components kept as written once resolving stops
-  int links = 0;
-  while (!todo.empty()) {
-    std::string c = std::move(todo.front());
-    todo.pop_front();
-    if (c == "..") {
-      if (!done.empty()) done.pop_back();  // ".." of the root is the root
-      continue;
-    }
-    done.push_back(std::move(c));
-    if (IsPassthrough(done)) {
-      // The entries of a process: /proc/PID/PART/..., or /proc/PID/task/TID/PART/... of one thread.
-      bool task = done.size() >= 4 && done[2] == "task" && IsPid(done[3]);
-      size_t at = task ? 4 : 2;  // index of PART in `done`
-      if (done[0] == "proc" && done.size() > at && IsPid(done[1])) {
-        std::string_view part = done[at];
-        size_t below = done.size() - at - 1;  // components taken below PART so far
-        // PID/root is the step's root, the rootfs, not the host's "/"; the link itself stays visible
-        // to lstat and readlink.
-        if (part == "root" && below == 0 && (!todo.empty() || follow == Follow::kYes)) {
-          done.clear();
-          continue;
-        }
-        if (below == 0 && own_process_ && done[1] != "self" && done[1] != "thread-self" && !own_process_(done[1])) {
-          for (std::string_view p : kPrivateProcEntries) {
-            if (part == p) {
-              out.error = EACCES;
-              return out;
-            }
+  std::vector<std::string> start;
+  for (std::string_view c : PathComponents(guest_dir)) start.emplace_back(c);
+  HostPathWalker walker(rootfs_);
+  int refused = 0;  // the errno a /proc rule answers with
+  InRootOptions options;
+  options.follow_last = follow == Follow::kYes;
+  options.max_links = kMaxSymlinks;
+  options.step = [&](const std::vector<std::string>& done, const std::deque<std::string>& todo) -> Result<InRootStep> {
+    if (!IsPassthrough(done)) return InRootStep::kLook;
+    // The entries of a process: /proc/PID/PART/..., or /proc/PID/task/TID/PART/... of one thread.
+    bool task = done.size() >= 4 && done[2] == "task" && IsPid(done[3]);
+    size_t at = task ? 4 : 2;  // index of PART in `done`
+    if (done[0] == "proc" && done.size() > at && IsPid(done[1])) {
+      std::string_view part = done[at];
+      size_t below = done.size() - at - 1;  // components taken below PART so far
+      // PID/root is the step's root, the rootfs, not the host's "/"; the link itself stays visible
+      // to lstat and readlink.
+      if (part == "root" && below == 0 && (!todo.empty() || follow == Follow::kYes)) return InRootStep::kRestartAtRoot;
+      if (below == 0 && own_process_ && done[1] != "self" && done[1] != "thread-self" && !own_process_(done[1])) {
+        for (std::string_view p : kPrivateProcEntries) {
+          if (part == p) {
+            refused = EACCES;
+            return PermissionDenied("a private entry of another process");
           }
         }
-        // A process's cwd and open files are host paths the kernel would follow from there, out of
-        // the rootfs; naming something below them is refused (the links themselves stay usable).
-        bool magic_dir = part == "cwd" && below == 0;
-        bool fd_link = (part == "fd" || part == "map_files") && below == 1;
-        if ((magic_dir || fd_link) && !todo.empty()) {
-          out.error = EACCES;
-          return out;
-        }
       }
-      // Below a passthrough directory the kernel resolves links on the host; ".." is applied here,
-      // so that /dev/../etc stays in the rootfs.
-      continue;
-    }
-    if (todo.empty() && follow == Follow::kNo) break;
-    std::string host = rootfs_ + Join(done);
-    struct stat st;
-    if (::lstat(host.c_str(), &st) != 0) {
-      // Missing (or unreadable): the kernel stops at this component and decides what that means.
-      for (const std::string& r : todo) rest += "/" + r;
-      break;
-    }
-    if (S_ISLNK(st.st_mode)) {
-      if (++links > kMaxSymlinks) {
-        out.error = ELOOP;
-        return out;
+      // A process's cwd and open files are host paths the kernel would follow from there, out of
+      // the rootfs; naming something below them is refused (the links themselves stay usable).
+      bool magic_dir = part == "cwd" && below == 0;
+      bool fd_link = (part == "fd" || part == "map_files") && below == 1;
+      if ((magic_dir || fd_link) && !todo.empty()) {
+        refused = EACCES;
+        return PermissionDenied("a path below another process's link");
       }
-      std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : PATH_MAX) + 1, '\0');
-      ssize_t n = ::readlink(host.c_str(), target.data(), target.size());
-      if (n < 0) {
-        out.error = errno;  // never hand the kernel a link it would resolve on the host
-        return out;
-      }
-      target.resize(static_cast<size_t>(n));
-      done.pop_back();
-      if (!target.empty() && target.front() == '/') done.clear();
-      PushComponents(target, &todo, true);
-      continue;
     }
-    if (!S_ISDIR(st.st_mode) && !todo.empty()) {
-      // A file in the middle of a path: the kernel answers ENOTDIR for the path as it is.
-      for (const std::string& r : todo) rest += "/" + r;
-      break;
-    }
+    // Below a passthrough directory the kernel resolves links on the host; ".." is applied here,
+    // so that /dev/../etc stays in the rootfs.
+    return InRootStep::kTakeAsWritten;
+  };
+  Result<InRootPath> resolved = ResolveInRoot(path, start, walker, options);
+  if (!resolved.ok()) {
+    out.error = refused != 0 ? refused : walker.error() != 0 ? walker.error() : EIO;
+    return out;
   }
+  if (resolved->stop == InRootPath::Stop::kLoop) {
+    out.error = ELOOP;
+    return out;
+  }
+  // Missing, or a file in the middle of a path: the kernel stops at this component and answers
+  // (ENOENT, ENOTDIR) for the path as it is.
+  const std::vector<std::string>& done = resolved->components;
+  std::string rest;
+  for (const std::string& r : resolved->unresolved) rest += "/" + r;
   out.host = (IsPassthrough(done) ? "" : rootfs_) + Join(done) + rest;
   if (out.host.empty()) out.host = "/";
   struct stat st;

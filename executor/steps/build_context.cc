@@ -8,37 +8,17 @@
 
 #include <climits>
 #include <cstdlib>
-#include <deque>
 
+#include "core/in_root.h"
 #include "core/io.h"
+#include "core/path.h"
 #include "layers/archive_input.h"
 #include "layers/safe_path.h"
 
 namespace kiln::executor {
 namespace {
 
-constexpr int kMaxSymlinks = 40;
 constexpr size_t kMaxIgnoreFileBytes = 16 << 20;
-
-std::string JoinRel(std::string_view a, std::string_view b) {
-  if (a.empty()) return std::string(b);
-  std::string out(a);
-  out += '/';
-  out += b;
-  return out;
-}
-
-void PushFront(std::deque<std::string>* todo, std::string_view path) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) parts.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  todo->insert(todo->begin(), parts.begin(), parts.end());
-}
 
 struct ArchiveFree {
   void operator()(struct archive* a) const { archive_read_free(a); }
@@ -149,54 +129,65 @@ Result<std::string> AbsoluteDir(const std::string& path) {
 
 }  // namespace
 
-Result<std::string> ResolveInRoot(int root_fd, std::string_view rel) {
-  std::deque<std::string> todo;
-  PushFront(&todo, rel);
-  std::vector<std::string> stack;
-  std::string resolved;
-  int links = 0;
-  bool missing = false;  // once a component is missing, the rest is lexical
-  auto pop = [&] {
-    stack.pop_back();
-    size_t slash = resolved.rfind('/');
-    resolved.resize(slash == std::string::npos ? 0 : slash);
-  };
-  while (!todo.empty()) {
-    std::string c = std::move(todo.front());
-    todo.pop_front();
-    if (c == ".") continue;
-    if (c == "..") {
-      if (!stack.empty()) pop();
-      continue;
+namespace {
+
+// Looks at names below a root fd by their path relative to it (fstatat/readlinkat, never following).
+// The resolved prefix holds no symlink, so the kernel's walk of "prefix/name" follows none.
+class RootFdWalker : public InRootWalker {
+ public:
+  explicit RootFdWalker(int root_fd) : root_fd_(root_fd) {}
+  Result<Entry> Look(const std::string& name) override {
+    std::string p = JoinPath(dir_, name);
+    struct stat st;
+    if (::fstatat(root_fd_, p.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return Entry{Kind::kMissing, {}};
+      return ErrnoStatus("resolving /" + p, errno);
     }
-    std::string next = JoinRel(resolved, c);
-    if (!missing) {
-      // `resolved` holds no symlinks (each was replaced by its target), so this lookup follows none.
-      struct stat st;
-      if (::fstatat(root_fd, next.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno != ENOENT) return ErrnoStatus("resolving /" + std::string(rel), errno);
-        missing = true;
-      } else if (S_ISLNK(st.st_mode)) {
-        if (++links > kMaxSymlinks) return ErrnoStatus("resolving /" + std::string(rel), ELOOP);
-        std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-        ssize_t n = ::readlinkat(root_fd, next.c_str(), target.data(), target.size());
-        if (n < 0) return ErrnoStatus("reading symlink /" + next, errno);
-        target.resize(static_cast<size_t>(n));
-        if (!target.empty() && target[0] == '/') {
-          stack.clear();
-          resolved.clear();
-        }
-        PushFront(&todo, target);
-        continue;
-      } else if (!S_ISDIR(st.st_mode) && !todo.empty()) {
-        return Status(ErrorCode::kFailedPrecondition,
-                      "resolving /" + std::string(rel) + ": /" + next + " is not a directory");
-      }
-    }
-    resolved = std::move(next);
-    stack.push_back(std::move(c));
+    if (S_ISDIR(st.st_mode)) return Entry{Kind::kDirectory, {}};
+    if (!S_ISLNK(st.st_mode)) return Entry{Kind::kOther, {}};
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t n = ::readlinkat(root_fd_, p.c_str(), target.data(), target.size());
+    if (n < 0) return ErrnoStatus("reading symlink /" + p, errno);
+    target.resize(static_cast<size_t>(n));
+    return Entry{Kind::kSymlink, std::move(target)};
   }
-  return resolved;
+  Status Enter(const std::string& name) override {
+    dir_ = JoinPath(dir_, name);
+    return OkStatus();
+  }
+  Status Leave() override {
+    dir_ = std::string(SplitParent(dir_).first);
+    return OkStatus();
+  }
+  Status Restart() override {
+    dir_.clear();
+    return OkStatus();
+  }
+
+ private:
+  int root_fd_;
+  std::string dir_;
+};
+
+}  // namespace
+
+Result<std::string> ResolveInRoot(int root_fd, std::string_view rel) {
+  RootFdWalker walker(root_fd);
+  InRootOptions options;
+  options.after_missing = InRootOptions::AfterMissing::kLexical;  // a destination to be created
+  KILN_ASSIGN_OR_RETURN(InRootPath p, kiln::ResolveInRoot(rel, {}, walker, options));
+  switch (p.stop) {
+    case InRootPath::Stop::kResolved:
+      return p.Joined();
+    case InRootPath::Stop::kNotDirectory:
+      return Status(ErrorCode::kFailedPrecondition,
+                    "resolving /" + std::string(rel) + ": /" + p.Joined() + " is not a directory");
+    case InRootPath::Stop::kLoop:
+      return ErrnoStatus("resolving /" + std::string(rel), ELOOP);
+    case InRootPath::Stop::kMissing:
+      break;
+  }
+  return InternalError("resolving /" + std::string(rel) + ": missing component not taken lexically");
 }
 
 Result<std::optional<std::string>> ReadFileInRoot(int root_fd, std::string_view rel, size_t max_bytes) {

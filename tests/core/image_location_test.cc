@@ -43,7 +43,9 @@ TEST(ParseImageLocationTest, Table) {
                           "dir:/tmp/x", "containers-storage:foo", "docker://UPPER/Case", "docker://"}) {
     auto loc = ParseImageLocation(bad);
     EXPECT_FALSE(loc.ok()) << bad;
-    if (!loc.ok()) EXPECT_EQ(loc.status().code(), ErrorCode::kInvalidArgument) << bad;
+    if (!loc.ok()) {
+      EXPECT_EQ(loc.status().code(), ErrorCode::kInvalidArgument) << bad;
+    }
   }
 }
 
