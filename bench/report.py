@@ -33,14 +33,16 @@ def markdown(doc):
            f"load average {h['loadavg_start'][0]} at start, {h['loadavg_end'][0]} at end; "
            f"{p['runs']} run(s) per tool, median (min–max), peak RSS of the largest process. "
            f"kiln: {doc['versions']['kiln'] or 'n/a'}; {doc['versions']['buildah']}.", ""]
-    out.append("| scenario | " + " | ".join(COLUMNS) + " | kiln/buildah-vfs | kiln/buildah-overlay | kiln/floor |")
-    out.append("|---" * (len(COLUMNS) + 4) + "|")
+    baseline = any("kiln-baseline" in s["tools"] for s in doc["scenarios"])
+    columns = COLUMNS[:1] + (["kiln-baseline"] if baseline else []) + COLUMNS[1:]
+    ratio_keys = (["kiln/kiln-baseline"] if baseline else []) + ["kiln/buildah-vfs", "kiln/buildah-overlay", "kiln/floor"]
+    out.append("| scenario | " + " | ".join(columns) + " | " + " | ".join(ratio_keys) + " |")
+    out.append("|---" * (len(columns) + len(ratio_keys) + 1) + "|")
     for s in doc["scenarios"]:
         t = s["tools"]
         r = s["ratios"]
-        out.append(f"| {s['id']}. {s['name']} | " + " | ".join(cell(t.get(c)) for c in COLUMNS) + " | " +
-                   " | ".join(f"{r[k]:.2f}" if k in r else "—"
-                              for k in ("kiln/buildah-vfs", "kiln/buildah-overlay", "kiln/floor")) + " |")
+        out.append(f"| {s['id']}. {s['name']} | " + " | ".join(cell(t.get(c)) for c in columns) + " | " +
+                   " | ".join(f"{r[k]:.2f}" if k in r else "—" for k in ratio_keys) + " |")
     floors = [(s, s["tools"]["floor"]) for s in doc["scenarios"] if s["tools"].get("floor", {}).get("components")]
     if floors:
         out += ["", "Floor components (median s; the scenario's floor is *streamed* for 1, the sum otherwise):", "",

@@ -218,6 +218,11 @@ class Suite:
         self.a = args
         self.results = []
         self.kiln = Kiln(args.kiln)
+        # Another kiln binary (e.g. the commit before a change) measured side by side, as "kiln-baseline".
+        self.baseline = None
+        if args.kiln_baseline:
+            self.baseline = Kiln(args.kiln_baseline)
+            self.baseline.name = "kiln-baseline"
         self.buildahs = [Buildah("vfs")] + ([] if args.no_overlay else [Buildah("overlay")])
         need = 1200 + args.size_mb * 6 if 1 in args.scenarios else 1500
         if 5 in args.scenarios:
@@ -279,7 +284,7 @@ class Suite:
             if not hasattr(self, "kiln_tiers"):
                 self.kiln_tiers = [KilnTier(self.kiln, t) for t in ("chroot", "ptrace")]
             return [self.kiln] + self.kiln_tiers + self.buildahs
-        return [self.kiln] + self.buildahs
+        return [self.kiln] + ([self.baseline] if self.baseline else []) + self.buildahs
 
     def run_scenario(self, sid, prepare, measure, floor=None, kiln_reason=None):
         """Runs every tool (and the floor) --runs times, rotating the order between runs."""
@@ -544,6 +549,7 @@ def ratios(entries):
 def main():
     ap = argparse.ArgumentParser(description="kiln vs Buildah benchmark suite (see bench/README.md)")
     ap.add_argument("--kiln", required=True, help="path of the kiln binary")
+    ap.add_argument("--kiln-baseline", help="a second kiln binary measured side by side (before/after a change)")
     ap.add_argument("--quick", action="store_true", help="scenario 1 only, ~200 MB / 10,000 files, 1 run")
     ap.add_argument("--runs", type=int)
     ap.add_argument("--scenarios", help="comma-separated list, e.g. 1,2,3,5 (default: all; --quick: 1)")
@@ -590,6 +596,7 @@ def main():
                  "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                  "workdir": "tmpfs" if s.work.startswith("/dev/shm") else "disk"},
         "versions": {"kiln": s.kiln.version, "buildah": s.buildahs[0].version,
+                     "kiln_baseline": s.baseline.version if s.baseline else None,
                      "kiln_build": s.kiln.available, "kiln_reason": s.kiln.reason},
         "scenarios": s.results,
     }
