@@ -46,6 +46,11 @@ Result<Platform> Platform::Parse(std::string_view text) {
   if (parts.size() < 2 || parts.size() > 3) return bad("expected OS/ARCH[/VARIANT], e.g. linux/amd64");
   for (auto& part : parts) {
     if (part.empty()) return bad("empty component");
+    for (char c : part) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+        return bad("expected OS/ARCH[/VARIANT] made of letters, digits, '_', '-' and '.', e.g. linux/arm64");
+      }
+    }
     for (char& c : part) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   p.os = parts[0];

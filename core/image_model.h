@@ -28,8 +28,9 @@ struct Platform {
 
   /// "os/arch[/variant]".
   std::string ToString() const;
-  /// Parses "os/arch[/variant]" (also "arch" alone is refused: os is required). Normalises the way
-  /// containerd does: aarch64→arm64 (variant v8 implied), x86_64/x86-64→amd64, armhf→arm/v7, armel→arm/v6.
+  /// Parses "os/arch[/variant]" (also "arch" alone is refused: os is required), each component
+  /// [A-Za-z0-9_.-]+ (so "linux/amd64,linux/arm64" is an error, not arch "amd64,linux"). Normalises
+  /// the way containerd does: aarch64→arm64 (variant v8 implied), x86_64/x86-64→amd64, armhf→arm/v7, armel→arm/v6.
   static Result<Platform> Parse(std::string_view text);
   /// The machine kiln runs on, e.g. linux/amd64.
   static Platform Host();

@@ -5,19 +5,6 @@
 namespace kiln::dockerfile {
 
 Result<Platform> ParsePlatform(std::string_view s) {
-  size_t start = 0;
-  for (;;) {
-    size_t slash = s.find('/', start);
-    std::string_view part = s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    for (char c : part) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
-        return InvalidArgument("invalid platform \"" + std::string(s) +
-                               "\": expected OS/ARCH[/VARIANT] made of letters, digits, '_', '-' and '.', e.g. linux/arm64");
-      }
-    }
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
   KILN_ASSIGN_OR_RETURN(Platform p, Platform::Parse(s));
   if (p.architecture == "arm64" && (p.variant == "v8" || p.variant == "v8.0")) p.variant.clear();
   return p;

@@ -31,9 +31,9 @@ namespace kiln::dockerfile {
 using Platform = kiln::Platform;
 
 /// Parses a build platform ("os/arch[/variant]", from FROM --platform or --custom-platform) with
-/// kiln::Platform::Parse, then as containerd's Normalize does for builds: every component must match
-/// [A-Za-z0-9_.-]+, and arm64's only variant (v8) is dropped, so TARGETVARIANT is "" for
-/// linux/arm64/v8 as in BuildKit. Errors are kInvalidArgument with a plain message.
+/// kiln::Platform::Parse (every component [A-Za-z0-9_.-]+), then as containerd's Normalize does for
+/// builds: arm64's only variant (v8) is dropped, so TARGETVARIANT is "" for linux/arm64/v8 as in
+/// BuildKit. Errors are kInvalidArgument with a plain message.
 Result<Platform> ParsePlatform(std::string_view s);
 
 /// Whether `name` is one of the predefined proxy args.
