@@ -66,6 +66,12 @@ class RootDir {
   /// directory. With `unlock_dirs`, the returned directory is writable by the caller.
   Result<UniqueFd> OpenDir(std::string_view rel, bool create, std::vector<std::string>* created = nullptr);
 
+  /// The path `rel` leads to inside the root, relative to it ("" for the root): every symlink followed
+  /// inside the root, the last one too (like containerd's fs.RootPath); missing components kept
+  /// lexically (a destination to be created). kFailedPrecondition when a middle component is not a
+  /// directory, ELOOP-style kIoError after 40 links. See ResolveBelow.
+  Result<std::string> Resolve(std::string_view rel) const;
+
   /// Directories this RootDir made u+wx, with their modes before (relative path, mode). The caller
   /// restores them when it is done.
   const std::vector<std::pair<std::string, mode_t>>& unlocked() const { return unlocked_; }
@@ -85,6 +91,10 @@ class RootDir {
   bool unlock_dirs_;
   std::vector<std::pair<std::string, mode_t>> unlocked_;
 };
+
+/// RootDir::Resolve for any directory fd taken as the root (core/in_root.h's walk by path below it:
+/// fstatat/readlinkat, never following a link).
+Result<std::string> ResolveBelow(int root_fd, std::string_view rel);
 
 /// Removes `name` in `dirfd` and, if it is a directory, everything below it, without following any
 /// symlink. Missing is not an error. Directories owned by the caller that lack u+wx are unlocked first.

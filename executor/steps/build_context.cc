@@ -9,7 +9,6 @@
 #include <climits>
 #include <cstdlib>
 
-#include "core/in_root.h"
 #include "core/io.h"
 #include "core/path.h"
 #include "layers/archive_input.h"
@@ -129,66 +128,7 @@ Result<std::string> AbsoluteDir(const std::string& path) {
 
 }  // namespace
 
-namespace {
-
-// Looks at names below a root fd by their path relative to it (fstatat/readlinkat, never following).
-// The resolved prefix holds no symlink, so the kernel's walk of "prefix/name" follows none.
-class RootFdWalker : public InRootWalker {
- public:
-  explicit RootFdWalker(int root_fd) : root_fd_(root_fd) {}
-  Result<Entry> Look(const std::string& name) override {
-    std::string p = JoinPath(dir_, name);
-    struct stat st;
-    if (::fstatat(root_fd_, p.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) return Entry{Kind::kMissing, {}};
-      return ErrnoStatus("resolving /" + p, errno);
-    }
-    if (S_ISDIR(st.st_mode)) return Entry{Kind::kDirectory, {}};
-    if (!S_ISLNK(st.st_mode)) return Entry{Kind::kOther, {}};
-    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-    ssize_t n = ::readlinkat(root_fd_, p.c_str(), target.data(), target.size());
-    if (n < 0) return ErrnoStatus("reading symlink /" + p, errno);
-    target.resize(static_cast<size_t>(n));
-    return Entry{Kind::kSymlink, std::move(target)};
-  }
-  Status Enter(const std::string& name) override {
-    dir_ = JoinPath(dir_, name);
-    return OkStatus();
-  }
-  Status Leave() override {
-    dir_ = std::string(SplitParent(dir_).first);
-    return OkStatus();
-  }
-  Status Restart() override {
-    dir_.clear();
-    return OkStatus();
-  }
-
- private:
-  int root_fd_;
-  std::string dir_;
-};
-
-}  // namespace
-
-Result<std::string> ResolveInRoot(int root_fd, std::string_view rel) {
-  RootFdWalker walker(root_fd);
-  InRootOptions options;
-  options.after_missing = InRootOptions::AfterMissing::kLexical;  // a destination to be created
-  KILN_ASSIGN_OR_RETURN(InRootPath p, kiln::ResolveInRoot(rel, {}, walker, options));
-  switch (p.stop) {
-    case InRootPath::Stop::kResolved:
-      return p.Joined();
-    case InRootPath::Stop::kNotDirectory:
-      return Status(ErrorCode::kFailedPrecondition,
-                    "resolving /" + std::string(rel) + ": /" + p.Joined() + " is not a directory");
-    case InRootPath::Stop::kLoop:
-      return ErrnoStatus("resolving /" + std::string(rel), ELOOP);
-    case InRootPath::Stop::kMissing:
-      break;
-  }
-  return InternalError("resolving /" + std::string(rel) + ": missing component not taken lexically");
-}
+Result<std::string> ResolveInRoot(int root_fd, std::string_view rel) { return layers::ResolveBelow(root_fd, rel); }
 
 Result<std::optional<std::string>> ReadFileInRoot(int root_fd, std::string_view rel, size_t max_bytes) {
   KILN_ASSIGN_OR_RETURN(std::string resolved, ResolveInRoot(root_fd, rel));
