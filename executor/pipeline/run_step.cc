@@ -1,5 +1,6 @@
-#include <sys/xattr.h>
+#include <fcntl.h>
 
+#include "core/unique_fd.h"
 #include "executor/dockerfile/parser.h"
 #include "executor/pipeline/stage_build.h"
 #include "layers/rootless.h"
@@ -108,12 +109,15 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
 // owns them), the step's ids go where rootless extraction keeps image owners, for the layer writer.
 // Symlinks cannot carry user xattrs; they keep the owner kiln's own files get (root).
 Status StageBuild::RecordCreator(const std::vector<std::string>& created, uid_t uid, gid_t gid) {
-  std::string value = layers::EncodeRootlessOwner({uid, gid});
+  if (created.empty()) return OkStatus();
+  int fd = ::open(rootfs_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("opening the rootfs " + rootfs_, errno);
+  UniqueFd root(fd);
   for (const std::string& rel : created) {
-    std::string path = rootfs_ + "/" + rel;
-    if (::lsetxattr(path.c_str(), layers::kRootlessXattr, value.data(), value.size(), 0) == 0) continue;
-    if (errno == EPERM || errno == ENOENT) continue;  // a symlink (or gone): nothing to record
-    return ErrnoStatus("recording the owner of " + rel + " (created by RUN as " + std::to_string(uid) + ")", errno);
+    Result<bool> stored = layers::WriteRootlessOwner(root.get(), rel, {uid, gid},
+                                                     rel + " (created by RUN as " + std::to_string(uid) + ")");
+    // false: a symlink, which cannot carry the xattr; kNotFound: gone. Nothing to record either way.
+    if (!stored.ok() && stored.status().code() != ErrorCode::kNotFound) return stored.status();
   }
   return OkStatus();
 }

@@ -1,5 +1,4 @@
 #include <fcntl.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "executor/pipeline/stage_build.h"
@@ -142,11 +141,7 @@ Status StageBuild::CreateDirs(const std::string& dir, bool as_user, std::vector<
       }
       // Without root (even when USER is kiln's own uid, which the layer writer reads as root), the
       // owner goes where rootless extraction keeps image owners, as COPY does.
-      std::string owner = layers::EncodeRootlessOwner({u.uid, u.gid});
-      std::string via = "/proc/self/fd/" + std::to_string(d.get());  // d is an O_PATH descriptor
-      if (::setxattr(via.c_str(), layers::kRootlessXattr, owner.data(), owner.size(), 0) != 0) {
-        return ErrnoStatus("recording the owner of " + rel + " in " + layers::kRootlessXattr, errno);
-      }
+      KILN_RETURN_IF_ERROR(layers::WriteRootlessOwner(d.get(), {u.uid, u.gid}, rel));
     }
   }
   return OkStatus();
