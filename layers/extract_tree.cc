@@ -366,11 +366,9 @@ Status ExtractTree::Own(Target t, const std::string& path, const TarEntry& e) {
 }
 
 Status ExtractTree::RecordOwner(Target t, const std::string& path, const TarEntry& e) {
-  std::string value = EncodeRootlessOwner({e.uid, e.gid});
-  int rc = t.name ? ::lsetxattr(ProcPath(t.fd, t.name).c_str(), kRootlessXattr, value.data(), value.size(), 0)
-                  : ::fsetxattr(t.fd, kRootlessXattr, value.data(), value.size(), 0);
-  if (rc == 0) return OkStatus();
-  if (errno == EPERM && t.name != nullptr) {
+  if (t.name == nullptr) return WriteRootlessOwner(t.fd, {e.uid, e.gid}, Display(path));
+  KILN_ASSIGN_OR_RETURN(bool stored, WriteRootlessOwner(t.fd, t.name, {e.uid, e.gid}, Display(path)));
+  if (!stored) {
     // The kernel allows user.* xattrs only on regular files and directories. The layer writer reads
     // the extracting user as root, so only a symlink or special file owned by someone else loses
     // its owner: worth a warning (rare), unlike the root-owned symlinks of every distribution.
@@ -379,9 +377,8 @@ Status ExtractTree::RecordOwner(Target t, const std::string& path, const TarEntr
       Warn("cannot record the image ownership of symlinks and special files without privileges (first: " +
            Display(path) + ")");
     }
-    return OkStatus();
   }
-  return ErrnoStatus("recording the image ownership of " + Display(path) + " in " + kRootlessXattr, errno);
+  return OkStatus();
 }
 
 void ExtractTree::Xattrs(Target t, const std::string& path, const TarEntry& e) {

@@ -1,5 +1,9 @@
 #include "layers/rootless.h"
 
+#include <sys/xattr.h>
+
+#include <cerrno>
+
 namespace kiln::layers {
 namespace {
 
@@ -23,7 +27,54 @@ bool GetVarint(std::string_view& in, uint64_t* v) {
   return false;
 }
 
+// The attribute is a few bytes; a longer value is not ours (and fails to decode anyway).
+constexpr size_t kMaxValue = 64;
+
+std::string ProcFd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// A name inside an already-resolved directory, for the calls that have no *at() form: the directory
+// part is a magic link to exactly that directory; l*xattr does not follow the name.
+std::string ProcPath(int dirfd, const std::string& name) { return ProcFd(dirfd) + "/" + name; }
+
+std::optional<RootlessOwner> Decoded(const char* value, ssize_t n) {
+  if (n < 0) return std::nullopt;
+  return DecodeRootlessOwner(std::string_view(value, static_cast<size_t>(n)));
+}
+
+Status WriteError(std::string_view display, int err) {
+  return ErrnoStatus("recording the owner of " + std::string(display) + " in " + kRootlessXattr, err);
+}
+
 }  // namespace
+
+std::optional<RootlessOwner> ReadRootlessOwner(int fd) {
+  char value[kMaxValue];
+  ssize_t n = ::fgetxattr(fd, kRootlessXattr, value, sizeof value);
+  // An O_PATH descriptor has no f*xattr: the magic link leads to exactly its file.
+  if (n < 0 && errno == EBADF) n = ::getxattr(ProcFd(fd).c_str(), kRootlessXattr, value, sizeof value);
+  return Decoded(value, n);
+}
+
+std::optional<RootlessOwner> ReadRootlessOwner(int dirfd, const std::string& name) {
+  char value[kMaxValue];
+  return Decoded(value, ::lgetxattr(ProcPath(dirfd, name).c_str(), kRootlessXattr, value, sizeof value));
+}
+
+Status WriteRootlessOwner(int fd, const RootlessOwner& owner, std::string_view display) {
+  std::string value = EncodeRootlessOwner(owner);
+  int rc = ::fsetxattr(fd, kRootlessXattr, value.data(), value.size(), 0);
+  if (rc != 0 && errno == EBADF) rc = ::setxattr(ProcFd(fd).c_str(), kRootlessXattr, value.data(), value.size(), 0);
+  if (rc != 0) return WriteError(display, errno);
+  return OkStatus();
+}
+
+Result<bool> WriteRootlessOwner(int dirfd, const std::string& name, const RootlessOwner& owner,
+                                std::string_view display) {
+  std::string value = EncodeRootlessOwner(owner);
+  if (::lsetxattr(ProcPath(dirfd, name).c_str(), kRootlessXattr, value.data(), value.size(), 0) == 0) return true;
+  if (errno == EPERM) return false;
+  return WriteError(display, errno);
+}
 
 std::string EncodeRootlessOwner(const RootlessOwner& owner) {
   std::string out;

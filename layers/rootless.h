@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/status.h"
+
 namespace kiln::layers {
 
 inline constexpr char kRootlessXattr[] = "user.rootlesscontainers";
@@ -30,5 +32,25 @@ struct RootlessOwner {
 std::string EncodeRootlessOwner(const RootlessOwner& owner);
 /// Decodes the protobuf message; nullopt when the bytes are not a valid message.
 std::optional<RootlessOwner> DecodeRootlessOwner(std::string_view bytes);
+
+// Reading and writing the attribute. The kernel keeps user.* xattrs only on regular files and
+// directories: a symlink or special file never has one.
+
+/// The owner stored on the open file `fd` (an O_PATH descriptor too). nullopt when there is none,
+/// the file cannot carry one, or the value is not a valid message.
+std::optional<RootlessOwner> ReadRootlessOwner(int fd);
+/// The owner stored on `name` inside the directory `dirfd`, without following `name` when it is a
+/// symlink. nullopt as above.
+std::optional<RootlessOwner> ReadRootlessOwner(int dirfd, const std::string& name);
+
+/// Stores `owner` on the open file `fd` (a regular file or directory; an O_PATH descriptor too).
+/// Errors name `display`, the path as the user knows it ("recording the owner of /etc in
+/// user.rootlesscontainers: ...").
+[[nodiscard]] Status WriteRootlessOwner(int fd, const RootlessOwner& owner, std::string_view display);
+/// Stores `owner` on `name` inside the directory `dirfd`, without following `name` when it is a
+/// symlink. false (nothing stored) when the kernel refuses with EPERM: `name` cannot carry user
+/// xattrs (a symlink or special file). Other errors name `display`.
+[[nodiscard]] Result<bool> WriteRootlessOwner(int dirfd, const std::string& name, const RootlessOwner& owner,
+                                              std::string_view display);
 
 }  // namespace kiln::layers

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -85,19 +84,15 @@ void SourceHasher::AddOwner(std::string* rec, int fd, int dirfd, const char* nam
   // --chown is covered by the request fields).
   if (!source_.from_stage || req_.chown) return;
   uint32_t uid = st.st_uid, gid = st.st_gid;
-  char value[64];
-  ssize_t n = -1;
+  std::optional<layers::RootlessOwner> o;
   if (fd >= 0) {
-    n = ::fgetxattr(fd, layers::kRootlessXattr, value, sizeof value);
+    o = layers::ReadRootlessOwner(fd);
   } else if (!S_ISLNK(st.st_mode) && dirfd >= 0) {
-    n = ::getxattr(("/proc/self/fd/" + std::to_string(dirfd) + "/" + name).c_str(), layers::kRootlessXattr, value,
-                   sizeof value);
+    o = layers::ReadRootlessOwner(dirfd, name);
   }
-  if (n >= 0) {
-    if (auto o = layers::DecodeRootlessOwner(std::string_view(value, static_cast<size_t>(n)))) {
-      uid = o->uid;
-      gid = o->gid;
-    }
+  if (o) {
+    uid = o->uid;
+    gid = o->gid;
   }
   Put(rec, "owner");
   Put(rec, std::to_string(uid) + ":" + std::to_string(gid));

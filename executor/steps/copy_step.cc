@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,16 +98,13 @@ Owner Copier::OwnerFor(int fd, int dirfd, const char* name, const struct stat& s
   if (req_.chown) return {req_.chown->first, req_.chown->second};
   if (!source_.from_stage) return {0, 0};
   // A stage extracted without privileges keeps the image's owners in the rootless xattr.
-  char value[64];
-  ssize_t n = -1;
+  std::optional<layers::RootlessOwner> o;
   if (fd >= 0) {
-    n = ::fgetxattr(fd, layers::kRootlessXattr, value, sizeof value);
+    o = layers::ReadRootlessOwner(fd);
   } else if (!S_ISLNK(st.st_mode) && dirfd >= 0) {
-    n = ::getxattr((ProcFd(dirfd) + "/" + name).c_str(), layers::kRootlessXattr, value, sizeof value);
+    o = layers::ReadRootlessOwner(dirfd, name);
   }
-  if (n >= 0) {
-    if (auto o = layers::DecodeRootlessOwner(std::string_view(value, static_cast<size_t>(n)))) return {o->uid, o->gid};
-  }
+  if (o) return {o->uid, o->gid};
   return {st.st_uid, st.st_gid};
 }
 
@@ -126,11 +122,7 @@ Status Copier::Own(int fd, int dirfd, const char* name, const std::string& rel, 
   // The kernel keeps user.* xattrs only on regular files and directories; symlinks and special
   // files copied without privileges keep the copying user as owner.
   if (fd < 0) return OkStatus();
-  std::string value = layers::EncodeRootlessOwner({o.uid, o.gid});
-  if (::fsetxattr(fd, layers::kRootlessXattr, value.data(), value.size(), 0) != 0) {
-    return ErrnoStatus("recording the owner of " + Display(rel) + " in " + layers::kRootlessXattr, errno);
-  }
-  return OkStatus();
+  return layers::WriteRootlessOwner(fd, {o.uid, o.gid}, Display(rel));
 }
 
 Result<UniqueFd> Copier::MkdirAll(const std::string& rel, bool* created_last) {

@@ -1,0 +1,94 @@
+// StageBuild: the state of one stage while BuildStage (stage_builder.h) runs it. Internal to
+// executor/pipeline; its methods are spread over files by job:
+//   stage_builder.cc   the stage from FROM to its result: base image, rootfs, metadata steps, cache lookups
+//   stage_layers.cc    layers from changed paths, and the steps that create directories (WORKDIR, VOLUME)
+//   run_step.cc        RUN: the sandbox, the snapshot of what it changed, the owner of what it created
+//   copy_instruction.cc COPY/ADD: sources (context, stage, image), cache key, the copy itself
+// Not thread-safe; one StageBuild per stage, used once.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "executor/cache/step_cache.h"
+#include "executor/dockerfile/args.h"
+#include "executor/dockerfile/instructions.h"
+#include "executor/dockerfile/plan.h"
+#include "executor/image/built_image.h"
+#include "executor/pipeline/stage_builder.h"
+#include "executor/steps/metadata.h"
+#include "executor/steps/user_db.h"
+#include "layers/extract.h"
+#include "layers/layer_writer.h"
+#include "snapshot/snapshotter.h"
+
+namespace kiln::executor {
+
+class StageBuild {
+ public:
+  StageBuild(BuildServices& svc, size_t position);
+  Result<StageResult> Build();
+
+ private:
+  // stage_builder.cc
+  Status From();
+  layers::ExtractOptions ExtractOpts();
+  Status EnsureRootfs();
+  snapshot::WalkOptions WalkOpts() const;
+  Status FreshSnapshot();
+  std::string StepText(const dockerfile::Instruction& inst) const;
+  dockerfile::Vars Vars_() const { return scope_.ExpansionVars(); }
+  Result<std::string> Expand(const std::string& w) const;
+  Status Step(size_t index, const dockerfile::Instruction& inst);
+  void AddHistory(const std::string& created_by, bool empty);
+  Digest ConfigFingerprint() const;
+  bool CacheOn(bool kind_enabled) const { return !svc_.single_snapshot && cache_.On(kind_enabled); }
+  // Looks the step up. On a hit the cached layer (or empty history entry) is taken and the rootfs is
+  // left alone (EnsureRootfs catches up if a later step needs files); on a miss StoreInCache stores
+  // what the step made, and the log says what changed when the cache remembers this step's last inputs.
+  Result<bool> TryCache(size_t index, const std::string& what, const CacheVars& visible,
+                        const std::optional<Digest>& sources);
+  // After a step that missed: stores what it made under its key, and moves the chain on.
+  Status StoreInCache();
+  static Status MakeDir(const std::string& path);
+
+  // stage_layers.cc
+  Status AddLayerFromChanges(const layers::LayerChanges& changes, const std::string& created_by);
+  Status AddSnapshotLayer(const snapshot::ChangeSet& cs, const std::string& created_by);
+  Status AddPathsLayer(std::vector<std::string> paths, const std::string& created_by);
+  Result<ResolvedUser> CurrentUser();
+  Status Workdir(size_t index, const dockerfile::Instruction& inst, const dockerfile::WorkdirInst& wd);
+  Status Volume(size_t index, const dockerfile::Instruction& inst, const dockerfile::VolumeInst& vol);
+  Status CreateDirs(const std::string& dir, bool as_user, std::vector<std::string>* created);
+
+  // run_step.cc
+  Status Run(size_t index, const dockerfile::Instruction& inst, const dockerfile::RunInst& run);
+  Status RecordCreator(const std::vector<std::string>& created, uid_t uid, gid_t gid);
+
+  // copy_instruction.cc
+  std::optional<Digest> FromKey(size_t index);
+  Result<std::string> FromRoot(size_t index, const std::string& from_text);
+  Status CopyOrAdd(size_t index, const dockerfile::Instruction& inst, const dockerfile::CopyCommon& c, bool add,
+                   const std::string& from, bool parents, const std::string& checksum);
+
+  BuildServices& svc_;
+  const dockerfile::PlannedStage& ps_;
+  size_t position_;
+  dockerfile::StageScope scope_;
+  StageMetadata meta_;
+  BuiltImage image_;
+  std::shared_ptr<const SourceImage> base_;
+  std::string rootfs_;
+  std::optional<snapshot::Snapshotter> snap_;
+  bool snap_stale_ = true;
+  size_t materialized_ = 0;  // how many of image_.layers the rootfs reflects
+  StepCache cache_;          // the layer cache: the key chain, the step waiting to be stored after a miss
+  int steps_ = 0;
+  std::string note_;
+};
+
+}  // namespace kiln::executor
