@@ -128,10 +128,8 @@ Result<std::string> AbsoluteDir(const std::string& path) {
 
 }  // namespace
 
-Result<std::string> ResolveInRoot(int root_fd, std::string_view rel) { return layers::ResolveBelow(root_fd, rel); }
-
 Result<std::optional<std::string>> ReadFileInRoot(int root_fd, std::string_view rel, size_t max_bytes) {
-  KILN_ASSIGN_OR_RETURN(std::string resolved, ResolveInRoot(root_fd, rel));
+  KILN_ASSIGN_OR_RETURN(std::string resolved, layers::ResolveBelow(root_fd, rel));
   if (resolved.empty()) return InvalidArgument("/" + std::string(rel) + " is the root directory");
   int fd = ::openat(root_fd, resolved.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {

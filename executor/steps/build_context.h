@@ -40,13 +40,6 @@ class BuildContext {
   std::string ignore_file_;
 };
 
-/// Resolves the cleaned relative path `rel` below the directory `root_fd` with chroot semantics,
-/// following every symlink including the last (like containerd's fs.RootPath): `..` stops at the
-/// root, an absolute target restarts there. Missing components are kept lexically. Returns the
-/// resolved relative path ("" for the root); kFailedPrecondition when a middle component is not a
-/// directory, ELOOP-style kIoError after 40 links.
-Result<std::string> ResolveInRoot(int root_fd, std::string_view rel);
-
 /// Reads the file at `rel` below `root_fd` (symlinks resolved inside it). nullopt when it does not
 /// exist; kInvalidArgument when larger than `max_bytes` or not a regular file.
 Result<std::optional<std::string>> ReadFileInRoot(int root_fd, std::string_view rel, size_t max_bytes);

@@ -156,7 +156,7 @@ Status AddLocal(const CopySource& source, layers::RootDir& src, const dockerfile
   };
   CopyItem item;
   item.written = rel;
-  auto resolved = ResolveInRoot(src.fd(), rel);
+  auto resolved = src.Resolve(rel);
   if (!resolved.ok()) {
     if (resolved.status().code() == ErrorCode::kFailedPrecondition) return not_found();
     return resolved.status();
@@ -221,7 +221,7 @@ Result<std::vector<CopyItem>> SelectSources(const CopySource& source, const Copy
     for (size_t i = 0; i < first; ++i) prefix = JoinRel(prefix, comps[i]);
     std::vector<std::string> pattern(comps.begin() + static_cast<long>(first), comps.end());
     std::vector<std::string> matches;
-    auto base = ResolveInRoot(src.fd(), prefix);
+    auto base = src.Resolve(prefix);
     if (base.ok()) {
       auto dir = src.OpenDir(*base, false);
       if (dir.ok()) {

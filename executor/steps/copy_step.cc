@@ -305,7 +305,7 @@ Result<bool> Copier::CopyDirContents(int src_dir, int dst_dir, const std::string
 
 Result<std::pair<std::string, std::string>> Copier::FileTarget(const std::string& dest_rel, bool dir_syntax,
                                                                 const std::string& base) {
-  KILN_ASSIGN_OR_RETURN(std::string resolved, ResolveInRoot(dst_.fd(), dest_rel));
+  KILN_ASSIGN_OR_RETURN(std::string resolved, dst_.Resolve(dest_rel));
   struct stat st;
   bool is_dir = ::fstatat(dst_.fd(), resolved.empty() ? "." : resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISDIR(st.st_mode);
@@ -320,7 +320,7 @@ Result<std::pair<std::string, std::string>> Copier::FileTarget(const std::string
 Status Copier::CopyItem(const Item& item, const std::string& dest_rel, bool dir_syntax) {
   std::string base(layers::SplitParent(item.written).second);
   if (S_ISDIR(item.st.st_mode)) {
-    KILN_ASSIGN_OR_RETURN(std::string resolved, ResolveInRoot(dst_.fd(), dest_rel));
+    KILN_ASSIGN_OR_RETURN(std::string resolved, dst_.Resolve(dest_rel));
     struct stat st;
     if (::fstatat(dst_.fd(), resolved.empty() ? "." : resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         !S_ISDIR(st.st_mode)) {
@@ -352,7 +352,7 @@ Status Copier::CopyItem(const Item& item, const std::string& dest_rel, bool dir_
     int fd = ::openat(src_parent.get(), std::string(src_name).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("opening " + Display(item.written), errno);
     UniqueFd archive(fd);
-    KILN_ASSIGN_OR_RETURN(std::string resolved, ResolveInRoot(dst_.fd(), dest_rel));
+    KILN_ASSIGN_OR_RETURN(std::string resolved, dst_.Resolve(dest_rel));
     UniqueFd dest_dir;
     auto make_dest = [&]() -> Result<std::string> {
       struct stat st;
@@ -417,7 +417,7 @@ Status Copier::CopyUrl(const Item& item, const std::string& dest_rel, bool dir_s
     if (!d.ok()) return d.status().WithContext("ADD --checksum");
     expected = *d;
   }
-  KILN_ASSIGN_OR_RETURN(std::string resolved, ResolveInRoot(dst_.fd(), dest_rel));
+  KILN_ASSIGN_OR_RETURN(std::string resolved, dst_.Resolve(dest_rel));
   struct stat st;
   bool is_dir = ::fstatat(dst_.fd(), resolved.empty() ? "." : resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISDIR(st.st_mode);

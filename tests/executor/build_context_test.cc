@@ -107,12 +107,12 @@ TEST(ResolveInRootTest, ChrootSemantics) {
                                          {"abs", "etc"},
                                          {"", ""},
                                          {"a/new/deeper", "a/new/deeper"}}) {
-    auto r = ResolveInRoot(fd, c.in);
+    auto r = layers::ResolveBelow(fd, c.in);
     ASSERT_TRUE(r.ok()) << c.in << ": " << r.status().ToString();
     EXPECT_EQ(*r, c.out) << c.in;
   }
-  EXPECT_FALSE(ResolveInRoot(fd, "loop").ok());
-  EXPECT_EQ(ResolveInRoot(fd, "file/x").status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_FALSE(layers::ResolveBelow(fd, "loop").ok());
+  EXPECT_EQ(layers::ResolveBelow(fd, "file/x").status().code(), ErrorCode::kFailedPrecondition);
   auto text = ReadFileInRoot(fd, "file", 10);
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(**text, "x");
