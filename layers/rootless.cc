@@ -103,4 +103,15 @@ std::optional<RootlessOwner> DecodeRootlessOwner(std::string_view bytes) {
   return owner;
 }
 
+RootlessOwner ImageOwner(int fd, int dirfd, const char* name, const struct stat& st) {
+  std::optional<RootlessOwner> o;
+  if (fd >= 0) {
+    o = ReadRootlessOwner(fd);
+  } else if (!S_ISLNK(st.st_mode) && dirfd >= 0 && name != nullptr) {
+    o = ReadRootlessOwner(dirfd, name);
+  }
+  if (o) return *o;
+  return {st.st_uid, st.st_gid};
+}
+
 }  // namespace kiln::layers

@@ -11,6 +11,8 @@
 // applies them (making directories temporarily writable while filling them).
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,6 +44,11 @@ std::optional<RootlessOwner> ReadRootlessOwner(int fd);
 /// The owner stored on `name` inside the directory `dirfd`, without following `name` when it is a
 /// symlink. nullopt as above.
 std::optional<RootlessOwner> ReadRootlessOwner(int dirfd, const std::string& name);
+
+/// The owner the image means for a file kiln has open (`fd` >= 0) or can name (`dirfd` + `name`),
+/// whose lstat is `st`: the stored attribute when there is one, else the owner on disk. Symlinks
+/// are never read through.
+RootlessOwner ImageOwner(int fd, int dirfd, const char* name, const struct stat& st);
 
 /// Stores `owner` on the open file `fd` (a regular file or directory; an O_PATH descriptor too).
 /// Errors name `display`, the path as the user knows it ("recording the owner of /etc in

@@ -83,19 +83,9 @@ void SourceHasher::AddOwner(std::string* rec, int fd, int dirfd, const char* nam
   // Owners matter only where the copy keeps them: --from without --chown (context files become 0:0,
   // --chown is covered by the request fields).
   if (!source_.from_stage || req_.chown) return;
-  uint32_t uid = st.st_uid, gid = st.st_gid;
-  std::optional<layers::RootlessOwner> o;
-  if (fd >= 0) {
-    o = layers::ReadRootlessOwner(fd);
-  } else if (!S_ISLNK(st.st_mode) && dirfd >= 0) {
-    o = layers::ReadRootlessOwner(dirfd, name);
-  }
-  if (o) {
-    uid = o->uid;
-    gid = o->gid;
-  }
+  layers::RootlessOwner o = layers::ImageOwner(fd, dirfd, name, st);
   Put(rec, "owner");
-  Put(rec, std::to_string(uid) + ":" + std::to_string(gid));
+  Put(rec, std::to_string(o.uid) + ":" + std::to_string(o.gid));
 }
 
 Result<Digest> SourceHasher::HashContent(int dir, const std::string& name, const std::string& rel) {

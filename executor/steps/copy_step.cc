@@ -98,14 +98,8 @@ Owner Copier::OwnerFor(int fd, int dirfd, const char* name, const struct stat& s
   if (req_.chown) return {req_.chown->first, req_.chown->second};
   if (!source_.from_stage) return {0, 0};
   // A stage extracted without privileges keeps the image's owners in the rootless xattr.
-  std::optional<layers::RootlessOwner> o;
-  if (fd >= 0) {
-    o = layers::ReadRootlessOwner(fd);
-  } else if (!S_ISLNK(st.st_mode) && dirfd >= 0) {
-    o = layers::ReadRootlessOwner(dirfd, name);
-  }
-  if (o) return {o->uid, o->gid};
-  return {st.st_uid, st.st_gid};
+  layers::RootlessOwner o = layers::ImageOwner(fd, dirfd, name, st);
+  return {o.uid, o.gid};
 }
 
 Status Copier::Own(int fd, int dirfd, const char* name, const std::string& rel, Owner o) {

@@ -94,6 +94,21 @@ TEST_F(RootlessXattrTest, SymlinkIsNotFollowed) {
   EXPECT_EQ(ReadRootlessOwner(dirfd_.get(), "link"), std::nullopt);  // the target's owner is not read
 }
 
+TEST_F(RootlessXattrTest, ImageOwnerPrefersTheAttributeAndNeverReadsThroughALink) {
+  struct stat f_st, link_st;
+  ASSERT_EQ(::fstatat(dirfd_.get(), "f", &f_st, AT_SYMLINK_NOFOLLOW), 0);
+  ASSERT_EQ(::fstatat(dirfd_.get(), "link", &link_st, AT_SYMLINK_NOFOLLOW), 0);
+  // Without the attribute: the owner on disk.
+  EXPECT_EQ(ImageOwner(-1, dirfd_.get(), "f", f_st), (RootlessOwner{f_st.st_uid, f_st.st_gid}));
+  ASSERT_TRUE(WriteRootlessOwner(dirfd_.get(), "f", {1000, 1001}, "/f").ok());
+  // With it: the attribute, by name or through an open fd.
+  EXPECT_EQ(ImageOwner(-1, dirfd_.get(), "f", f_st), (RootlessOwner{1000, 1001}));
+  UniqueFd f = Open("f", O_RDONLY);
+  EXPECT_EQ(ImageOwner(f.get(), -1, nullptr, f_st), (RootlessOwner{1000, 1001}));
+  // A symlink to it is the link's own owner, not its target's.
+  EXPECT_EQ(ImageOwner(-1, dirfd_.get(), "link", link_st), (RootlessOwner{link_st.st_uid, link_st.st_gid}));
+}
+
 TEST_F(RootlessXattrTest, NoneOrMalformedReadsAsNone) {
   EXPECT_EQ(ReadRootlessOwner(dirfd_.get(), "f"), std::nullopt);
   EXPECT_EQ(ReadRootlessOwner(dirfd_.get(), "missing"), std::nullopt);
