@@ -34,7 +34,7 @@ struct BuildFlags {
   std::vector<std::string> destinations;
   std::string tar_path;
   std::string oci_layout_path;
-  std::string platform;
+  std::vector<std::string> platforms;
   std::string compression = "gzip";
   std::vector<std::string> labels;
   std::string verbosity = "info";
@@ -131,11 +131,27 @@ Status ParseTypedFlags(BuildFlags& f) {
     auto [dir, tag] = layers::SplitLayoutPath(f.oci_layout_path);
     o.local_outputs.push_back(ImageLocation::OciLayout(dir, tag));
   }
-  if (!f.platform.empty()) {
-    Result<Platform> p = dockerfile::ParsePlatform(f.platform);
-    if (!p.ok()) return p.status().WithContext("--custom-platform");
-    o.platform = *p;
+  // --custom-platform a,b or repeated: several platforms make a multi-platform build (an index).
+  std::vector<Platform> platforms;
+  for (const std::string& value : f.platforms) {
+    size_t start = 0;
+    for (;;) {
+      size_t comma = value.find(',', start);
+      std::string one = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      Result<Platform> p = dockerfile::ParsePlatform(one);
+      if (!p.ok()) return p.status().WithContext("--custom-platform");
+      for (const Platform& seen : platforms) {
+        if (seen.ToString() == p->ToString()) {
+          return InvalidArgument("--custom-platform: " + p->ToString() + " is named twice");
+        }
+      }
+      platforms.push_back(*p);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
   }
+  if (platforms.size() == 1) o.platform = platforms[0];
+  if (platforms.size() > 1) o.platforms = platforms;
   if (f.compression == "gzip") {
     o.compression = media_type::Compression::kGzip;
   } else if (f.compression == "zstd") {
@@ -314,7 +330,9 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   multi(sub->add_option("-d,--destination", f->destinations, "Where to push the image (repeatable)"));
   multi(sub->add_option("--build-arg", o.build_args, "ARG value NAME=VALUE, or NAME to take it from the environment"));
   sub->add_option("--target", o.target, "Build this stage (and what it needs) instead of the last");
-  sub->add_option("--custom-platform,--customPlatform", f->platform, "Platform to build for, os/arch[/variant]");
+  multi(sub->add_option("--custom-platform,--customPlatform,--platform", f->platforms,
+                        "Platform to build for, os/arch[/variant]; several (comma-separated or repeated) make an "
+                        "index of one image per platform"));
   multi(sub->add_option("--label", f->labels, "Set a label KEY=VALUE on the image (repeatable)"));
   sub->add_flag("--no-push", o.no_push, "Build without pushing");
   sub->add_option("--tar-path,--tarPath", f->tar_path, "Also write the image as a docker-archive tar");

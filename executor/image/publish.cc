@@ -75,19 +75,27 @@ std::unique_ptr<ImageSource> NewBuiltImageSource(const AssembledImage& image, co
   return std::make_unique<BuiltImageSource>(&image, store, std::move(base), meter);
 }
 
-Result<std::vector<PublishedOutput>> Publish(const AssembledImage& image, const layers::OciLayout& store,
-                                             std::shared_ptr<const SourceImage> base,
-                                             const std::vector<ImageLocation>& outputs, const SinkOpener& open_sink,
-                                             int attempts, BuildLog* log) {
+Publication PublicationOf(const AssembledImage& image, const layers::OciLayout& store,
+                          std::shared_ptr<const SourceImage> base) {
+  Publication p;
+  p.digest = image.manifest.digest;
+  for (const ImageLayer& l : image.layers) p.layer_bytes += static_cast<uint64_t>(std::max<int64_t>(l.desc.size, 0));
+  p.open = [&image, &store, base](ProgressMeter* meter) -> Result<std::unique_ptr<ImageSource>> {
+    return NewBuiltImageSource(image, &store, base, meter);
+  };
+  return p;
+}
+
+Result<std::vector<PublishedOutput>> Publish(const Publication& what, const std::vector<ImageLocation>& outputs,
+                                             const SinkOpener& open_sink, int attempts, BuildLog* log) {
   std::vector<PublishedOutput> published;
-  uint64_t total = 0;
-  for (const ImageLayer& l : image.layers) total += static_cast<uint64_t>(std::max<int64_t>(l.desc.size, 0));
+  const uint64_t total = what.layer_bytes;
   for (const ImageLocation& out : outputs) {
     const bool registry = out.kind == ImageLocation::Kind::kRegistry;
-    if (registry && out.reference->digest() && *out.reference->digest() != image.manifest.digest) {
+    if (registry && out.reference->digest() && *out.reference->digest() != what.digest) {
       return InvalidArgument("destination " + out.reference->ToString() + " names digest " +
                              out.reference->digest()->ToString() + " but the built image is " +
-                             image.manifest.digest.ToString());
+                             what.digest.ToString());
     }
     const std::string name = registry ? out.reference->FamiliarString() : out.ToString();
     auto start = std::chrono::steady_clock::now();
@@ -101,7 +109,8 @@ Result<std::vector<PublishedOutput>> Publish(const AssembledImage& image, const 
         // Progress lines for the network; a local output takes seconds at most.
         std::unique_ptr<ProgressMeter> meter;
         if (registry) meter = std::make_unique<ProgressMeter>(log, "pushing " + name, total);
-        BuiltImageSource src(&image, &store, base, meter.get());
+        Result<std::unique_ptr<ImageSource>> src = what.open(meter.get());
+        if (!src.ok()) return src.status();
         kiln::CopyOptions copts;
         copts.on_blob = [log, &name](const BlobEvent& e) {
           const char* what = e.action == BlobEvent::Action::kCopied    ? "copied"
@@ -110,7 +119,7 @@ Result<std::vector<PublishedOutput>> Publish(const AssembledImage& image, const 
           log->Debug(name + ": " + e.blob.digest.ToString().substr(0, 19) + " " +
                      FormatBytes(static_cast<uint64_t>(e.blob.size)) + " " + what);
         };
-        Result<kiln::CopyResult> r = CopyImage(src, **sink, copts);
+        Result<kiln::CopyResult> r = CopyImage(**src, **sink, copts);
         if (r.ok()) {
           result = *r;
           last = OkStatus();

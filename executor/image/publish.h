@@ -37,12 +37,23 @@ struct PublishedOutput {
   std::chrono::nanoseconds time{0};
 };
 
-/// Copies the image into each output in order. A temporary failure retries the whole copy into that
-/// output up to `attempts` times (blobs already there are skipped). Logs one line per output.
-Result<std::vector<PublishedOutput>> Publish(const AssembledImage& image, const layers::OciLayout& store,
-                                             std::shared_ptr<const SourceImage> base,
-                                             const std::vector<ImageLocation>& outputs, const SinkOpener& open_sink,
-                                             int attempts, BuildLog* log);
+/// What is published: a fresh source for each attempt (its layer reads counted into `meter`, which
+/// may be null), the digest of its root, and the bytes of its layers (for progress lines).
+struct Publication {
+  std::function<Result<std::unique_ptr<ImageSource>>(ProgressMeter* meter)> open;
+  Digest digest;
+  uint64_t layer_bytes = 0;
+};
+
+/// The built image as a Publication.
+Publication PublicationOf(const AssembledImage& image, const layers::OciLayout& store,
+                          std::shared_ptr<const SourceImage> base);
+
+/// Copies the publication into each output in order. A temporary failure retries the whole copy
+/// into that output up to `attempts` times (blobs already there are skipped). Logs one line per
+/// output.
+Result<std::vector<PublishedOutput>> Publish(const Publication& what, const std::vector<ImageLocation>& outputs,
+                                             const SinkOpener& open_sink, int attempts, BuildLog* log);
 
 /// Kaniko's digest files: --digest-file (the digest), --image-name-with-digest-file
 /// ("registry/repo@sha256:…" per destination, one per line) and --image-name-tag-with-digest-file

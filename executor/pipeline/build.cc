@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/image_index.h"
 #include "executor/image/locations.h"
 #include "executor/image/publish.h"
 #include "executor/pipeline/stages.h"
@@ -20,6 +21,15 @@ Status CheckOptions(const BuildOptions& options) {
   if (options.sandbox == SandboxChoice::kInPlace) {
     return Unsupported("in-place builds (RUN in kiln's own filesystem, Kaniko's mode) are not implemented yet");
   }
+  if (options.platforms.size() > 1) {
+    for (const ImageLocation& out : options.local_outputs) {
+      if (out.kind == ImageLocation::Kind::kDockerArchive) {
+        return InvalidArgument("--tar-path writes a docker-archive, which holds one image; a build for " +
+                               std::to_string(options.platforms.size()) +
+                               " platforms makes an index (use --oci-layout-path, or one platform per build)");
+      }
+    }
+  }
   if (!options.no_push && options.destinations.empty() && options.local_outputs.empty() && !options.print_plan) {
     return InvalidArgument("no --destination given: name where to push the image, or use --no-push (with "
                            "--tar-path or --oci-layout-path to keep it)");
@@ -27,34 +37,51 @@ Status CheckOptions(const BuildOptions& options) {
   return OkStatus();
 }
 
-// Assembles the image's config and manifest, then copies it into every output.
-Status PublishImage(PreparedBuild& build, const BuildOptions& options, const BuiltImage& image,
-                    BackgroundUploads& uploads, BuildLog* log, BuildResult& result) {
-  MediaTypeFamily family = ChooseFamily(image, options.compression == media_type::Compression::kZstd);
-  KILN_ASSIGN_OR_RETURN(AssembledImage assembled, Assemble(image, family, *build.store));
-  result.digest = assembled.manifest.digest;
-  result.manifest_bytes = assembled.manifest_bytes;
-  result.config_bytes = assembled.config_bytes;
-  log->Info("built image " + assembled.manifest.digest.ToString() + " (" + std::to_string(assembled.layers.size()) +
-            " layers)");
+// One platform's image, built and assembled, with what publishing it needs kept alive.
+struct PlatformImage {
+  std::unique_ptr<PreparedBuild> build;
+  std::unique_ptr<BackgroundUploads> uploads;  // layers streamed to the first destination
+  BuiltImage image;
+  AssembledImage assembled;
+};
 
-  std::vector<ImageLocation> outputs = OutputsOf(options);
-  registry::Client& client = build.access->push_client();
+// Builds every stage for options.platform and assembles the target's config and manifest.
+Result<PlatformImage> BuildForPlatform(const BuildOptions& options, BuildDeps& deps, PhaseTimes* times,
+                                       std::shared_ptr<RegistryAccess> access) {
+  PlatformImage out;
+  KILN_ASSIGN_OR_RETURN(out.build, Prepare(options, deps, std::move(access)));
+  out.uploads = std::make_unique<BackgroundUploads>();
+  KILN_ASSIGN_OR_RETURN(out.image, BuildStages(*out.build, options, deps, out.uploads.get(), times));
+  // Every layer is written: the rootfs trees can go while the image is published.
+  out.build->remover->Start();
+  MediaTypeFamily family = ChooseFamily(out.image, options.compression == media_type::Compression::kZstd);
+  KILN_ASSIGN_OR_RETURN(out.assembled, Assemble(out.image, family, *out.build->store));
+  deps.log->Info("built image " + out.assembled.manifest.digest.ToString() + " (" +
+                 std::to_string(out.assembled.layers.size()) + " layers" +
+                 (options.platform ? ", " + options.platform->ToString() : std::string()) + ")");
+  return out;
+}
+
+// Copies `what` into every output, then writes the digest files.
+Status PublishToOutputs(const Publication& what, std::vector<PlatformImage>& images, const BuildOptions& options,
+                        BuildLog* log, BuildResult& result) {
+  PreparedBuild& first = *images.front().build;
+  registry::Client& client = first.access->push_client();
   SinkOpener open_sink = [&](const ImageLocation& loc) -> Result<std::unique_ptr<ImageSink>> {
     if (loc.kind == ImageLocation::Kind::kRegistry) {
       // Layers streamed to the first destination while they were written must be there before a push.
-      uploads.Wait();
-      auto it = build.destinations.find(loc.reference->ToString());
-      if (it != build.destinations.end()) return registry::OpenRegistrySink(client, *loc.reference, it->second);
+      for (PlatformImage& i : images) i.uploads->Wait();
+      auto it = first.destinations.find(loc.reference->ToString());
+      if (it != first.destinations.end()) return registry::OpenRegistrySink(client, *loc.reference, it->second);
     }
     return OpenImageSink(client, loc);
   };
   KILN_ASSIGN_OR_RETURN(std::vector<PublishedOutput> published,
-                        Publish(assembled, *build.store, image.base, outputs, open_sink, 1 + options.push_retry, log));
+                        Publish(what, OutputsOf(options), open_sink, 1 + options.push_retry, log));
   for (const PublishedOutput& p : published) {
-    if (p.copy.root.digest != assembled.manifest.digest) {
+    if (p.copy.root.digest != what.digest) {
       return InternalError(p.location.ToString() + " received " + p.copy.root.digest.ToString() + ", not the built " +
-                           assembled.manifest.digest.ToString());
+                           what.digest.ToString());
     }
     if (p.location.kind == ImageLocation::Kind::kRegistry) {
       result.times.push += p.time;
@@ -63,8 +90,46 @@ Status PublishImage(PreparedBuild& build, const BuildOptions& options, const Bui
       result.times.outputs += p.time;
     }
   }
-  return WriteDigestFiles(assembled.manifest.digest, options.destinations, options.digest_file,
-                          options.image_name_with_digest_file, options.image_name_tag_with_digest_file);
+  return WriteDigestFiles(what.digest, options.destinations, options.digest_file, options.image_name_with_digest_file,
+                          options.image_name_tag_with_digest_file);
+}
+
+// --custom-platform with several platforms: each image built in turn (sharing the registry
+// clients), then one index over them published; the children go with it, before it.
+Result<BuildResult> RunMultiPlatformBuild(const BuildOptions& options, BuildDeps& deps) {
+  BuildResult result;
+  std::vector<PlatformImage> images;
+  std::shared_ptr<RegistryAccess> access;
+  for (const Platform& p : options.platforms) {
+    BuildOptions one = options;
+    one.platform = p;
+    one.platforms.clear();
+    deps.log->Info("building for " + p.ToString());
+    Result<PlatformImage> built = BuildForPlatform(one, deps, &result.times, access);
+    if (!built.ok()) return built.status().WithContext("building for " + p.ToString());
+    access = built->build->access;
+    images.push_back(std::move(built).value());
+  }
+  // Sources over the built images; the index reads each one's platform back from its config.
+  Publication index;
+  for (const PlatformImage& i : images) {
+    index.layer_bytes += PublicationOf(i.assembled, *i.build->store, i.image.base).layer_bytes;
+  }
+  index.open = [&images](ProgressMeter* meter) -> Result<std::unique_ptr<ImageSource>> {
+    std::vector<std::unique_ptr<ImageSource>> children;
+    for (const PlatformImage& i : images) {
+      children.push_back(NewBuiltImageSource(i.assembled, i.build->store.get(), i.image.base, meter));
+    }
+    return NewIndexSource(std::move(children));
+  };
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> probe, index.open(nullptr));
+  KILN_ASSIGN_OR_RETURN(RawManifest root, probe->RootManifest());
+  index.digest = root.digest;
+  result.digest = root.digest;
+  result.manifest_bytes = root.bytes;
+  deps.log->Info("built index " + root.digest.ToString() + " (" + std::to_string(images.size()) + " platforms)");
+  KILN_RETURN_IF_ERROR(PublishToOutputs(index, images, options, deps.log, result));
+  return result;
 }
 
 }  // namespace
@@ -81,17 +146,27 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   BuildLog* log = deps.log;
   auto build_start = Clock::now();
   KILN_RETURN_IF_ERROR(CheckOptions(options));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<PreparedBuild> build, Prepare(options, deps));
   BuildResult result;
   if (options.print_plan) {
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<PreparedBuild> build, Prepare(options, deps));
     result.plan_json = dockerfile::PlanToJson(build->front.plan);
     return result;
   }
-  BackgroundUploads uploads;  // outlives the stages that start them and the push that waits for them
-  KILN_ASSIGN_OR_RETURN(BuiltImage image, BuildStages(*build, options, deps, &uploads, &result.times));
-  // Every layer is written: the rootfs trees can go while the image is published.
-  build->remover->Start();
-  KILN_RETURN_IF_ERROR(PublishImage(*build, options, image, uploads, log, result));
+  if (options.platforms.size() > 1) {
+    KILN_ASSIGN_OR_RETURN(result, RunMultiPlatformBuild(options, deps));
+  } else {
+    BuildOptions one = options;
+    if (!options.platforms.empty()) one.platform = options.platforms[0];
+    std::vector<PlatformImage> images;
+    KILN_ASSIGN_OR_RETURN(PlatformImage image, BuildForPlatform(one, deps, &result.times, nullptr));
+    images.push_back(std::move(image));
+    const AssembledImage& a = images[0].assembled;
+    result.digest = a.manifest.digest;
+    result.manifest_bytes = a.manifest_bytes;
+    result.config_bytes = a.config_bytes;
+    KILN_RETURN_IF_ERROR(
+        PublishToOutputs(PublicationOf(a, *images[0].build->store, images[0].image.base), images, one, log, result));
+  }
   log->Info("done in " + FormatDuration(Clock::now() - build_start) + ": " + result.times.Summary());
   return result;
 }

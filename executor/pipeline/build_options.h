@@ -40,6 +40,10 @@ struct BuildOptions {
   std::string target;
   /// --custom-platform (unset = this machine's).
   std::optional<Platform> platform;
+  /// --custom-platform with several platforms (comma-separated or repeated): one image per platform,
+  /// built in turn, and an image index over them published to every output. Empty or one: a single
+  /// image for `platform`.
+  std::vector<Platform> platforms;
   /// --label K=V, added to the image config after the Dockerfile's labels.
   std::vector<std::pair<std::string, std::string>> labels;
 

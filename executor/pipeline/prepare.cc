@@ -212,17 +212,22 @@ Result<std::string> PrepareStateDir(const BuildOptions& options, BuildLog* log) 
   return state;
 }
 
-Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps) {
+Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps,
+                                               std::shared_ptr<RegistryAccess> access) {
   BuildLog* log = deps.log;
   auto b = std::make_unique<PreparedBuild>();
   KILN_RETURN_IF_ERROR(PrepareState(options, log, *b));
   KILN_RETURN_IF_ERROR(PrepareContextAndPlan(options, *b));
   for (const std::string& w : b->front.dockerfile.warnings) log->Warn(w);
 
-  std::set<std::string> push_registries;
-  for (const Reference& d : options.destinations) push_registries.insert(d.registry());
-  KILN_ASSIGN_OR_RETURN(b->access, RegistryAccess::Create(options, PullRegistries(b->front.plan), push_registries,
-                                                          std::move(deps.keychain), deps.registry_transport));
+  if (access) {
+    b->access = std::move(access);
+  } else {
+    std::set<std::string> push_registries;
+    for (const Reference& d : options.destinations) push_registries.insert(d.registry());
+    KILN_ASSIGN_OR_RETURN(b->access, RegistryAccess::Create(options, PullRegistries(b->front.plan), push_registries,
+                                                            std::move(deps.keychain), deps.registry_transport));
+  }
   KILN_RETURN_IF_ERROR(OpenDestinations(options, *b));
   b->fetcher = std::make_unique<ImageFetcher>(&b->access->pull_client(), b->store.get(), log);
   if (!options.cache_dir.empty()) {

@@ -44,13 +44,16 @@ struct PreparedBuild {
   std::unique_ptr<WorkDirRemover> remover;
   std::unique_ptr<BuildContext> context;
   FrontEnd front;
-  std::unique_ptr<RegistryAccess> access;
+  std::shared_ptr<RegistryAccess> access;  ///< shared by the builds of a multi-platform build
   /// Each destination's repository, opened (and checked) once: by Reference::ToString().
   std::map<std::string, std::shared_ptr<registry::Repository>> destinations;
   std::unique_ptr<ImageFetcher> fetcher;
 };
 
-Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps);
+/// `access`: the registry clients of an earlier Prepare of the same build (a multi-platform build
+/// prepares once per platform); null: made here from the options and deps.
+Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps,
+                                               std::shared_ptr<RegistryAccess> access = nullptr);
 
 /// The state directory for `options` (see BuildOptions::state_dir). Not root and with no directory
 /// named: $XDG_CACHE_HOME/kiln or ~/.cache/kiln when kiln can write there, else $TMPDIR/kiln-UID

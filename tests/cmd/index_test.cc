@@ -124,5 +124,44 @@ TEST_F(IndexCreateTest, RefusesTwoImagesForOnePlatformBeforePushing) {
   EXPECT_NE(r.err.find("a docker-archive holds single images"), std::string::npos) << r.err;
 }
 
+// `kiln build --custom-platform linux/amd64,linux/arm64`: one image per platform (TARGETARCH set
+// for each), pushed under one index; a client asking for either platform gets that one's files.
+TEST_F(IndexCreateTest, MultiPlatformBuildPushesAnIndexOfItsImages) {
+  std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n"},
+                                   {"amd64.txt", "built for amd64\n"},
+                                   {"arm64.txt", "built for arm64\n"}});
+  std::string digest_dir = env_->NewDir("mp-digest");
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("mp/app:1") + " --custom-platform linux/amd64,linux/arm64" +
+                                " --digest-file " + digest_dir + "/d");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("built index sha256:"), std::string::npos) << r.err;
+  json idx = Raw("mp/app:1");
+  EXPECT_EQ(idx["mediaType"], "application/vnd.oci.image.index.v1+json");
+  ASSERT_EQ(idx["manifests"].size(), 2u);
+  EXPECT_EQ(idx["manifests"][0]["platform"]["architecture"], "amd64");
+  EXPECT_EQ(idx["manifests"][1]["platform"]["architecture"], "arm64");
+  EXPECT_EQ(testing::ReadFile(digest_dir + "/d"), ManifestDigest("mp/app:1"));  // the index's digest
+  for (std::string arch : {"amd64", "arm64"}) {
+    EXPECT_EQ(ArchitectureFor("mp/app:1", arch), arch);
+    // The files of the image a client of that platform pulls.
+    std::string dir = env_->NewDir("read-" + arch), out;
+    ASSERT_EQ(RunShell("skopeo --override-os linux --override-arch " + arch + " copy " +
+                           testing::SkopeoSourceFlags(env_->reg()) + " docker://" + env_->Ref("mp/app:1") + " oci:" +
+                           dir + "/layout:img && umoci raw unpack --image " + dir + "/layout:img " + dir + "/rootfs",
+                       &out),
+              0)
+        << out;
+    EXPECT_EQ(testing::ReadFile(dir + "/rootfs/arch.txt"), "built for " + arch + "\n");
+  }
+
+  // A docker-archive holds one image: refused before anything is built.
+  r = env_->Build(ctx, "--no-push --tar-path " + env_->NewDir("tar") + "/x.tar --custom-platform linux/amd64,linux/arm64");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("makes an index"), std::string::npos) << r.err;
+  r = env_->Build(ctx, "--no-push --custom-platform linux/amd64,linux/amd64");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("named twice"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace kiln
