@@ -17,6 +17,12 @@
 # KILN_BUILD_ARGS (extra kiln build flags, split on blanks), KILN_REGISTRY_CA (a CA file for
 # $CI_REGISTRY; default $CI_SERVER_TLS_CA_FILE), KILN_EXECUTOR (default executor, from PATH),
 # KILN_DOTENV (default kiln.env: KILN_IMAGE_DIGEST and KILN_IMAGE_REF for a dotenv report).
+#
+# Multi-platform from per-platform jobs (a `parallel: matrix:` of runners, one per architecture):
+# each job builds with KILN_BUILD_ARGS="--custom-platform linux/ARCH" into its own repository
+# (KILN_IMAGE=$CI_REGISTRY_IMAGE/build-ARCH); a last job sets KILN_INDEX_OF to those repositories
+# (blank-separated) and, instead of building, merges their $CI_COMMIT_SHA images into one index
+# pushed under every tag above (`kiln index create`; KILN_BIN, default kiln, from PATH).
 set -eu
 set +x  # never trace: the credentials pass through variables below
 
@@ -78,18 +84,47 @@ section_end kiln_credentials
 sanitize_tag() {  # a git ref name as a valid tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
   printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '-' | sed -e 's/^[.-]/_/' | cut -c1-128
 }
+tags=
+if [ -n "${CI_COMMIT_SHA:-}" ]; then tags="$tags $(sanitize_tag "$CI_COMMIT_SHA")"; fi
+if [ -n "${CI_COMMIT_TAG:-}" ]; then tags="$tags $(sanitize_tag "$CI_COMMIT_TAG")"; fi
+if [ "${KILN_TAG_LATEST:-false}" = true ]; then tags="$tags latest"; fi
+[ -n "$tags" ] || die "nothing to tag: CI_COMMIT_SHA and CI_COMMIT_TAG are empty and KILN_TAG_LATEST is not true"
 set --
-if [ -n "${CI_COMMIT_SHA:-}" ]; then set -- "$@" --destination "$image:$(sanitize_tag "$CI_COMMIT_SHA")"; fi
-if [ -n "${CI_COMMIT_TAG:-}" ]; then set -- "$@" --destination "$image:$(sanitize_tag "$CI_COMMIT_TAG")"; fi
-if [ "${KILN_TAG_LATEST:-false}" = true ]; then set -- "$@" --destination "$image:latest"; fi
-[ $# -gt 0 ] || die "nothing to tag: CI_COMMIT_SHA and CI_COMMIT_TAG are empty and KILN_TAG_LATEST is not true"
+for t in $tags; do set -- "$@" --destination "$image:$t"; done
 
 ca=${KILN_REGISTRY_CA:-${CI_SERVER_TLS_CA_FILE:-}}
-if [ -n "$ca" ] && [ -n "${CI_REGISTRY:-}" ]; then set -- "$@" --registry-certificate "$CI_REGISTRY=$ca"; fi
+certificate=
+if [ -n "$ca" ] && [ -n "${CI_REGISTRY:-}" ]; then
+  certificate="$CI_REGISTRY=$ca"
+  set -- "$@" --registry-certificate "$certificate"
+fi
 dockerfile=${KILN_DOCKERFILE:-Dockerfile}
 case "$dockerfile" in /*) ;; *) dockerfile=$context/$dockerfile ;; esac
 dotenv=${KILN_DOTENV:-kiln.env}
 digest_file="$config_dir/digest"
+
+# --- or an index of per-platform images ---
+if [ -n "${KILN_INDEX_OF:-}" ]; then
+  [ -n "${CI_COMMIT_SHA:-}" ] || die "KILN_INDEX_OF needs CI_COMMIT_SHA: the per-platform images are tagged with it"
+  sources=
+  for repo in $KILN_INDEX_OF; do sources="$sources $repo:$(sanitize_tag "$CI_COMMIT_SHA")"; done
+  section_start kiln_index "Merging$sources into $image" open
+  status=0
+  for t in $tags; do
+    # shellcheck disable=SC2086  # $sources is a list of references
+    env -u DOCKER_AUTH_CONFIG -u CI_REGISTRY_PASSWORD -u CI_JOB_TOKEN -u CI_DEPENDENCY_PROXY_PASSWORD \
+        DOCKER_CONFIG="$config_dir" \
+      "${KILN_BIN:-kiln}" index create --digest-file "$digest_file" \
+      ${certificate:+--registry-certificate "$certificate"} "$image:$t" $sources || status=$?
+    [ "$status" -eq 0 ] || break
+  done
+  section_end kiln_index
+  [ "$status" -eq 0 ] || die "kiln index create failed (exit $status)"
+  digest=$(cat "$digest_file")
+  printf 'KILN_IMAGE_DIGEST=%s\nKILN_IMAGE_REF=%s@%s\n' "$digest" "$image" "$digest" >"$dotenv"
+  echo "pushed the index $image@$digest"
+  exit 0
+fi
 
 # --- build ---
 section_start kiln_build "Building $image with kiln" open

@@ -4,6 +4,8 @@
 // searched for the credentials.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <map>
 #include <string>
@@ -53,14 +55,16 @@ class GitlabJobTest : public ::testing::Test {
     std::string dotenv;
   };
   // Runs the script in a fresh project dir with the template's variables, `vars` on top.
-  Job RunJob(const std::string& name, std::map<std::string, std::string> vars) {
+  Job RunJob(const std::string& name, std::map<std::string, std::string> vars, std::string dockerfile = "") {
     Job job;
     job.project = work_->Sub(name + "/project");
-    testing::WriteFile(job.project + "/Dockerfile",
-                       "FROM " + reg_->host() + "/base/busybox:latest\n"
-                       "COPY app.txt /app/\n"
-                       "RUN cat /kaniko/.docker/config.json; ls -a /dev/shm /kaniko; env; "
-                       "grep -r gitlab /etc /app; echo built > /app/run.txt\n");
+    if (dockerfile.empty()) {
+      dockerfile = "FROM " + reg_->host() + "/base/busybox:latest\n"
+                   "COPY app.txt /app/\n"
+                   "RUN cat /kaniko/.docker/config.json; ls -a /dev/shm /kaniko; env; "
+                   "grep -r gitlab /etc /app; echo built > /app/run.txt\n";
+    }
+    testing::WriteFile(job.project + "/Dockerfile", dockerfile);
     testing::WriteFile(job.project + "/app.txt", "the application\n");
     std::string secrets_tmp = work_->Sub(name + "/shm");
     std::filesystem::create_directories(secrets_tmp);
@@ -180,6 +184,37 @@ TEST_F(GitlabJobTest, RefusesToPushWithoutATag) {
   Job job = RunJob("notag", {{"CI_JOB_TOKEN", kToken}, {"CI_COMMIT_SHA", ""}});
   EXPECT_NE(job.rc, 0);
   EXPECT_NE(job.log.find("nothing to tag"), std::string::npos) << job.log;
+}
+
+// The template's multi-platform recipe: one job per architecture into its own repository, then a
+// job with KILN_INDEX_OF that merges them into one index under the pipeline's tags.
+TEST_F(GitlabJobTest, PerPlatformJobsThenAnIndexJob) {
+  const std::string sha = "3333333333333333333333333333333333333333";
+  for (std::string arch : {"amd64", "arm64"}) {
+    Job job = RunJob("matrix-" + arch,
+                     {{"CI_JOB_TOKEN", kToken}, {"CI_COMMIT_SHA", sha},
+                      {"KILN_IMAGE", reg_->host() + "/group/app/build-" + arch},
+                      {"KILN_BUILD_ARGS", "--state-dir " + work_->Sub("matrix-" + arch + "/state") +
+                                              " --custom-platform linux/" + arch}},
+                     "FROM scratch\nCOPY app.txt /app/\n");
+    ASSERT_EQ(job.rc, 0) << job.log;
+  }
+  Job index = RunJob("matrix-index", {{"CI_JOB_TOKEN", kToken}, {"CI_COMMIT_SHA", sha}, {"CI_COMMIT_TAG", "v2.0"},
+                                      {"KILN_BIN", KILN_BINARY},
+                                      {"KILN_INDEX_OF", reg_->host() + "/group/app/build-amd64 " + reg_->host() +
+                                                            "/group/app/build-arm64"}});
+  ASSERT_EQ(index.rc, 0) << index.log;
+  EXPECT_NE(index.log.find(":kiln_index[collapsed=false]"), std::string::npos) << index.log;
+  std::string raw = Skopeo("--raw", "group/app:" + sha);
+  ASSERT_FALSE(raw.empty()) << index.log;
+  nlohmann::json idx = nlohmann::json::parse(raw);
+  ASSERT_EQ(idx["manifests"].size(), 2u);
+  EXPECT_EQ(idx["manifests"][0]["platform"]["architecture"], "amd64");
+  EXPECT_EQ(idx["manifests"][1]["platform"]["architecture"], "arm64");
+  std::string digest = TagDigest("group/app:" + sha);
+  EXPECT_EQ(TagDigest("group/app:v2.0"), digest);
+  EXPECT_EQ(index.dotenv, "KILN_IMAGE_DIGEST=" + digest + "\nKILN_IMAGE_REF=" + reg_->host() + "/group/app@" + digest + "\n");
+  ExpectNoLeak(index, "matrix-index");
 }
 
 }  // namespace
