@@ -3,6 +3,7 @@
 #include "core/unique_fd.h"
 #include "executor/dockerfile/parser.h"
 #include "executor/pipeline/stage_build.h"
+#include "executor/sandbox/foreign_exec.h"
 #include "layers/rootless.h"
 
 namespace kiln::executor {
@@ -22,6 +23,19 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
 }
 
 }  // namespace
+
+// The stage's programs are built for the image's architecture: on another machine they run only
+// through a registered emulator. Said once per stage, before the first RUN starts.
+Status StageBuild::CheckArchitecture() {
+  if (foreign_checked_) return OkStatus();
+  foreign_checked_ = true;
+  Platform want = image_.config.platform();
+  if (want.architecture.empty()) return OkStatus();
+  sandbox::ForeignExec exec = sandbox::ProbeForeignExec(want, Platform::Host());
+  if (exec.emulated) svc_.log->Info("RUN steps for " + want.ToString() + " run " + exec.how);
+  if (!exec.native && !exec.emulated) return FailedPrecondition(exec.problem);
+  return OkStatus();
+}
 
 Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run) {
   if (!run.mounts.empty()) {
@@ -58,6 +72,7 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
     if (hit) return OkStatus();
   }
 
+  KILN_RETURN_IF_ERROR(CheckArchitecture());
   KILN_RETURN_IF_ERROR(EnsureRootfs());
   KILN_ASSIGN_OR_RETURN(sandbox::CommandRunner * runner, svc_.runner());
   if (!svc_.single_snapshot && (!snap_ || snap_stale_)) KILN_RETURN_IF_ERROR(FreshSnapshot());

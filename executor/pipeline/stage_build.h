@@ -67,6 +67,7 @@ class StageBuild {
 
   // run_step.cc
   Status Run(size_t index, const dockerfile::Instruction& inst, const dockerfile::RunInst& run);
+  Status CheckArchitecture();
   Status RecordCreator(const std::vector<std::string>& created, uid_t uid, gid_t gid);
 
   // copy_instruction.cc
@@ -85,6 +86,7 @@ class StageBuild {
   std::string rootfs_;
   std::optional<snapshot::Snapshotter> snap_;
   bool snap_stale_ = true;
+  bool foreign_checked_ = false;  // RUN for another architecture: emulation looked for once
   size_t materialized_ = 0;  // how many of image_.layers the rootfs reflects
   StepCache cache_;          // the layer cache: the key chain, the step waiting to be stored after a miss
   int steps_ = 0;

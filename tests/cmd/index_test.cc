@@ -8,6 +8,8 @@
 #include <set>
 #include <string>
 
+#include "core/image_model.h"
+#include "executor/sandbox/foreign_exec.h"
 #include "tests/testing/base_images.h"
 #include "tests/testing/build_env_suite.h"
 
@@ -161,6 +163,20 @@ TEST_F(IndexCreateTest, MultiPlatformBuildPushesAnIndexOfItsImages) {
   r = env_->Build(ctx, "--no-push --custom-platform linux/amd64,linux/amd64");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("named twice"), std::string::npos) << r.err;
+}
+
+// RUN in a stage built for another architecture needs an emulator: without one registered the
+// build fails at the RUN line saying what to do, instead of an "exec format error" from inside.
+TEST_F(IndexCreateTest, RunForAnotherArchitectureNeedsAnEmulator) {
+  Platform host = Platform::Host();
+  std::string other = host.architecture == "arm64" ? "linux/amd64" : "linux/arm64";
+  sandbox::ForeignExec exec = sandbox::ProbeForeignExec(*Platform::Parse(other), host);
+  std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\nRUN [\"/bin/true\"]\n"}, {"a.txt", "a"}});
+  auto r = env_->Build(ctx, "--no-push --custom-platform " + other);
+  if (exec.emulated) GTEST_SKIP() << "this machine emulates " << other << " (" << exec.how << "): nothing to refuse";
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("Dockerfile:3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("needs emulation"), std::string::npos) << r.err;
 }
 
 }  // namespace
