@@ -24,6 +24,8 @@ class BuildStagesTest : public testing::BuildEnvSuite {
     BuildEnvSuite::SetUpTestSuite();
     if (env_ == nullptr) return;
     testing::PushToRegistry("oci:" + testing::MultiPlatformLayout(KILN_BINARY) + ":multi", env_->reg(), "multi:1");
+    testing::PushToRegistry("oci:" + testing::MultiPlatformLayout(KILN_BINARY) + ":multi-reversed", env_->reg(),
+                            "multi:reversed");
   }
 
   static std::string Dockerfile() {
@@ -128,6 +130,12 @@ TEST_F(BuildStagesTest, FromPlatformPicksThatImageOfTheIndex) {
   auto nimg = env_->Read("stages:native");
   EXPECT_EQ(Stat(nimg.rootfs, "seen").content, testing::NativePlatform() + "\n");
   EXPECT_EQ(Stat(nimg.rootfs, "etc/foreign").type, '-');
+
+  // The same when the index lists the foreign image first: chosen by platform, not by position.
+  std::string reversed = env_->Context({{"Dockerfile", "FROM @REG@/multi:reversed\nRUN cat /etc/platform > /seen\n"}});
+  auto rv = env_->Build(reversed, "--destination " + env_->Ref("stages:reversed"));
+  ASSERT_EQ(rv.rc, 0) << rv.err;
+  EXPECT_EQ(Stat(env_->Read("stages:reversed").rootfs, "seen").content, testing::NativePlatform() + "\n");
 }
 
 TEST_F(BuildStagesTest, BuildArgChoosesTheBase) {

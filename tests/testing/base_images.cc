@@ -156,17 +156,23 @@ const std::string& MultiPlatformLayout(const std::string& kiln) {
                            {"size", entry["size"]},
                            {"platform", platform}});
     }
-    nlohmann::json index = {{"schemaVersion", 2},
-                            {"mediaType", "application/vnd.oci.image.index.v1+json"},
-                            {"manifests", manifests}};
-    std::string bytes = index.dump();
-    std::string digest = Sha256Of(bytes).ToString();
-    WriteFile(BlobPath(dir, digest), bytes);
+    // "multi" lists this machine's image first; "multi-reversed" the foreign one first (a client
+    // must pick by platform, not by position).
+    nlohmann::json reversed = nlohmann::json::array({manifests[1], manifests[0]});
     nlohmann::json top = nlohmann::json::parse(ReadFile(dir + "/index.json"));
-    top["manifests"].push_back({{"mediaType", "application/vnd.oci.image.index.v1+json"},
-                                {"digest", digest},
-                                {"size", bytes.size()},
-                                {"annotations", {{"org.opencontainers.image.ref.name", "multi"}}}});
+    for (const auto& [tag, list] : {std::pair<const char*, nlohmann::json>{"multi", manifests},
+                                    std::pair<const char*, nlohmann::json>{"multi-reversed", reversed}}) {
+      nlohmann::json index = {{"schemaVersion", 2},
+                              {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                              {"manifests", list}};
+      std::string bytes = index.dump();
+      std::string digest = Sha256Of(bytes).ToString();
+      WriteFile(BlobPath(dir, digest), bytes);
+      top["manifests"].push_back({{"mediaType", "application/vnd.oci.image.index.v1+json"},
+                                  {"digest", digest},
+                                  {"size", bytes.size()},
+                                  {"annotations", {{"org.opencontainers.image.ref.name", tag}}}});
+    }
     WriteFile(dir + "/index.json", top.dump());
     return dir;
   }();
