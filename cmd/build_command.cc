@@ -399,6 +399,8 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace), chroot or ptrace")->group("kiln's own flags");
   sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln's own flags");
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln's own flags");
+  sub->add_flag("--check", o.check_only, "Only run the build checks (BuildKit's rules; # check= directive) and stop")
+      ->group("kiln's own flags");
 
   Unsupported(sub, f.get(), "--git", "git contexts are not supported; check out the repository and pass a directory", false);
   Accepted(sub, f.get(), "--force", "kiln never builds in the host's own filesystem, so there is nothing to force", true);

@@ -64,10 +64,15 @@ int RunPlan(const PlanCommandOptions& o) {
     return dockerfile_error ? kExitUsage : kExitFailure;
   }
   for (const std::string& w : fe->plan.warnings) std::cerr << "warning: " << w << "\n";
+  for (const dockerfile::CheckFinding& c : fe->checks) std::cerr << "warning: " << c.formatted << "\n";
   if (!fe->plan.unused_build_args.empty()) {
     std::cerr << "[Warning] One or more build-args " << executor::UnusedBuildArgs(fe->plan) << " were not consumed\n";
   }
   std::cout << dockerfile::PlanToJson(fe->plan) << "\n";
+  if (Status verdict = executor::ChecksVerdict(*fe); !verdict.ok()) {
+    std::cerr << "kiln plan: " << verdict.message() << "\n";
+    return kExitFailure;
+  }
   return kExitOk;
 }
 

@@ -30,11 +30,29 @@ Status CheckOptions(const BuildOptions& options) {
       }
     }
   }
-  if (!options.no_push && options.destinations.empty() && options.local_outputs.empty() && !options.print_plan) {
+  if (!options.no_push && options.destinations.empty() && options.local_outputs.empty() && !options.print_plan &&
+      !options.check_only) {
     return InvalidArgument("no --destination given: name where to push the image, or use --no-push (with "
                            "--tar-path or --oci-layout-path to keep it)");
   }
   return OkStatus();
+}
+
+// --check: the front end and the build checks only; nothing is pulled or written.
+Status CheckOnly(const BuildOptions& options, BuildLog* log) {
+  std::string dir = options.context.rfind("dir://", 0) == 0 ? options.context.substr(6) : options.context;
+  FrontEndOptions fo;
+  fo.dockerfile = options.dockerfile;
+  fo.build_args = options.build_args;
+  fo.environ = options.environ;
+  fo.target = options.target;
+  fo.platform = options.platform;
+  KILN_ASSIGN_OR_RETURN(FrontEnd fe, LoadPlan(fo, dir));
+  for (const std::string& w : fe.dockerfile.warnings) log->Warn(w);
+  for (const dockerfile::CheckFinding& f : fe.checks) log->Warn(f.formatted);
+  log->Info("build checks: " + std::to_string(fe.checks.size()) + " warning" + (fe.checks.size() == 1 ? "" : "s") +
+            (fe.check_config.skip_all ? " (# check=skip=all)" : ""));
+  return ChecksVerdict(fe);
 }
 
 // One platform's image, built and assembled, with what publishing it needs kept alive.
@@ -147,6 +165,10 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
   auto build_start = Clock::now();
   KILN_RETURN_IF_ERROR(CheckOptions(options));
   BuildResult result;
+  if (options.check_only) {
+    KILN_RETURN_IF_ERROR(CheckOnly(options, log));
+    return result;
+  }
   if (options.print_plan) {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<PreparedBuild> build, Prepare(options, deps));
     result.plan_json = dockerfile::PlanToJson(build->front.plan);
@@ -173,7 +195,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
 
 int RunInBuildNamespace(BuildOptions& options, BuildDeps& deps, const std::function<int()>& body, int failure_code) {
   bool wants_rootless = options.sandbox == SandboxChoice::kAuto || options.sandbox == SandboxChoice::kRootless;
-  if (::geteuid() == 0 || !wants_rootless || options.print_plan) return body();
+  if (::geteuid() == 0 || !wants_rootless || options.print_plan || options.check_only) return body();
   sandbox::UserNamespaceProbe probe = sandbox::ProbeUserNamespace();
   if (!probe.problem.empty()) return body();  // the runner says why and falls back (or refuses a forced tier)
   // Made and checked here, outside, where its owner is still this uid; the build inside uses it as named.

@@ -119,6 +119,8 @@ struct BuildOptions {
   LogLevel log_level = LogLevel::kInfo;
   /// Print the plan as JSON and stop.
   bool print_plan = false;
+  /// --check: run the build checks (dockerfile/checks.h) and stop, as `docker build --check`.
+  bool check_only = false;
 };
 
 }  // namespace kiln::executor

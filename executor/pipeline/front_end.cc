@@ -41,7 +41,17 @@ Result<FrontEnd> LoadPlan(const FrontEndOptions& options, const std::string& con
   fe.plan_options.target_platform = fe.target;
   fe.plan_options.build_platform = fe.host;
   KILN_ASSIGN_OR_RETURN(fe.plan, dockerfile::BuildPlan(fe.dockerfile, fe.plan_options));
+  Result<dockerfile::CheckConfig> config = dockerfile::ParseCheckDirective(fe.dockerfile.directives.check);
+  if (!config.ok()) return config.status().WithContext(options.dockerfile.empty() ? "Dockerfile" : options.dockerfile);
+  fe.check_config = *config;
+  fe.checks = dockerfile::RunChecks(fe.dockerfile, fe.check_config);
   return fe;
+}
+
+Status ChecksVerdict(const FrontEnd& fe) {
+  if (!fe.check_config.error || fe.checks.empty()) return OkStatus();
+  return FailedPrecondition(std::to_string(fe.checks.size()) + " build check" + (fe.checks.size() == 1 ? "" : "s") +
+                            " failed (the Dockerfile's # check=error=true makes them errors)");
 }
 
 Status ReplanWithTriggers(FrontEnd& fe, dockerfile::PlanOptions::OnbuildTriggers triggers) {

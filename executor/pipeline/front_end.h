@@ -11,6 +11,7 @@
 #include "core/image_model.h"
 #include "core/status.h"
 #include "executor/dockerfile/args.h"
+#include "executor/dockerfile/checks.h"
 #include "executor/dockerfile/parser.h"
 #include "executor/dockerfile/plan.h"
 
@@ -38,15 +39,23 @@ struct FrontEnd {
   dockerfile::PlanOptions plan_options;  ///< to plan again with ONBUILD triggers (ReplanWithTriggers)
   dockerfile::Plan plan;
   Platform host, target;
+  /// Build checks (dockerfile/checks.h) under the file's `# check=` directive.
+  dockerfile::CheckConfig check_config;
+  std::vector<dockerfile::CheckFinding> checks;
 };
 
 /// Reads and plans the Dockerfile for a context whose files are at `context_root` ("" when the
 /// context has no directory of its own). Errors name the file, line and column. Base images'
-/// ONBUILD triggers are not known yet: such stages are marked onbuild_pending.
+/// ONBUILD triggers are not known yet: such stages are marked onbuild_pending. The build checks
+/// run too; a malformed `# check=` directive is an error.
 Result<FrontEnd> LoadPlan(const FrontEndOptions& options, const std::string& context_root);
 
 /// Plans again, asking `triggers` for the ONBUILD lists of base images (after they were resolved).
 Status ReplanWithTriggers(FrontEnd& fe, dockerfile::PlanOptions::OnbuildTriggers triggers);
+
+/// Fails with kFailedPrecondition when the Dockerfile's `# check=error=true` turns findings into
+/// errors; otherwise OK.
+Status ChecksVerdict(const FrontEnd& fe);
 
 /// "[A B]": the build args no instruction consumed, for the warning both commands print.
 std::string UnusedBuildArgs(const dockerfile::Plan& plan);

@@ -219,6 +219,8 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
   KILN_RETURN_IF_ERROR(PrepareState(options, log, *b));
   KILN_RETURN_IF_ERROR(PrepareContextAndPlan(options, *b));
   for (const std::string& w : b->front.dockerfile.warnings) log->Warn(w);
+  for (const dockerfile::CheckFinding& f : b->front.checks) log->Warn(f.formatted);
+  KILN_RETURN_IF_ERROR(ChecksVerdict(b->front));
 
   if (access) {
     b->access = std::move(access);

@@ -1,6 +1,8 @@
 // `kiln plan` end to end: the real binary on Dockerfiles in a temporary context.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/temp_dir.h"
@@ -127,6 +129,36 @@ TEST(PlanCommandTest, UsageAndIoErrors) {
   r = Plan(dir, "--build-arg =x");
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err, "kiln plan: invalid --build-arg \"=x\": the name is empty\n");
+}
+
+// Build checks: `kiln plan` and `kiln build --check` print BuildKit's rule findings with positions;
+// the Dockerfile's `# check=error=true` makes them fail, `skip=` silences rules.
+TEST(PlanCommandTest, BuildChecksWarnOrFailAsTheDirectiveSays) {
+  TempDir dir;
+  WriteFile(dir.Sub("Dockerfile"), "FROM scratch\nENV API_TOKEN=abc\nCMD serve --port 80\n");
+  Outcome r = Plan(dir, "");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: Dockerfile:2:1: SecretsUsedInArgOrEnv: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("warning: Dockerfile:3:1: JSONArgsRecommended: "), std::string::npos) << r.err;
+
+  WriteFile(dir.Sub("Dockerfile"), "# check=error=true;skip=JSONArgsRecommended\nFROM scratch\nENV API_TOKEN=abc\n"
+                                   "CMD serve --port 80\n");
+  r = Plan(dir, "");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.find("JSONArgsRecommended"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 build check failed"), std::string::npos) << r.err;
+
+  // kiln build --check: the same verdict, nothing built or pushed (no destination needed).
+  std::string out;
+  int rc = RunShell("cd '" + dir.path() + "' && KILN_DIR='" + dir.Sub("state") + "' '" KILN_BINARY "' build --check", &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("SecretsUsedInArgOrEnv"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("state"))) << "--check must not touch the state directory";
+
+  WriteFile(dir.Sub("Dockerfile"), "# check=skip=all\nFROM scratch\nENV API_TOKEN=abc\n");
+  rc = RunShell("cd '" + dir.path() + "' && KILN_DIR='" + dir.Sub("state") + "' '" KILN_BINARY "' build --check", &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("build checks: 0 warnings (# check=skip=all)"), std::string::npos) << out;
 }
 
 }  // namespace
