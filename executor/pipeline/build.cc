@@ -41,13 +41,7 @@ Status CheckOptions(const BuildOptions& options) {
 // --check: the front end and the build checks only; nothing is pulled or written.
 Status CheckOnly(const BuildOptions& options, BuildLog* log) {
   std::string dir = options.context.rfind("dir://", 0) == 0 ? options.context.substr(6) : options.context;
-  FrontEndOptions fo;
-  fo.dockerfile = options.dockerfile;
-  fo.build_args = options.build_args;
-  fo.environ = options.environ;
-  fo.target = options.target;
-  fo.platform = options.platform;
-  KILN_ASSIGN_OR_RETURN(FrontEnd fe, LoadPlan(fo, dir));
+  KILN_ASSIGN_OR_RETURN(FrontEnd fe, LoadPlan(FrontEndOptionsOf(options), dir));
   for (const std::string& w : fe.dockerfile.warnings) log->Warn(w);
   for (const dockerfile::CheckFinding& f : fe.checks) log->Warn(f.formatted);
   log->Info("build checks: " + std::to_string(fe.checks.size()) + " warning" + (fe.checks.size() == 1 ? "" : "s") +

@@ -87,13 +87,8 @@ Status PrepareContextAndPlan(const BuildOptions& options, PreparedBuild& b) {
       options.context, FileExists(dockerfile) ? dockerfile : std::string(), b.lease.path + "/context");
   if (!context.ok()) return context.status().WithContext("build context " + options.context);
   b.context = std::move(context).value();
-  FrontEndOptions fo;
-  fo.dockerfile = options.dockerfile;
-  fo.build_args = options.build_args;
-  fo.environ = options.environ;
-  fo.target = options.target;
-  fo.platform = options.platform;
-  KILN_ASSIGN_OR_RETURN(b.front, LoadPlan(fo, context_dir.empty() ? b.context->root() : context_dir));
+  const std::string& root = context_dir.empty() ? b.context->root() : context_dir;
+  KILN_ASSIGN_OR_RETURN(b.front, LoadPlan(FrontEndOptionsOf(options), root));
   return OkStatus();
 }
 
@@ -154,6 +149,16 @@ Status ResolveOnbuildTriggers(PreparedBuild& b) {
 }
 
 }  // namespace
+
+FrontEndOptions FrontEndOptionsOf(const BuildOptions& options) {
+  FrontEndOptions fo;
+  fo.dockerfile = options.dockerfile;
+  fo.build_args = options.build_args;
+  fo.environ = options.environ;
+  fo.target = options.target;
+  fo.platform = options.platform;
+  return fo;
+}
 
 WorkDirRemover::~WorkDirRemover() {
   Start();

@@ -52,6 +52,9 @@ struct PreparedBuild {
 
 /// `access`: the registry clients of an earlier Prepare of the same build (a multi-platform build
 /// prepares once per platform); null: made here from the options and deps.
+/// The front end's part of the options (front_end.h).
+FrontEndOptions FrontEndOptionsOf(const BuildOptions& options);
+
 Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps,
                                                std::shared_ptr<RegistryAccess> access = nullptr);
 
