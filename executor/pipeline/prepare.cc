@@ -224,6 +224,10 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
   KILN_RETURN_IF_ERROR(PrepareState(options, log, *b));
   KILN_RETURN_IF_ERROR(PrepareContextAndPlan(options, *b));
   for (const std::string& w : b->front.dockerfile.warnings) log->Warn(w);
+  if (!b->front.plan.syntax.empty()) {
+    log->Info("# syntax=" + b->front.plan.syntax + ": noted; kiln builds with its own Dockerfile frontend and pulls no "
+              "other");
+  }
   for (const dockerfile::CheckFinding& f : b->front.checks) log->Warn(f.formatted);
   KILN_RETURN_IF_ERROR(ChecksVerdict(b->front));
 

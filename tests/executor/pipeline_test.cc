@@ -262,7 +262,7 @@ TEST_F(PipelineTest, EveryOutputGetsTheSameImage) {
 
 // `kiln build --print-plan` stops after the front end: nothing runs and nothing is pushed.
 TEST_F(PipelineTest, PrintPlanBuildsNothing) {
-  WriteFile(tmp_.Sub("ctx/Dockerfile"), "FROM scratch AS a\nRUN x\nFROM a\nRUN y\n");
+  WriteFile(tmp_.Sub("ctx/Dockerfile"), "# syntax=docker/dockerfile:1.7\nFROM scratch AS a\nRUN x\nFROM a\nRUN y\n");
   BuildOptions o = Options(tmp_.Sub("ctx"), "pipeline/plan:1");
   o.print_plan = true;
   FakeCommandRunner runner;
@@ -270,6 +270,8 @@ TEST_F(PipelineTest, PrintPlanBuildsNothing) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(runner.specs().empty());
   EXPECT_NE(r->plan_json.find("\"stages\""), std::string::npos);
+  // BuildKit's frontend selector is noted, not followed: kiln has one frontend.
+  EXPECT_NE(log_.text().find("# syntax=docker/dockerfile:1.7: noted"), std::string::npos) << log_.text();
   EXPECT_FALSE(PulledManifest(Ref("pipeline/plan:1")).ok());
 }
 
