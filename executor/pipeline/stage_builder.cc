@@ -18,7 +18,7 @@ StageBuild::StageBuild(BuildServices& svc, size_t position)
       ps_(svc.plan->stages[position]),
       position_(position),
       scope_(&svc.plan->global_args, svc.build_args),
-      cache_(svc.cache, svc.log, svc.platform, svc.dockerfile_id + "|" + std::to_string(ps_.index)) {}
+      cache_(svc.cache, svc.log, svc.platform, svc.dockerfile_id + "|" + std::to_string(ps_.index) + "|" + svc.platform.ToString()) {}
 
 Status StageBuild::MakeDir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("creating " + path, errno);

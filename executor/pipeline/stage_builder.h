@@ -86,7 +86,8 @@ struct BuildServices {
   bool cache_copy = false;
   /// Compression, level and timestamps: layers of the same files differ by these.
   std::string layer_format;
-  /// Names the Dockerfile in cache slots (where a step's key inputs are remembered).
+  /// Names the Dockerfile in cache slots (where a step's key inputs are remembered, per stage and
+  /// platform, so the platforms of one multi-platform build do not overwrite each other's).
   std::string dockerfile_id;
   /// Images unpacked for COPY --from=IMAGE, by reference → rootfs directory.
   std::map<std::string, std::string>* image_roots = nullptr;

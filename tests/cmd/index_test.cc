@@ -165,6 +165,28 @@ TEST_F(IndexCreateTest, MultiPlatformBuildPushesAnIndexOfItsImages) {
   EXPECT_NE(r.err.find("named twice"), std::string::npos) << r.err;
 }
 
+// Into an OCI layout, with the layer cache: each platform keeps its own cache history, so a rebuild
+// hits for the platform whose files did not change and names the cause for the one whose did.
+TEST_F(IndexCreateTest, MultiPlatformIntoALayoutWithTheLayerCache) {
+  std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n"},
+                                   {"amd64.txt", "amd64\n"},
+                                   {"arm64.txt", "arm64\n"}});
+  std::string cache = env_->NewDir("mp-cache"), out = env_->NewDir("mp-layout");
+  std::string args = "--no-push --cache --cache-dir " + cache + " --custom-platform linux/amd64,linux/arm64";
+  auto first = env_->Build(ctx, args + " --oci-layout-path " + out + "/one:v1");
+  ASSERT_EQ(first.rc, 0) << first.err;
+  std::string raw;
+  ASSERT_EQ(RunShell("skopeo inspect --raw oci:" + out + "/one:v1", &raw), 0) << raw;
+  EXPECT_EQ(json::parse(raw)["manifests"].size(), 2u);
+
+  testing::WriteFile(ctx + "/arm64.txt", "arm64, changed\n");
+  auto second = env_->Build(ctx, args + " --oci-layout-path " + out + "/two:v1");
+  ASSERT_EQ(second.rc, 0) << second.err;
+  EXPECT_NE(second.err.find("cache hit"), std::string::npos) << second.err;  // amd64
+  EXPECT_NE(second.err.find("cache miss: the files it copies changed"), std::string::npos) << second.err;  // arm64
+  EXPECT_EQ(second.err.find("the platform changed"), std::string::npos) << second.err;
+}
+
 // RUN in a stage built for another architecture needs an emulator: without one registered the
 // build fails at the RUN line saying what to do, instead of an "exec format error" from inside.
 TEST_F(IndexCreateTest, RunForAnotherArchitectureNeedsAnEmulator) {
