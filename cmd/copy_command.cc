@@ -16,8 +16,6 @@
 #include "core/image_model.h"
 #include "registry/access_options.h"
 #include "core/image_copy.h"
-#include "registry/credentials.h"
-#include "registry/curl_transport.h"
 #include "core/image_location.h"
 #include "executor/image/locations.h"
 
@@ -100,13 +98,8 @@ const char* ActionName(BlobEvent::Action a) {
 }
 
 Status RunCopy(Prepared& p, const CopyFlags& f) {
-  KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions to, p.access.TransportOptions());
-  registry::CurlTransport wire(to);
-  registry::ProcessHelperRunner helpers;
-  std::unique_ptr<registry::Keychain> keychain = registry::NewDefaultKeychain(
-      registry::DockerConfigSearch::FromEnvironment(),
-      registry::DockerConfigSearch::ContainersAuthFromEnvironment(), &helpers);
-  registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<CommandRegistryClient> session, CommandRegistryClient::Create(p.access));
+  registry::Client& client = session->client();
 
   KILN_ASSIGN_OR_RETURN(auto source, executor::OpenImageSource(client, p.src));
   KILN_ASSIGN_OR_RETURN(auto sink, executor::OpenImageSink(client, p.dst));

@@ -16,8 +16,6 @@
 #include "core/image_location.h"
 #include "core/media_types.h"
 #include "executor/image/locations.h"
-#include "registry/credentials.h"
-#include "registry/curl_transport.h"
 
 namespace kiln::cmd {
 namespace {
@@ -68,13 +66,8 @@ Result<Prepared> Prepare(const IndexFlags& f) {
 }
 
 Status RunIndexCreate(const Prepared& p, const IndexFlags& f) {
-  KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions to, p.access.TransportOptions());
-  registry::CurlTransport wire(to);
-  registry::ProcessHelperRunner helpers;
-  std::unique_ptr<registry::Keychain> keychain = registry::NewDefaultKeychain(
-      registry::DockerConfigSearch::FromEnvironment(), registry::DockerConfigSearch::ContainersAuthFromEnvironment(),
-      &helpers);
-  registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<CommandRegistryClient> session, CommandRegistryClient::Create(p.access));
+  registry::Client& client = session->client();
 
   std::vector<std::unique_ptr<ImageSource>> sources;
   for (const ImageLocation& loc : p.srcs) {

@@ -24,4 +24,16 @@ Status RegistryFlags::ApplyTo(registry::RegistryAccessOptions& access) const {
   return OkStatus();
 }
 
+Result<std::unique_ptr<CommandRegistryClient>> CommandRegistryClient::Create(
+    const registry::RegistryAccessOptions& access) {
+  std::unique_ptr<CommandRegistryClient> c(new CommandRegistryClient());
+  KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions to, access.TransportOptions());
+  c->wire_ = std::make_unique<registry::CurlTransport>(to);
+  c->keychain_ = registry::NewDefaultKeychain(registry::DockerConfigSearch::FromEnvironment(),
+                                              registry::DockerConfigSearch::ContainersAuthFromEnvironment(),
+                                              &c->helpers_);
+  c->client_ = std::make_unique<registry::Client>(c->wire_.get(), c->keychain_.get(), access.ClientSettings());
+  return c;
+}
+
 }  // namespace kiln::cmd

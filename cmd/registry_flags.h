@@ -3,11 +3,15 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "registry/access_options.h"
+#include "registry/client.h"
+#include "registry/credentials.h"
+#include "registry/curl_transport.h"
 
 namespace kiln::cmd {
 
@@ -24,6 +28,22 @@ struct RegistryFlags {
   /// Adds them to `access` (which starts from RegistryAccessOptions::FromEnvironment()). Fails with
   /// kInvalidArgument naming the flag for a malformed --registry-certificate.
   Status ApplyTo(registry::RegistryAccessOptions& access) const;
+};
+
+/// The registry client of a command that is not a build (copy, warm, index create): libcurl with
+/// `access`'s TLS settings, credentials where Docker, Kaniko and podman keep them (the environment's
+/// DOCKER_CONFIG / HOME, credential helpers, auth.json). Owns what the client points at.
+class CommandRegistryClient {
+ public:
+  static Result<std::unique_ptr<CommandRegistryClient>> Create(const registry::RegistryAccessOptions& access);
+  registry::Client& client() { return *client_; }
+
+ private:
+  CommandRegistryClient() = default;
+  std::unique_ptr<registry::CurlTransport> wire_;
+  registry::ProcessHelperRunner helpers_;
+  std::unique_ptr<registry::Keychain> keychain_;
+  std::unique_ptr<registry::Client> client_;
 };
 
 }  // namespace kiln::cmd

@@ -12,8 +12,6 @@
 #include "executor/image/cache_warm.h"
 #include "executor/dockerfile/args.h"
 #include "registry/access_options.h"
-#include "registry/credentials.h"
-#include "registry/curl_transport.h"
 
 namespace kiln::cmd {
 namespace {
@@ -46,13 +44,8 @@ Result<Prepared> Prepare(const WarmFlags& f) {
 }
 
 Status RunWarm(const Prepared& p, const WarmFlags& f) {
-  KILN_ASSIGN_OR_RETURN(registry::CurlTransportOptions to, p.access.TransportOptions());
-  registry::CurlTransport wire(to);
-  registry::ProcessHelperRunner helpers;
-  std::unique_ptr<registry::Keychain> keychain = registry::NewDefaultKeychain(
-      registry::DockerConfigSearch::FromEnvironment(),
-      registry::DockerConfigSearch::ContainersAuthFromEnvironment(), &helpers);
-  registry::Client client(&wire, keychain.get(), p.access.ClientSettings());
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<CommandRegistryClient> session, CommandRegistryClient::Create(p.access));
+  registry::Client& client = session->client();
   for (const std::string& image : f.images) {
     executor::WarmStats stats;
     KILN_RETURN_IF_ERROR(executor::WarmBaseImage(client, image, p.platform, f.cache_dir, &stats));
