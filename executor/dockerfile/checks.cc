@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "executor/dockerfile/words.h"
+
 namespace kiln::dockerfile {
 namespace {
 
@@ -9,12 +11,6 @@ const std::set<std::string>& KnownRules() {
   static const std::set<std::string> rules = {"SecretsUsedInArgOrEnv", "JSONArgsRecommended", "StageNameCasing",
                                               "FromAsCasing"};
   return rules;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::vector<std::string> Words(std::string_view s) {
@@ -98,7 +94,7 @@ class Checker {
     if (w.size() < 4) return;
     const std::string& as = w[w.size() - 2];
     const std::string& name = w.back();
-    if (Lower(as) != "as") return;
+    if (AsciiLower(as) != "as") return;
     const std::string& from = w[0];
     if ((AllUpper(from) && !AllUpper(as)) || (AllLower(from) && !AllLower(as))) {
       Add("FromAsCasing", inst, "'" + as + "' and '" + from + "' keywords' casing do not match");
@@ -120,7 +116,8 @@ bool LooksLikeSecretName(std::string_view name) {
   size_t start = 0;
   for (;;) {
     size_t us = name.find('_', start);
-    std::string word = Lower(name.substr(start, us == std::string_view::npos ? std::string_view::npos : us - start));
+    size_t len = us == std::string_view::npos ? std::string_view::npos : us - start;
+    std::string word = AsciiLower(name.substr(start, len));
     if (word == "public") return false;
     if (secret.count(word)) found = true;
     if (us == std::string_view::npos) break;
@@ -140,8 +137,10 @@ Result<CheckConfig> ParseCheckDirective(std::string_view value) {
     while (!part.empty() && std::isspace(static_cast<unsigned char>(part.back()))) part.remove_suffix(1);
     if (part.empty()) continue;
     size_t eq = part.find('=');
-    if (eq == std::string_view::npos) return InvalidArgument("# check=: \"" + std::string(part) + "\" is not KEY=VALUE");
-    std::string key = Lower(part.substr(0, eq));
+    if (eq == std::string_view::npos) {
+      return InvalidArgument("# check=: \"" + std::string(part) + "\" is not KEY=VALUE");
+    }
+    std::string key = AsciiLower(part.substr(0, eq));
     std::string_view v = part.substr(eq + 1);
     if (key == "skip") {
       size_t s = 0;
@@ -150,7 +149,7 @@ Result<CheckConfig> ParseCheckDirective(std::string_view value) {
         std::string rule(v.substr(s, comma == std::string_view::npos ? std::string_view::npos : comma - s));
         s = comma == std::string_view::npos ? v.size() + 1 : comma + 1;
         if (rule.empty()) continue;
-        if (Lower(rule) == "all") {
+        if (AsciiLower(rule) == "all") {
           c.skip_all = true;
         } else if (KnownRules().count(rule)) {
           c.skip.insert(rule);
@@ -161,8 +160,10 @@ Result<CheckConfig> ParseCheckDirective(std::string_view value) {
         }
       }
     } else if (key == "error") {
-      std::string b = Lower(v);
-      if (b != "true" && b != "false") return InvalidArgument("# check=: error must be true or false, not \"" + std::string(v) + "\"");
+      std::string b = AsciiLower(v);
+      if (b != "true" && b != "false") {
+        return InvalidArgument("# check=: error must be true or false, not \"" + std::string(v) + "\"");
+      }
       c.error = b == "true";
     } else {
       return InvalidArgument("# check=: unknown key \"" + key + "\" (skip, error)");

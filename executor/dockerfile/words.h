@@ -1,5 +1,5 @@
 // Splitting an instruction's argument text into words, as BuildKit's parser does, and ASCII case. Internal to the
-// Dockerfile frontend (instruction_parser.cc and parser.cc).
+// Dockerfile frontend (instruction_parser.cc, parser.cc, checks.cc).
 #pragma once
 
 #include <string>

@@ -40,7 +40,11 @@ Status CheckOptions(const BuildOptions& options) {
 
 // --check: the front end and the build checks only; nothing is pulled or written.
 Status CheckOnly(const BuildOptions& options, BuildLog* log) {
-  std::string dir = options.context.rfind("dir://", 0) == 0 ? options.context.substr(6) : options.context;
+  std::string dir = ContextDirectory(options.context);
+  if (dir.empty()) {
+    return InvalidArgument("--check reads the Dockerfile from a directory context; \"" + options.context +
+                           "\" is not one");
+  }
   KILN_ASSIGN_OR_RETURN(FrontEnd fe, LoadPlan(FrontEndOptionsOf(options), dir));
   for (const std::string& w : fe.dockerfile.warnings) log->Warn(w);
   for (const dockerfile::CheckFinding& f : fe.checks) log->Warn(f.formatted);

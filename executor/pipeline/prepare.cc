@@ -42,15 +42,6 @@ Status RemoveTree(const std::string& path) {
   return s;
 }
 
-// The context directory as written (for finding the Dockerfile), or "" for a tarball context.
-std::string ContextDir(const std::string& spec) {
-  std::string s = spec;
-  if (s.rfind("dir://", 0) == 0) s = s.substr(6);
-  struct stat st;
-  if (::stat(s.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return s;
-  return "";
-}
-
 bool FileExists(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0;
@@ -80,7 +71,7 @@ Status PrepareState(const BuildOptions& options, BuildLog* log, PreparedBuild& b
 
 // The context, then the Dockerfile (which may be inside a context tarball, as Kaniko allows).
 Status PrepareContextAndPlan(const BuildOptions& options, PreparedBuild& b) {
-  std::string context_dir = ContextDir(options.context);
+  std::string context_dir = ContextDirectory(options.context);
   std::string dockerfile = ResolveDockerfilePath(options.dockerfile, context_dir);
   KILN_RETURN_IF_ERROR(MakeDirs(b.lease.path + "/context", 0700));
   Result<std::unique_ptr<BuildContext>> context = BuildContext::Open(
@@ -149,6 +140,13 @@ Status ResolveOnbuildTriggers(PreparedBuild& b) {
 }
 
 }  // namespace
+
+std::string ContextDirectory(const std::string& spec) {
+  std::string s = spec.rfind("dir://", 0) == 0 ? spec.substr(6) : spec;
+  struct stat st;
+  if (::stat(s.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return s;
+  return "";
+}
 
 FrontEndOptions FrontEndOptionsOf(const BuildOptions& options) {
   FrontEndOptions fo;

@@ -52,6 +52,10 @@ struct PreparedBuild {
 
 /// `access`: the registry clients of an earlier Prepare of the same build (a multi-platform build
 /// prepares once per platform); null: made here from the options and deps.
+/// The directory of a --context as written ("DIR" or "dir://DIR"), for finding the Dockerfile; ""
+/// when the context is not a directory (a tarball).
+std::string ContextDirectory(const std::string& spec);
+
 /// The front end's part of the options (front_end.h).
 FrontEndOptions FrontEndOptionsOf(const BuildOptions& options);
 
