@@ -7,7 +7,9 @@
 #include "layers/oci_layout.h"
 
 namespace kiln::layers {
+namespace {
 
+// The "mediaType" field of a JSON document, or `fallback` when it has none.
 std::string MediaTypeOf(std::string_view bytes, const std::string& fallback) {
   try {
     auto j = nlohmann::json::parse(bytes);
@@ -16,8 +18,6 @@ std::string MediaTypeOf(std::string_view bytes, const std::string& fallback) {
   }
   return fallback;
 }
-
-namespace {
 
 class LayoutSource : public ImageSource {
  public:

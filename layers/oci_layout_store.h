@@ -17,7 +17,4 @@ Result<std::unique_ptr<ImageSource>> OpenLayoutSource(const std::string& dir, co
 /// A blob the source has as a local file is hard-linked when the filesystem allows, else copied.
 Result<std::unique_ptr<ImageSink>> OpenLayoutSink(const std::string& dir, const std::string& tag);
 
-/// The "mediaType" field of a JSON document, or `fallback` when it has none.
-std::string MediaTypeOf(std::string_view bytes, const std::string& fallback);
-
 }  // namespace kiln::layers

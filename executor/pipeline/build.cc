@@ -126,17 +126,21 @@ Result<BuildResult> RunMultiPlatformBuild(const BuildOptions& options, BuildDeps
     access = built->build->access;
     images.push_back(std::move(built).value());
   }
-  // Sources over the built images; the index reads each one's platform back from its config.
+  // An index over the built images (each one's platform read back from its config), opened afresh
+  // for every output like a single image's.
+  std::vector<Publication> children;
   Publication index;
   for (const PlatformImage& i : images) {
-    index.layer_bytes += PublicationOf(i.assembled, *i.build->store, i.image.base).layer_bytes;
+    children.push_back(PublicationOf(i.assembled, *i.build->store, i.image.base));
+    index.layer_bytes += children.back().layer_bytes;
   }
-  index.open = [&images](ProgressMeter* meter) -> Result<std::unique_ptr<ImageSource>> {
-    std::vector<std::unique_ptr<ImageSource>> children;
-    for (const PlatformImage& i : images) {
-      children.push_back(NewBuiltImageSource(i.assembled, i.build->store.get(), i.image.base, meter));
+  index.open = [&children](ProgressMeter* meter) -> Result<std::unique_ptr<ImageSource>> {
+    std::vector<std::unique_ptr<ImageSource>> sources;
+    for (const Publication& child : children) {
+      KILN_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source, child.open(meter));
+      sources.push_back(std::move(source));
     }
-    return NewIndexSource(std::move(children));
+    return NewIndexSource(std::move(sources));
   };
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> probe, index.open(nullptr));
   KILN_ASSIGN_OR_RETURN(RawManifest root, probe->RootManifest());
