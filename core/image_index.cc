@@ -1,5 +1,7 @@
 #include "core/image_index.h"
 
+#include <mutex>
+
 #include "core/media_types.h"
 
 namespace kiln {
@@ -22,12 +24,26 @@ class IndexSource : public ImageSource {
     if (it == manifest_owner_.end()) return NotFound(Describe() + " has no manifest " + d.digest.ToString());
     ImageSource& src = *sources_[it->second];
     KILN_ASSIGN_OR_RETURN(RawManifest root, src.RootManifest());
-    if (root.digest == d.digest) return root;
-    return src.GetManifest(d);
+    RawManifest m = root;
+    if (root.digest != d.digest) {
+      KILN_ASSIGN_OR_RETURN(m, src.GetManifest(d));
+    }
+    // CopyImage reads every child manifest before any blob: remember which source serves its
+    // blobs, so OpenBlob asks that one rather than every source in turn.
+    if (Result<Manifest> parsed = ParseManifest(m.bytes); parsed.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      blob_owner_.emplace(parsed->config.digest, it->second);
+      for (const Descriptor& l : parsed->layers) blob_owner_.emplace(l.digest, it->second);
+    }
+    return m;
   }
   Result<std::unique_ptr<Reader>> OpenBlob(const Descriptor& d) override {
-    // Blobs of a child are found in the source that holds it; a blob shared by two children (a
-    // common base layer) is the same bytes whichever source serves it.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = blob_owner_.find(d.digest); it != blob_owner_.end()) return sources_[it->second]->OpenBlob(d);
+    }
+    // A blob of no manifest read yet: whichever source has it (a blob shared by two children, a
+    // common base layer, is the same bytes wherever it is served from).
     Status last = NotFound(Describe() + " has no blob " + d.digest.ToString());
     for (const auto& src : sources_) {
       Result<std::unique_ptr<Reader>> r = src->OpenBlob(d);
@@ -57,6 +73,8 @@ class IndexSource : public ImageSource {
   std::vector<std::unique_ptr<ImageSource>> sources_;
   RawManifest root_;
   std::map<Digest, size_t> manifest_owner_;  // child manifest → the source that serves it
+  std::mutex mu_;
+  std::map<Digest, size_t> blob_owner_;  // config and layer blobs of the manifests read so far
 };
 
 Result<Platform> PlatformOfImage(ImageSource& src, const RawManifest& m) {

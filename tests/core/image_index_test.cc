@@ -23,6 +23,16 @@ std::unique_ptr<ImageSource> Source(const TestImage& img) {
   return s;
 }
 
+// Counts the blobs a source is asked for.
+class CountingSource : public MemorySource {
+ public:
+  Result<std::unique_ptr<Reader>> OpenBlob(const Descriptor& d) override {
+    ++asked;
+    return MemorySource::OpenBlob(d);
+  }
+  int asked = 0;
+};
+
 Index RootIndex(ImageSource& src) {
   auto root = src.RootManifest();
   EXPECT_TRUE(root.ok());
@@ -53,6 +63,24 @@ TEST(ImageIndexTest, PlatformsComeFromTheConfigsAndCopyPutsTheIndexLast) {
   ASSERT_FALSE(sink.log.empty());
   EXPECT_EQ(sink.log.back(), "root " + r->root.digest.ToString());
   EXPECT_EQ(sink.manifests.count(amd.digest) + sink.manifests.count(arm.digest), 2u);
+}
+
+TEST(ImageIndexTest, EachBlobIsAskedOfTheSourceThatHoldsIt) {
+  TestImage amd = MakeImage(3, 500, 11, false, "amd64"), arm = MakeImage(2, 500, 12, false, "arm64");
+  auto a = std::make_unique<CountingSource>(), b = std::make_unique<CountingSource>();
+  a->SetRoot(amd);
+  b->SetRoot(arm);
+  CountingSource *pa = a.get(), *pb = b.get();
+  std::vector<std::unique_ptr<ImageSource>> sources;
+  sources.push_back(std::move(a));
+  sources.push_back(std::move(b));
+  auto index = NewIndexSource(std::move(sources));
+  ASSERT_TRUE(index.ok());
+  pa->asked = pb->asked = 0;  // reading the configs for the platforms is not the copy's doing
+  MemorySink sink;
+  ASSERT_TRUE(CopyImage(**index, sink).ok());
+  EXPECT_EQ(pa->asked, 4);  // its config and three layers, nothing of the other image
+  EXPECT_EQ(pb->asked, 3);
 }
 
 TEST(ImageIndexTest, DockerImagesMakeAManifestListUnlessAnnotated) {
