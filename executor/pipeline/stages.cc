@@ -7,6 +7,7 @@
 #include "executor/cache/cache_dir.h"
 #include "executor/cache/cache_registry.h"
 #include "executor/sandbox/linux_command_runner.h"
+#include "layers/decompress.h"
 
 namespace kiln::executor {
 namespace {
@@ -20,15 +21,6 @@ sandbox::LinuxCommandRunnerOptions::Tier TierFor(SandboxChoice c) {
     case SandboxChoice::kAuto: break;
   }
   return sandbox::LinuxCommandRunnerOptions::Tier::kAuto;
-}
-
-const char* CompressionName(media_type::Compression c) {
-  switch (c) {
-    case media_type::Compression::kGzip: return "gzip";
-    case media_type::Compression::kZstd: return "zstd";
-    case media_type::Compression::kNone: return "none";
-  }
-  return "?";
 }
 
 // Unprivileged without kiln's own user namespace for the build: what RUN steps create is owned on
@@ -145,7 +137,7 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
     svc.cache = cache.get();
     svc.cache_run = options.cache_run_layers;
     svc.cache_copy = options.cache_copy_layers;
-    svc.layer_format = std::string(CompressionName(options.compression)) + "/" +
+    svc.layer_format = std::string(layers::CompressionName(options.compression)) + "/" +
                        std::to_string(options.compression_level) + "/" +
                        (epoch ? std::to_string(*epoch) : std::string("now"));
     svc.dockerfile_id = build.front.dockerfile_path;
