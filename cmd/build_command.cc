@@ -21,6 +21,7 @@
 #include "cmd/commands.h"
 #include "executor/dockerfile/args.h"
 #include "executor/pipeline/build.h"
+#include "layers/decompress.h"
 #include "layers/oci_layout.h"
 
 extern char** environ;
@@ -152,15 +153,11 @@ Status ParseTypedFlags(BuildFlags& f) {
   }
   if (platforms.size() == 1) o.platform = platforms[0];
   if (platforms.size() > 1) o.platforms = platforms;
-  if (f.compression == "gzip") {
-    o.compression = media_type::Compression::kGzip;
-  } else if (f.compression == "zstd") {
-    o.compression = media_type::Compression::kZstd;
-  } else if (f.compression == "uncompressed" || f.compression == "none") {
-    o.compression = media_type::Compression::kNone;
-  } else {
+  std::optional<media_type::Compression> compression = layers::CompressionFromName(f.compression);
+  if (!compression) {
     return InvalidArgument("--compression must be gzip, zstd or uncompressed, not \"" + f.compression + "\"");
   }
+  o.compression = *compression;
   for (const std::string& l : f.labels) {
     size_t eq = l.find('=');
     if (eq == std::string::npos || eq == 0) return InvalidArgument("--label must be KEY=VALUE, not \"" + l + "\"");

@@ -10,6 +10,7 @@
 #include "cmd/commands.h"
 #include "core/image_model.h"
 #include "core/media_types.h"
+#include "layers/decompress.h"
 #include "layers/docker_archive.h"
 #include "layers/layer_writer.h"
 #include "layers/oci_layout.h"
@@ -51,10 +52,9 @@ Status Pack(const PackOptions& o) {
   KILN_ASSIGN_OR_RETURN(layers::OciLayout layout, layers::OciLayout::OpenOrCreate(store));
 
   layers::LayerOptions lo;
-  if (o.compression == "gzip") lo.compression.algorithm = media_type::Compression::kGzip;
-  else if (o.compression == "zstd") lo.compression.algorithm = media_type::Compression::kZstd;
-  else if (o.compression == "none") lo.compression.algorithm = media_type::Compression::kNone;
-  else return InvalidArgument("--compression must be gzip, zstd or none, not \"" + o.compression + "\"");
+  std::optional<media_type::Compression> compression = layers::CompressionFromName(o.compression);
+  if (!compression) return InvalidArgument("--compression must be gzip, zstd or none, not \"" + o.compression + "\"");
+  lo.compression.algorithm = *compression;
   lo.compression.level = o.compression_level;
 
   KILN_ASSIGN_OR_RETURN(layers::LayerChanges changes, layers::ChangesForTree(o.dir));

@@ -164,6 +164,13 @@ std::string_view CompressionName(Compression c) {
   return "unknown";
 }
 
+std::optional<Compression> CompressionFromName(std::string_view name) {
+  if (name == "gzip") return Compression::kGzip;
+  if (name == "zstd") return Compression::kZstd;
+  if (name == "none" || name == "uncompressed") return Compression::kNone;
+  return std::nullopt;
+}
+
 Compression DetectCompression(std::string_view p) {
   if (p.size() >= 2 && p[0] == '\x1f' && p[1] == '\x8b') return Compression::kGzip;
   if (p.size() >= 4 && p.substr(0, 4) == std::string_view("\x28\xb5\x2f\xfd", 4)) return Compression::kZstd;

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "core/io.h"
@@ -25,6 +26,9 @@ using Compression = media_type::Compression;
 
 /// "none", "gzip" or "zstd".
 std::string_view CompressionName(Compression c);
+/// The compression a --compression value names: "gzip", "zstd", "none" or "uncompressed" (Kaniko's
+/// word for none); nullopt for anything else.
+std::optional<Compression> CompressionFromName(std::string_view name);
 
 /// The compression whose magic number starts `prefix` (kNone when none does or `prefix` is short).
 Compression DetectCompression(std::string_view prefix);
