@@ -497,6 +497,16 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   if (!spec.mounts.empty() && tier_ == SandboxTier::kInPlace) {
     return Unsupported("RUN --mount is not available in the in-place sandbox");
   }
+  if (tier_ == SandboxTier::kPtrace) {
+    for (const StepMount& m : spec.mounts) {
+      struct stat ss;
+      if (::stat(m.source.c_str(), &ss) == 0 && S_ISSOCK(ss.st_mode)) {
+        return Unsupported("RUN --mount on " + m.target + ": the ptrace sandbox does not translate socket addresses, "
+                           "so a step cannot reach a forwarded socket (ssh agent) there; run kiln where user "
+                           "namespaces are allowed or as root");
+      }
+    }
+  }
 
   // Prepare the rootfs: mount targets (tier 1) or copied files and device nodes (tier 2), and what
   // RUN --mount puts at its targets. Declared in this order so that the staging (which may rely on
