@@ -4,8 +4,11 @@
 // tmpfs, and Dockerfile errors at their file:line:column.
 #include <unistd.h>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -324,6 +327,56 @@ TEST_F(BuildMountsTest, AsAnUnprivilegedUser) {
       EXPECT_EQ(Stat(img.rootfs, "run/secrets").type, '-');
     }
   }
+}
+
+// The chroot tier stages a secret into the rootfs for the step. kiln killed mid-step (SIGKILL: no
+// clean-up of its own) leaves it in its work directory; the next build on that state directory
+// removes it before doing anything else.
+TEST_F(BuildMountsTest, ASecretStagedByAKilledBuildIsGoneAtTheNextStart) {
+  const std::string value = "kiln-killed-secret-5e2d";
+  std::string secret = env_->NewDir("killed-secret") + "/s";
+  testing::WriteFile(secret, value, 0600);
+  std::string state = env_->NewDir("killed-state");
+  std::string ctx = env_->Context({{"Dockerfile",
+                                    "FROM @REG@/busybox:latest\n"
+                                    "RUN --mount=type=secret,id=s touch /started && sleep 611\n"}});
+  std::string log = env_->NewDir("killed-log") + "/err";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string cmd = "exec setpriv --bounding-set -sys_admin --inh-caps -sys_admin " + std::string(KILN_BINARY) +
+                      " build --sandbox chroot --context " + ctx + " --state-dir " + state +
+                      " --insecure-pull --no-push --secret id=s,src=" + secret + " >/dev/null 2>" + log;
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    ::_exit(127);
+  }
+  auto hits = [&] {
+    std::string out;
+    testing::RunShell("grep -rla -- '" + value + "' " + state + " ; true", &out);
+    return out;
+  };
+  bool started = false;
+  for (int i = 0; i < 600 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::error_code ec;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(
+             state + "/work", std::filesystem::directory_options::skip_permission_denied, ec)) {
+      if (e.path().filename() == "started") started = true;
+    }
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) break;
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(started) << testing::ReadFile(log);
+  EXPECT_NE(hits(), "");  // the staged copy is there: kiln had no chance to remove it
+  testing::RunShell("pkill -f 'sleep 611' ; true");
+
+  std::string next = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nRUN true\n"}});
+  auto r = testing::RunKiln(KILN_BINARY, "build --context " + next + " --state-dir " + state +
+                                             " --insecure-pull --no-push");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("removed 1 work directories left by killed builds"), std::string::npos) << r.err;
+  EXPECT_EQ(hits(), "");
 }
 
 TEST_F(BuildMountsTest, BadMountsAreErrorsAtTheirLine) {
