@@ -150,7 +150,9 @@ TEST_F(BuildMountsTest, BindFromContextAndStageAndTmpfs) {
                                     "RUN --mount=type=bind,source=src,target=/src,rw "
                                     "echo x > /src/new && ls /src > /rw-list\n"
                                     "RUN --mount=type=bind,source=src/a.txt,target=/one.txt cat /one.txt > /file-bind\n"
-                                    "RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && ls /scratch > /tmpfs-list\n"},
+                                    "RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && ls /scratch > /tmpfs-list\n"
+                                    "RUN --mount=type=bind,from=@REG@/busybox:docker,source=/bin/busybox,target=/img-busybox "
+                                    "test -x /img-busybox && echo image > /from-image\n"},
                                    {"src/a.txt", "from the context\n"}});
   for (const TierArgs& tier : kTiers) {
     SCOPED_TRACE(tier.name);
@@ -163,8 +165,9 @@ TEST_F(BuildMountsTest, BindFromContextAndStageAndTmpfs) {
     EXPECT_EQ(Stat(img.rootfs, "rw-list").content, "a.txt\nnew\n");
     EXPECT_EQ(Stat(img.rootfs, "file-bind").content, "from the context\n");
     EXPECT_EQ(Stat(img.rootfs, "tmpfs-list").content, "t\n");
+    EXPECT_EQ(Stat(img.rootfs, "from-image").content, "image\n");
     auto entries = AllEntries(img);
-    for (const char* gone : {"src", "w/t", "scratch", "one.txt"}) EXPECT_FALSE(HasEntryUnder(entries, gone)) << gone;
+    for (const char* gone : {"src", "w/t", "scratch", "one.txt", "img-busybox"}) EXPECT_FALSE(HasEntryUnder(entries, gone)) << gone;
     EXPECT_EQ(Stat(ctx, "src/new").type, '-');  // rw: the step's writes were thrown away
   }
 }
