@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/status.h"
+#include "core/stop_signals.h"
 #include "executor/image/image_fetcher.h"
 #include "executor/pipeline/build_deps.h"
 #include "executor/pipeline/build_options.h"
@@ -47,6 +48,8 @@ struct PreparedBuild {
   std::unique_ptr<layers::OciLayout> store;  ///< STATE/store, shared by builds
   WorkDirLease lease;                        ///< this build's STATE/work/build-XXXXXX
   std::unique_ptr<WorkDirRemover> remover;
+  /// Removes the work directory when kiln is stopped by a signal (core/stop_signals.h).
+  std::unique_ptr<StopCleanup> stop_cleanup;
   std::unique_ptr<BuildContext> context;
   FrontEnd front;
   std::shared_ptr<RegistryAccess> access;  ///< shared by the builds of a multi-platform build
