@@ -141,5 +141,42 @@ TEST_F(BuildInterruptTest, SigtermReachesTheBuildInsideKilnsUserNamespace) {
   testing::RunShell("pkill -f '[s]leep 6191' ; true");
 }
 
+// SIGKILL (no clean-up at all) while a layer is being uploaded: the registry holds no tag for the
+// image, and the next build on the same state directory succeeds and pushes a complete image.
+TEST_F(BuildInterruptTest, SigkillMidPushLeavesNoTagAndAUsableStateDir) {
+  std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nCOPY big /big\n"}});
+  ASSERT_EQ(testing::RunShell("head -c 80000000 /dev/urandom > " + ctx + "/big"), 0);
+  std::string state = env_->NewDir("sigkill-push");
+  std::string uploads = env_->reg().storage_dir() + "/docker/registry/v2/repositories/interrupt/_uploads";
+  std::string log = env_->NewDir("sigkill-log") + "/err";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::string cmd = "exec " + std::string(KILN_BINARY) + " build --context " + ctx + " --state-dir " + state +
+                      " --insecure --insecure-pull --destination " + env_->Ref("interrupt:killed") + " 2>" + log;
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    ::_exit(127);
+  }
+  bool uploading = false;
+  int status = 0;
+  for (int i = 0; i < 3000 && !uploading; ++i) {
+    std::error_code ec;
+    uploading = std::filesystem::exists(uploads, ec) && !std::filesystem::is_empty(uploads, ec);
+    if (!uploading) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (::waitpid(pid, &status, WNOHANG) == pid) break;
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(uploading) << "no upload was seen in progress: " << testing::ReadFile(log);
+  EXPECT_FALSE(env_->TagExists("interrupt:killed"));
+
+  auto again = testing::RunKiln(KILN_BINARY, "build --context " + ctx + " --state-dir " + state +
+                                                 " --insecure --insecure-pull --destination " +
+                                                 env_->Ref("interrupt:killed"));
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.err.find("removed 1 work directories left by killed builds"), std::string::npos) << again.err;
+  auto img = env_->Read("interrupt:killed", false);  // skopeo copies every blob, verifying each digest
+  EXPECT_EQ(img.manifest["layers"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace kiln
