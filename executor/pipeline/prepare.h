@@ -22,6 +22,7 @@
 #include "executor/steps/build_context.h"
 #include "executor/steps/secrets.h"
 #include "executor/steps/ssh_forward.h"
+#include "executor/cache/cache_store.h"
 #include "executor/cache/mount_cache.h"
 #include "executor/cache/mount_remote.h"
 #include "layers/oci_layout.h"
@@ -56,6 +57,9 @@ struct PreparedBuild {
   /// Each destination's repository, opened (and checked) once: by Reference::ToString().
   std::map<std::string, std::shared_ptr<registry::Repository>> destinations;
   std::unique_ptr<ImageFetcher> fetcher;
+  /// The layer cache (--cache), opened by BuildStages. Lives as long as the build: layers the image
+  /// took from the cache are read from it again when the image is published.
+  std::unique_ptr<LayerCache> layer_cache;
   /// RUN --mount: the --secret values' sources (checked to exist), and the cache mounts' directories
   /// (under --cache-dir, else the state directory) with the keys this build used.
   std::unique_ptr<SecretStore> secrets;
