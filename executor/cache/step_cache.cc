@@ -47,6 +47,20 @@ std::optional<CacheEntry> StepCache::Lookup(size_t index, const std::string& wha
   return std::nullopt;
 }
 
+std::optional<CacheEntry> StepCache::LookupIndependent(size_t index, const std::string& what,
+                                                       const std::optional<Digest>& sources) {
+  const Digest parent = key_;
+  key_ = Sha256Of("kiln: a step independent of the layers below it");
+  std::optional<CacheEntry> hit = Lookup(index, what, {}, sources);
+  if (hit) {
+    key_ = StepKey(parent, "independent " + key_.ToString(), {}, platform_, std::nullopt);
+  } else {
+    key_ = parent;
+    link_parent_ = parent;
+  }
+  return hit;
+}
+
 bool StepCache::StepSucceeded() {
   if (chain_after_) {
     key_ = *chain_after_;
@@ -54,6 +68,10 @@ bool StepCache::StepSucceeded() {
   }
   if (!pending_) return false;
   key_ = pending_->inputs.key;
+  if (link_parent_) {
+    key_ = StepKey(*link_parent_, "independent " + key_.ToString(), {}, platform_, std::nullopt);
+    link_parent_.reset();
+  }
   return true;
 }
 

@@ -49,6 +49,13 @@ class StepCache {
   std::optional<CacheEntry> Lookup(size_t index, const std::string& what, const CacheVars& visible,
                                    const std::optional<Digest>& sources);
 
+  /// REQUIRES: On(...). Lookup for a step whose layer does not depend on the steps before it (COPY
+  /// --link): its key starts from a fixed root instead of the chain, so its cached layer is found
+  /// after any earlier change. The chain still moves on over it (to a key of the previous key and
+  /// this one), on a hit here and after StepSucceeded on a miss.
+  std::optional<CacheEntry> LookupIndependent(size_t index, const std::string& what,
+                                              const std::optional<Digest>& sources);
+
   /// After any step ran: applies a ChainAfterStep key; when the step missed in Lookup, moves the chain
   /// to its key and returns true: the caller then calls Store with what the step made.
   bool StepSucceeded();
@@ -70,6 +77,7 @@ class StepCache {
   Digest key_;
   std::optional<Pending> pending_;
   std::optional<Digest> chain_after_;  // the key of an uncached step, applied once it succeeded
+  std::optional<Digest> link_parent_;  // LookupIndependent missed: the chain key before the step
   std::string miss_reason_;
   bool broken_ = false;
 };

@@ -97,6 +97,7 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
   if (!checksum.empty()) {
     KILN_ASSIGN_OR_RETURN(req.checksum, Expand(checksum));
   }
+  if (c.link) return CopyLinked(index, inst, src, std::move(req), chown, chmod, from);
   if (CacheOn(true)) {
     // The key covers the request as expanded and the content of every file it would read. With
     // COPY layers not cached (--cache-copy-layers=false) the key still moves the chain, so later

@@ -23,6 +23,7 @@
 #include "executor/dockerfile/plan.h"
 #include "executor/image/built_image.h"
 #include "executor/pipeline/stage_builder.h"
+#include "executor/steps/copy_step.h"
 #include "executor/steps/metadata.h"
 #include "executor/steps/user_db.h"
 #include "layers/extract.h"
@@ -65,14 +66,19 @@ class StageBuild {
   // Looks the step up. On a hit the cached layer (or empty history entry) is taken and the rootfs is
   // left alone (EnsureRootfs catches up if a later step needs files); on a miss StoreInCache stores
   // what the step made, and the log says what changed when the cache remembers this step's last inputs.
+  // `independent`: the step's layer does not depend on the layers below (COPY --link, see
+  // StepCache::LookupIndependent).
   Result<bool> TryCache(size_t index, const std::string& what, const CacheVars& visible,
-                        const std::optional<Digest>& sources);
+                        const std::optional<Digest>& sources, bool independent = false);
   // After a step that missed: stores what it made under its key, and moves the chain on.
   Status StoreInCache();
   static Status MakeDir(const std::string& path);
 
   // stage_layers.cc
-  Status AddLayerFromChanges(const layers::LayerChanges& changes, const std::string& created_by);
+  // `root`: where the changed paths are ("" = the rootfs; another tree's layer is applied to the
+  // rootfs later, when a step needs its files).
+  Status AddLayerFromChanges(const layers::LayerChanges& changes, const std::string& created_by,
+                             const std::string& root = "");
   Status AddSnapshotLayer(const snapshot::ChangeSet& cs, const std::string& created_by);
   Status AddPathsLayer(std::vector<std::string> paths, const std::string& created_by);
   Result<ResolvedUser> CurrentUser();
@@ -98,6 +104,10 @@ class StageBuild {
   Result<std::string> FromRoot(size_t index, const std::string& from_text, bool match_name = false);
   Status CopyOrAdd(size_t index, const dockerfile::Instruction& inst, const dockerfile::CopyCommon& c, bool add,
                    const std::string& from, bool parents, const std::string& checksum);
+
+  // copy_link.cc
+  Status CopyLinked(size_t index, const dockerfile::Instruction& inst, const CopySource& src, CopyRequest req,
+                    const std::string& chown, const std::string& chmod, const std::string& from);
 
   BuildServices& svc_;
   const dockerfile::PlannedStage& ps_;

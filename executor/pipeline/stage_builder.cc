@@ -215,8 +215,9 @@ Digest StageBuild::ConfigFingerprint() const {
 }
 
 Result<bool> StageBuild::TryCache(size_t index, const std::string& what, const CacheVars& visible,
-                                  const std::optional<Digest>& sources) {
-  std::optional<CacheEntry> hit = cache_.Lookup(index, what, visible, sources);
+                                  const std::optional<Digest>& sources, bool independent) {
+  std::optional<CacheEntry> hit =
+      independent ? cache_.LookupIndependent(index, what, sources) : cache_.Lookup(index, what, visible, sources);
   if (!hit) return false;
   const CacheEntry& e = *hit;
   if (e.empty_layer) {

@@ -10,7 +10,8 @@ namespace kiln::executor {
 using namespace kiln::dockerfile;
 using Clock = std::chrono::steady_clock;
 
-Status StageBuild::AddLayerFromChanges(const layers::LayerChanges& changes, const std::string& created_by) {
+Status StageBuild::AddLayerFromChanges(const layers::LayerChanges& changes, const std::string& created_by,
+                                       const std::string& root) {
   auto t = Clock::now();
   // When pushing, the layer streams to the first destination while it is compressed; the push at
   // the end then finds it there. A failed stream costs nothing: the blob is in the store.
@@ -22,7 +23,7 @@ Status StageBuild::AddLayerFromChanges(const layers::LayerChanges& changes, cons
   ProgressMeter meter(svc_.log, "writing the layer", 0);
   layers::LayerOptions layer_options = svc_.layer_options;
   layer_options.tar.on_file_bytes = [&meter](uint64_t n) { meter.Add(n); };
-  Result<layers::LayerInfo> info = layers::WriteLayerToBlobDir(rootfs_, changes, layer_options,
+  Result<layers::LayerInfo> info = layers::WriteLayerToBlobDir(root.empty() ? rootfs_ : root, changes, layer_options,
                                                                svc_.store->dir() + "/blobs",
                                                                upload ? &upload->pipe.writer() : nullptr);
   if (upload) {
@@ -41,7 +42,9 @@ Status StageBuild::AddLayerFromChanges(const layers::LayerChanges& changes, cons
   d.digest = info->digest;
   d.size = static_cast<int64_t>(info->size);
   image_.layers.push_back(ImageLayer{d, info->diff_id, nullptr});
-  if (materialized_ + 1 == image_.layers.size()) materialized_ = image_.layers.size();  // made from the rootfs
+  if (root.empty() && materialized_ + 1 == image_.layers.size()) {
+    materialized_ = image_.layers.size();  // made from the rootfs
+  }
   AddHistory(created_by, false);
   note_ = "layer " + info->digest.ToString().substr(7, 12) + ", " + FormatBytes(info->size) + ", " +
           std::to_string(info->stats.entries) + " entries";
