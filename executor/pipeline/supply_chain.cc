@@ -1,5 +1,6 @@
 #include "executor/pipeline/supply_chain.h"
 
+#include <chrono>
 #include <ctime>
 #include <set>
 
@@ -33,14 +34,17 @@ std::string CreatedOf(const AssembledImage& image) {
 
 Result<std::string> MakeSbom(const BuildOptions& options, PreparedBuild& build, const AssembledImage& image,
                              BuildLog* log) {
+  auto start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(ImagePackages found, ReadImagePackages(image.layers, *build.store));
+  std::string took = FormatDuration(std::chrono::steady_clock::now() - start);
   for (const std::string& w : found.warnings) log->Warn(w);
   std::set<std::string> sources;
   for (const Package& p : found.packages) sources.insert(p.source);
   std::string from;
   for (const std::string& s : sources) from += (from.empty() ? "" : ", ") + s;
   log->Info("SBOM: " + std::to_string(found.packages.size()) + " package" + (found.packages.size() == 1 ? "" : "s") +
-            (from.empty() ? " (no package database found)" : " from " + from));
+            (from.empty() ? " (no package database found)" : " from " + from) + "; " +
+            std::to_string(image.layers.size()) + " layers read in " + took);
   SbomSubject subject{SubjectName(options), image.manifest.digest, CreatedOf(image), "kiln-" + options.builder_version};
   return SpdxDocument(subject, found.packages);
 }
