@@ -427,10 +427,10 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln's own flags");
   CLI::Option* sbom = sub->add_option("--sbom", o.sbom_file,
                                       "Attach an SPDX SBOM to each pushed image (OCI referrer); with =FILE also write it there")
-                          ->expected(0, 1)->group("kiln's own flags");
+                          ->expected(0, 1)->type_name("[=FILE]")->group("kiln's own flags");
   CLI::Option* provenance = sub->add_option("--provenance", o.provenance_file,
                                             "Attach a SLSA v1 provenance statement likewise; with =FILE also write it there")
-                                ->expected(0, 1)->group("kiln's own flags");
+                                ->expected(0, 1)->type_name("[=FILE]")->group("kiln's own flags");
   sub->add_flag("--check", o.check_only, "Only run the build checks (BuildKit's rules; # check= directive) and stop")
       ->group("kiln's own flags");
 
