@@ -433,6 +433,12 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace), chroot or ptrace")->group("kiln's own flags");
   sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln's own flags");
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln's own flags");
+  CLI::Option* sbom = sub->add_option("--sbom", o.sbom_file,
+                                      "Attach an SPDX SBOM to each pushed image (OCI referrer); with =FILE also write it there")
+                          ->expected(0, 1)->type_name("[=FILE]")->group("kiln's own flags");
+  CLI::Option* provenance = sub->add_option("--provenance", o.provenance_file,
+                                            "Attach a SLSA v1 provenance statement likewise; with =FILE also write it there")
+                                ->expected(0, 1)->type_name("[=FILE]")->group("kiln's own flags");
   sub->add_flag("--check", o.check_only, "Only run the build checks (BuildKit's rules; # check= directive) and stop")
       ->group("kiln's own flags");
 
@@ -473,7 +479,12 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
     }
   }
 
-  sub->callback([f, exit_code] { *exit_code = RunBuildCommand(*f); });
+  sub->callback([f, exit_code, sbom, provenance] {
+    f->o.sbom = sbom->count() > 0;
+    f->o.provenance = provenance->count() > 0;
+    f->o.builder_version = kKilnVersion;
+    *exit_code = RunBuildCommand(*f);
+  });
 }
 
 }  // namespace

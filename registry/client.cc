@@ -171,6 +171,22 @@ Result<Digest> Repository::PutManifest(std::string_view ref, std::string_view by
   return digest;
 }
 
+Result<std::optional<std::string>> Repository::GetReferrers(const Digest& subject) {
+  std::string what = "listing referrers of " + Describe() + "@" + subject.ToString();
+  Request req;
+  req.url = Url("referrers", subject.ToString());
+  req.headers.Set("Accept", std::string(media_type::kOciIndex));
+  auto resp = transport_->RoundTrip(req);
+  if (!resp.ok()) return resp.status().WithContext(what);
+  // A registry without the API answers 404 (distribution 2.x: "page not found"); one with it answers
+  // 200 with an index, empty when nothing refers to the digest.
+  if (resp->status == 404) return std::optional<std::string>();
+  if (resp->status != 200) return HttpError("GET", req.url, *resp).WithContext(what);
+  auto body = ReadAll(*resp->body, kMaxManifestBytes);
+  if (!body.ok()) return body.status().WithContext(what);
+  return std::optional<std::string>(std::move(body).value());
+}
+
 Result<std::unique_ptr<Reader>> Repository::GetBlob(const Digest& digest, std::optional<int64_t> size) {
   std::string what = "pulling blob " + digest.ToString() + " from " + Describe();
   Request req;

@@ -78,6 +78,10 @@ class Repository {
   /// Docker-Content-Digest differs from the bytes' digest. Returns the digest.
   Result<Digest> PutManifest(std::string_view tag_or_digest, std::string_view bytes, std::string_view media_type);
 
+  /// GET /v2/NAME/referrers/DIGEST (the OCI referrers API): the image index listing the manifests
+  /// whose subject is `subject`, or nullopt when the registry has no referrers API (404).
+  Result<std::optional<std::string>> GetReferrers(const Digest& subject);
+
   /// Streams a blob, verified against `digest` (and `size` when known) as it arrives; a connection
   /// cut mid-way is resumed with a Range request. The reader fails with kDigestMismatch at the end
   /// of a corrupt stream, before returning end-of-stream.

@@ -14,6 +14,13 @@ namespace kiln::executor {
 ImageFetcher::ImageFetcher(registry::Client* client, const layers::OciLayout* store, BuildLog* log, int parallel)
     : client_(client), store_(store), log_(log), parallel_(parallel < 1 ? 1 : parallel) {}
 
+std::vector<std::shared_ptr<const SourceImage>> ImageFetcher::Resolved() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<const SourceImage>> out;
+  for (const auto& [key, image] : cache_) out.push_back(image);
+  return out;
+}
+
 Result<std::shared_ptr<const SourceImage>> ImageFetcher::Resolve(const std::string& reference,
                                                                  const Platform& platform) {
   std::string key = reference + "|" + platform.ToString();

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -49,6 +50,9 @@ class ImageFetcher {
   /// Resolves `reference` for `platform` (choosing from an index), fetching the manifest and config.
   /// Results are cached per reference and platform for the build.
   Result<std::shared_ptr<const SourceImage>> Resolve(const std::string& reference, const Platform& platform);
+
+  /// Every image Resolve() returned so far, by reference and platform (for provenance).
+  std::vector<std::shared_ptr<const SourceImage>> Resolved();
 
   /// Extracts `image`'s layers in order into the existing directory `rootfs`.
   Result<UnpackStats> Unpack(const SourceImage& image, const std::string& rootfs,

@@ -8,6 +8,7 @@
 #include "executor/image/locations.h"
 #include "executor/image/publish.h"
 #include "executor/pipeline/stages.h"
+#include "executor/pipeline/supply_chain.h"
 #include "executor/sandbox/build_namespace.h"
 #include "executor/sandbox/tier_detection.h"
 #include "registry/registry_image.h"
@@ -20,6 +21,9 @@ using Clock = std::chrono::steady_clock;
 Status CheckOptions(const BuildOptions& options) {
   if (options.sandbox == SandboxChoice::kInPlace) {
     return Unsupported("in-place builds (RUN in kiln's own filesystem, Kaniko's mode) are not implemented yet");
+  }
+  if (options.platforms.size() > 1 && (options.sbom || options.provenance)) {
+    return Unsupported("--sbom and --provenance describe one image; a build for several platforms is not covered yet");
   }
   if (options.platforms.size() > 1) {
     for (const ImageLocation& out : options.local_outputs) {
@@ -191,6 +195,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     result.config_bytes = a.config_bytes;
     KILN_RETURN_IF_ERROR(
         PublishToOutputs(PublicationOf(a, *images[0].build->store, images[0].image.base), images, one, log, result));
+    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *images[0].build, a, result.pushed, log));
   }
   log->Info("done in " + FormatDuration(Clock::now() - build_start) + ": " + result.times.Summary());
   return result;

@@ -67,6 +67,17 @@ struct BuildOptions {
   /// Skip the check, before building, that every destination answers and takes our credentials.
   bool skip_push_permission_check = false;
 
+  // --- Supply chain (docs/supply-chain.md) ---
+  /// --sbom[=FILE]: an SPDX 2.3 SBOM of the image, attached to each pushed destination as an OCI
+  /// referrer and, with FILE, written there.
+  bool sbom = false;
+  std::string sbom_file;
+  /// --provenance[=FILE]: a SLSA v1 provenance statement, attached and written the same way.
+  bool provenance = false;
+  std::string provenance_file;
+  /// kiln's version, for the SBOM's creator and the provenance's builder id (set by cmd/).
+  std::string builder_version;
+
   // --- Registry access ---
   /// What applies to every registry: --insecure-registry, --skip-tls-verify-registry,
   /// --registry-certificate, --registry-client-cert, --registry-mirror / --registry-map (and their

@@ -1,0 +1,242 @@
+// `kiln build --sbom --provenance` end to end: the SPDX SBOM lists the packages of the image's
+// package databases (a dpkg status file and npm lockfiles, one of them deleted by a later layer),
+// the SLSA provenance records the build with secret-looking build args redacted, and both are found
+// on the local registry as an `oras discover`-style client finds them: the referrers API first
+// (Debian's docker-registry 2.8 has none: 404), then the tag-schema fallback index. Also: two
+// builds on two state directories with SOURCE_DATE_EPOCH give the same image and the same SBOM.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/base_images.h"
+#include "tests/testing/build_env_suite.h"
+#include "tests/testing/certs.h"
+
+namespace kiln {
+namespace {
+
+using nlohmann::json;
+using testing::ReadFile;
+using testing::RunShell;
+using testing::ShellQuote;
+
+constexpr char kDpkgStatus[] =
+    "Package: libfoo1\n"
+    "Status: install ok installed\n"
+    "Priority: optional\n"
+    "Architecture: amd64\n"
+    "Version: 1:2.3+dfsg-1\n"
+    "Description: a library\n"
+    " with a long description\n"
+    "\n"
+    "Package: removed-tool\n"
+    "Status: deinstall ok config-files\n"
+    "Architecture: amd64\n"
+    "Version: 0.9\n"
+    "\n"
+    "Package: tzdata\n"
+    "Status: install ok installed\n"
+    "Architecture: all\n"
+    "Version: 2024a-0+deb12u1\n";
+
+constexpr char kLock[] = R"({
+  "name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
+  "packages": {
+    "": {"name": "app", "version": "1.0.0", "dependencies": {"left-pad": "^1.3.0", "@scope/util": "^2.0.0"}},
+    "node_modules/left-pad": {"version": "1.3.0", "license": "WTFPL"},
+    "node_modules/@scope/util": {"version": "2.0.1"},
+    "node_modules/@scope/util/node_modules/left-pad": {"version": "1.1.0"}
+  }
+})";
+
+constexpr char kStaleLock[] = R"({"lockfileVersion": 2, "packages": {"node_modules/stale-pkg": {"version": "6.6.6"}}})";
+
+class BuildSupplyChainTest : public testing::BuildEnvSuite {
+ protected:
+  static std::string Context() {
+    return env_->Context({{"Dockerfile",
+                           "FROM @REG@/busybox:latest\n"
+                           "ARG API_TOKEN\n"
+                           "ARG GREETING\n"
+                           "COPY status /var/lib/dpkg/status\n"
+                           "COPY package-lock.json /app/package-lock.json\n"
+                           "COPY stale-lock.json /old/package-lock.json\n"
+                           "RUN rm /old/package-lock.json && echo built > /app/built\n"},
+                          {"status", kDpkgStatus},
+                          {"package-lock.json", kLock},
+                          {"stale-lock.json", kStaleLock}});
+  }
+
+  // An HTTP GET on the registry: the status code, and the body in *body.
+  static int Get(const std::string& path, const std::string& accept, std::string* body) {
+    std::string out = env_->NewDir("http") + "/body";
+    std::string code;
+    int rc = RunShell("curl -s -o " + ShellQuote(out) + " -w '%{http_code}' -H " + ShellQuote("Accept: " + accept) +
+                          " " + ShellQuote("http://" + env_->reg().host() + path),
+                      &code);
+    EXPECT_EQ(rc, 0) << code;
+    *body = ReadFile(out);
+    return std::atoi(code.c_str());
+  }
+
+  static std::string Sha256Hex(const std::string& bytes) {
+    std::string f = env_->NewDir("hash") + "/f";
+    FILE* fp = fopen(f.c_str(), "wb");
+    fwrite(bytes.data(), 1, bytes.size(), fp);
+    fclose(fp);
+    std::string out;
+    EXPECT_EQ(RunShell("sha256sum " + ShellQuote(f), &out), 0);
+    return out.substr(0, 64);
+  }
+
+  // ':' and '/' percent-encoded, as in a purl qualifier value.
+  static std::string Encoded(const std::string& s) {
+    std::string out;
+    for (char c : s) out += c == ':' ? "%3A" : c == '/' ? "%2F" : std::string(1, c);
+    return out;
+  }
+
+  static std::vector<std::string> Purls(const json& sbom) {
+    std::vector<std::string> out;
+    for (const json& p : sbom["packages"]) out.push_back(p["externalRefs"][0]["referenceLocator"]);
+    return out;
+  }
+};
+
+TEST_F(BuildSupplyChainTest, SbomAndProvenanceAreDiscoverableReferrers) {
+  std::string out = env_->NewDir("docs");
+  std::string ctx = Context();
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("sc/app:1") + " --sbom=" + out + "/sbom.json" +
+                                " --provenance=" + out + "/prov.json --build-arg API_TOKEN=hunter2-secret" +
+                                " --build-arg GREETING=hello");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err.find("hunter2-secret"), std::string::npos) << r.err;
+  auto img = env_->Read("sc/app:1", false);
+  std::string hex = img.digest.substr(7);
+
+  // The SBOM: the image as root package, the installed dpkg packages and the live lockfile's.
+  std::string sbom_bytes = ReadFile(out + "/sbom.json");
+  json sbom = json::parse(sbom_bytes);
+  EXPECT_EQ(sbom["spdxVersion"], "SPDX-2.3");
+  EXPECT_EQ(sbom["SPDXID"], "SPDXRef-DOCUMENT");
+  const json& root = sbom["packages"][0];
+  EXPECT_EQ(root["SPDXID"], "SPDXRef-Image");
+  EXPECT_EQ(root["checksums"][0]["checksumValue"], hex);
+  EXPECT_EQ(root["name"], env_->Ref("sc/app"));
+  EXPECT_EQ(sbom["relationships"][0]["relatedSpdxElement"], "SPDXRef-Image");
+  std::vector<std::string> purls = Purls(sbom);
+  std::vector<std::string> want = {
+      "pkg:oci/app@sha256%3A" + hex + "?repository_url=" + Encoded(env_->Ref("sc/app")),
+      "pkg:deb/debian/libfoo1@1%3A2.3%2Bdfsg-1?arch=amd64",
+      "pkg:deb/debian/tzdata@2024a-0%2Bdeb12u1?arch=all",
+      "pkg:npm/%40scope/util@2.0.1",
+      "pkg:npm/left-pad@1.1.0",
+      "pkg:npm/left-pad@1.3.0",
+  };
+  EXPECT_EQ(purls, want) << sbom_bytes;
+  EXPECT_EQ(sbom_bytes.find("removed-tool"), std::string::npos);
+  EXPECT_EQ(sbom_bytes.find("stale-pkg"), std::string::npos);  // its lockfile was deleted by RUN rm
+  EXPECT_EQ(sbom["packages"][1]["versionInfo"], "1:2.3+dfsg-1");
+  EXPECT_EQ(sbom["relationships"].size(), 6u);
+
+  // The provenance.
+  std::string prov_bytes = ReadFile(out + "/prov.json");
+  EXPECT_EQ(prov_bytes.find("hunter2-secret"), std::string::npos);
+  json prov = json::parse(prov_bytes);
+  EXPECT_EQ(prov["_type"], "https://in-toto.io/Statement/v1");
+  EXPECT_EQ(prov["predicateType"], "https://slsa.dev/provenance/v1");
+  EXPECT_EQ(prov["subject"][0]["digest"]["sha256"], hex);
+  EXPECT_EQ(prov["subject"][0]["name"], env_->Ref("sc/app"));
+  const json& def = prov["predicate"]["buildDefinition"];
+  EXPECT_EQ(def["buildType"], "urn:kiln:buildtype:dockerfile:v1");
+  EXPECT_EQ(def["externalParameters"]["dockerfile"]["path"], "Dockerfile");
+  EXPECT_EQ(def["externalParameters"]["dockerfile"]["digest"]["sha256"], Sha256Hex(ReadFile(ctx + "/Dockerfile")));
+  EXPECT_EQ(def["externalParameters"]["buildArgs"]["API_TOKEN"], "[REDACTED]");
+  EXPECT_EQ(def["externalParameters"]["buildArgs"]["GREETING"], "hello");
+  auto base = env_->Read("busybox:latest", false);
+  ASSERT_EQ(def["resolvedDependencies"].size(), 1u) << prov_bytes;
+  EXPECT_EQ(def["resolvedDependencies"][0]["digest"]["sha256"], base.digest.substr(7));
+  EXPECT_EQ(def["resolvedDependencies"][0]["uri"], "docker://" + env_->Ref("busybox") + "@" + base.digest);
+  std::string builder = prov["predicate"]["runDetails"]["builder"]["id"];
+  EXPECT_EQ(builder.rfind("urn:kiln:builder:kiln-", 0), 0u) << builder;
+
+  // Discovery as oras does it: the referrers API (none on this registry), then the fallback tag.
+  std::string body;
+  EXPECT_EQ(Get("/v2/sc/app/referrers/" + img.digest, "application/vnd.oci.image.index.v1+json", &body), 404) << body;
+  ASSERT_EQ(Get("/v2/sc/app/manifests/sha256-" + hex, "application/vnd.oci.image.index.v1+json", &body), 200) << body;
+  json index = json::parse(body);
+  EXPECT_EQ(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+  ASSERT_EQ(index["manifests"].size(), 2u) << body;
+  std::map<std::string, std::string> expected_doc = {{"application/spdx+json", sbom_bytes},
+                                                     {"application/vnd.in-toto+json", prov_bytes}};
+  std::set<std::string> types;
+  for (const json& entry : index["manifests"]) {
+    std::string type = entry["artifactType"];
+    types.insert(type);
+    std::string digest = entry["digest"];
+    ASSERT_EQ(Get("/v2/sc/app/manifests/" + digest, "application/vnd.oci.image.manifest.v1+json", &body), 200);
+    EXPECT_EQ("sha256:" + Sha256Hex(body), digest);
+    json m = json::parse(body);
+    EXPECT_EQ(m["artifactType"], type);
+    EXPECT_EQ(m["subject"]["digest"], img.digest);
+    EXPECT_EQ(m["subject"]["mediaType"], img.manifest["mediaType"]);
+    EXPECT_EQ(m["subject"]["size"], img.manifest_raw.size());
+    EXPECT_EQ(m["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+    ASSERT_EQ(Get("/v2/sc/app/blobs/" + m["config"]["digest"].get<std::string>(), "*/*", &body), 200);
+    EXPECT_EQ(body, "{}");
+    ASSERT_EQ(m["layers"].size(), 1u);
+    EXPECT_EQ(m["layers"][0]["mediaType"], type);
+    std::string layer = m["layers"][0]["digest"];
+    ASSERT_EQ(Get("/v2/sc/app/blobs/" + layer, "*/*", &body), 200);
+    EXPECT_EQ("sha256:" + Sha256Hex(body), layer);
+    EXPECT_EQ(body, expected_doc[type]) << type;  // the pushed document is the one written to FILE
+  }
+  EXPECT_EQ(types, (std::set<std::string>{"application/spdx+json", "application/vnd.in-toto+json"}));
+
+  // The same build again: the image and documents are the same, so the index gains nothing.
+  auto again = env_->Build(ctx, "--reproducible --destination " + env_->Ref("sc/app:2") + " --sbom --provenance");
+  ASSERT_EQ(again.rc, 0) << again.err;
+  auto img2 = env_->Read("sc/app:2", false);
+  ASSERT_EQ(Get("/v2/sc/app/manifests/sha256-" + img2.digest.substr(7), "application/vnd.oci.image.index.v1+json",
+                &body),
+            200);
+  EXPECT_EQ(json::parse(body)["manifests"].size(), 2u) << body;
+}
+
+TEST_F(BuildSupplyChainTest, NoPushWritesTheFilesOnly) {
+  std::string out = env_->NewDir("nopush");
+  auto r = env_->Build(Context(), "--destination " + env_->Ref("sc/nopush:1") + " --no-push --digest-file " + out +
+                                      "/digest --sbom=" + out + "/sbom.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_FALSE(env_->TagExists("sc/nopush:1"));
+  json sbom = json::parse(ReadFile(out + "/sbom.json"));
+  EXPECT_EQ(sbom["packages"][0]["versionInfo"], ReadFile(out + "/digest"));
+  EXPECT_EQ(sbom["packages"].size(), 6u);
+  EXPECT_FALSE(env_->TagExists("sc/nopush:sha256-" + ReadFile(out + "/digest").substr(7)));
+}
+
+// Two builds with a RUN step on two fresh state directories (nothing shared, not even the base's
+// blobs) with SOURCE_DATE_EPOCH set give the same image, and so the same SBOM.
+TEST_F(BuildSupplyChainTest, TwoStateDirsGiveTheSameDigestWithSourceDateEpoch) {
+  std::string ctx = Context();
+  std::string digests[2], sboms[2];
+  for (int i = 0; i < 2; ++i) {
+    std::string out = env_->NewDir("repro");
+    auto r = testing::RunKiln(env_->kiln(),
+                              "build --context " + ShellQuote(ctx) + " --state-dir " + ShellQuote(out + "/state") +
+                                  " --insecure --insecure-pull --destination " +
+                                  env_->Ref("sc/repro:" + std::to_string(i)) + " --digest-file " + out +
+                                  "/digest --sbom=" + out + "/sbom.json",
+                              "SOURCE_DATE_EPOCH=1700000000");
+    ASSERT_EQ(r.rc, 0) << r.err;
+    digests[i] = ReadFile(out + "/digest");
+    sboms[i] = ReadFile(out + "/sbom.json");
+    if (i == 0) ::sleep(1);  // the files RUN writes get other mtimes
+  }
+  EXPECT_EQ(digests[0], digests[1]);
+  EXPECT_EQ(sboms[0], sboms[1]);
+  EXPECT_NE(sboms[0].find("\"created\": \"2023-11-14T22:13:20Z\""), std::string::npos) << sboms[0];
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,98 @@
+// The SBOM's package database parsers and the SPDX and SLSA documents, from bytes (no image).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "executor/image/package_db.h"
+#include "executor/image/provenance.h"
+#include "executor/image/sbom.h"
+
+namespace kiln::executor {
+namespace {
+
+using nlohmann::json;
+
+TEST(PackageDbTest, DpkgStatusKeepsInstalledPackagesWithEncodedPurls) {
+  auto pkgs = ParseDpkgStatus(
+      "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b2\n"
+      "Description: shell\n more text\n\n"
+      "Package: old\nStatus: deinstall ok config-files\nVersion: 1\n\n"
+      "Package: gone\nStatus: purge ok not-installed\nVersion: 1\n\n\n"
+      "Package: distroless-style\nArchitecture: arm64\nVersion: 2:1.0~rc1\n",
+      "/var/lib/dpkg/status", "debian");
+  ASSERT_EQ(pkgs.size(), 2u);
+  EXPECT_EQ(pkgs[0].name, "bash");
+  EXPECT_EQ(pkgs[0].version, "5.2.15-2+b2");
+  EXPECT_EQ(pkgs[0].purl, "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64");
+  EXPECT_EQ(pkgs[1].purl, "pkg:deb/debian/distroless-style@2%3A1.0~rc1?arch=arm64");
+  EXPECT_EQ(pkgs[1].source, "/var/lib/dpkg/status");
+}
+
+TEST(PackageDbTest, ApkInstalled) {
+  auto pkgs = ParseApkInstalled("C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\n\nP:busybox\nV:1.36.1-r5\nA:x86_64\n",
+                                "/lib/apk/db/installed", "alpine");
+  ASSERT_EQ(pkgs.size(), 2u);
+  EXPECT_EQ(pkgs[0].purl, "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64");
+  EXPECT_EQ(pkgs[0].license, "MIT");
+  EXPECT_EQ(pkgs[1].name, "busybox");
+}
+
+TEST(PackageDbTest, NpmLockV3) {
+  auto pkgs = ParseNpmLock(R"({"lockfileVersion":3,"packages":{"":{"name":"app"},
+      "node_modules/a":{"version":"1.0.0"},"node_modules/@s/b":{"version":"2.0.0-beta.1"},
+      "node_modules/linked":{"resolved":"packages/x","link":true},"packages/x":{"version":"0.1.0"}}})",
+                           "/app/package-lock.json");
+  ASSERT_TRUE(pkgs.ok()) << pkgs.status().message();
+  ASSERT_EQ(pkgs->size(), 2u);
+  EXPECT_EQ((*pkgs)[0].purl, "pkg:npm/%40s/b@2.0.0-beta.1");
+  EXPECT_EQ((*pkgs)[1].purl, "pkg:npm/a@1.0.0");
+  EXPECT_FALSE(ParseNpmLock(R"({"lockfileVersion":1,"dependencies":{}})", "/l").ok());
+  EXPECT_FALSE(ParseNpmLock("{", "/l").ok());
+}
+
+TEST(PackageDbTest, OsReleaseId) {
+  EXPECT_EQ(OsReleaseId("NAME=\"Ubuntu\"\nID=ubuntu\nID_LIKE=debian\n"), "ubuntu");
+  EXPECT_EQ(OsReleaseId("ID=\"debian\"\n"), "debian");
+  EXPECT_EQ(OsReleaseId("NAME=x\n"), "");
+}
+
+TEST(SpdxTest, ImageIsTheRootAndContainsEachPackage) {
+  Digest d = Sha256Of("manifest");
+  Package p{"deb", "bash", "5.2", "amd64", "", "/var/lib/dpkg/status", "pkg:deb/debian/bash@5.2?arch=amd64"};
+  std::string doc = SpdxDocument({"reg.example/team/app", d, "2023-11-14T22:13:20Z", "kiln-1.2.3"}, {p});
+  EXPECT_EQ(doc, SpdxDocument({"reg.example/team/app", d, "2023-11-14T22:13:20Z", "kiln-1.2.3"}, {p}));
+  json j = json::parse(doc);
+  EXPECT_EQ(j["creationInfo"]["creators"][0], "Tool: kiln-1.2.3");
+  EXPECT_EQ(j["packages"][0]["externalRefs"][0]["referenceLocator"],
+            "pkg:oci/app@sha256%3A" + d.hex() + "?repository_url=reg.example%2Fteam%2Fapp");
+  EXPECT_EQ(j["packages"][1]["name"], "bash");
+  EXPECT_EQ(j["relationships"][1],
+            json({{"spdxElementId", "SPDXRef-Image"}, {"relationshipType", "CONTAINS"},
+                  {"relatedSpdxElement", "SPDXRef-Package-deb-1"}}));
+}
+
+TEST(ProvenanceTest, SecretLookingBuildArgsAreRedacted) {
+  EXPECT_EQ(RecordedBuildArg("API_TOKEN", "x"), "[REDACTED]");
+  EXPECT_EQ(RecordedBuildArg("DB_PASSWORD", "x"), "[REDACTED]");
+  EXPECT_EQ(RecordedBuildArg("AWS_SECRET_ACCESS_KEY", "x"), "[REDACTED]");
+  EXPECT_EQ(RecordedBuildArg("PUBLIC_KEY", "x"), "x");  // the check's own exception
+  EXPECT_EQ(RecordedBuildArg("VERSION", "1.0"), "1.0");
+  ProvenanceInputs in;
+  in.builder_version = "1.2.3";
+  in.subject_name = "reg/app";
+  in.subject = Sha256Of("m");
+  in.dockerfile_path = "Dockerfile";
+  in.dockerfile_digest = Sha256Of("FROM x\n");
+  in.platforms = {"linux/amd64"};
+  in.build_args = {{"GITHUB_TOKEN", "ghp_secret"}, {"V", "1"}};
+  in.bases = {{"busybox", "reg/busybox@" + Sha256Of("b").ToString(), Sha256Of("b")}};
+  std::string doc = ProvenanceDocument(in);
+  EXPECT_EQ(doc.find("ghp_secret"), std::string::npos);
+  json j = json::parse(doc);
+  EXPECT_EQ(j["predicate"]["buildDefinition"]["externalParameters"]["buildArgs"]["V"], "1");
+  EXPECT_EQ(j["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["sha256"], Sha256Of("b").hex());
+  EXPECT_EQ(j["predicate"]["runDetails"]["builder"]["id"], "urn:kiln:builder:kiln-1.2.3");
+}
+
+}  // namespace
+}  // namespace kiln::executor
