@@ -43,6 +43,8 @@ struct PreparedBuild {
   WorkDirLease lease;                        ///< this build's STATE/work/build-XXXXXX
   std::unique_ptr<WorkDirRemover> remover;
   std::unique_ptr<BuildContext> context;
+  /// Named contexts that are directories (given, or fetched from git): lower-case name → directory.
+  std::map<std::string, std::string> named_dirs;
   FrontEnd front;
   std::shared_ptr<RegistryAccess> access;  ///< shared by the builds of a multi-platform build
   /// Each destination's repository, opened (and checked) once: by Reference::ToString().

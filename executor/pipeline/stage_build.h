@@ -28,6 +28,8 @@
 
 namespace kiln::executor {
 
+struct CopyRequest;
+
 class StageBuild {
  public:
   StageBuild(BuildServices& svc, size_t position);
@@ -75,6 +77,12 @@ class StageBuild {
   Result<std::string> FromRoot(size_t index, const std::string& from_text);
   Status CopyOrAdd(size_t index, const dockerfile::Instruction& inst, const dockerfile::CopyCommon& c, bool add,
                    const std::string& from, bool parents, const std::string& checksum);
+
+  Status FromContextDir();
+
+  // add_git.cc: ADD of a git repository (`req` expanded, its one source a git URL).
+  Status AddGit(size_t index, const dockerfile::Instruction& inst, CopyRequest req, const std::string& chown,
+                const std::string& chmod);
 
   BuildServices& svc_;
   const dockerfile::PlannedStage& ps_;
