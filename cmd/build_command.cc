@@ -371,7 +371,7 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
 
   sub->add_option("-c,--context", o.context,
                   "Build context: a directory, dir://DIR, tar://FILE, tar://stdin, a .tar.gz, or a git repository "
-                  "(git://HOST/REPO.git#REF[:DIR][#COMMIT], https://HOST/REPO.git#REF[:DIR])")
+                  "(Kaniko's git://HOST/REPO.git#REF#COMMIT, or any git URL)")
       ->capture_default_str();
   sub->add_option("-f,--dockerfile", o.dockerfile, "Path to the Dockerfile (default CONTEXT/Dockerfile)");
   multi(sub->add_option("-d,--destination", f->destinations, "Where to push the image (repeatable)"));
@@ -452,8 +452,8 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("--git", f->git,
                   "Options of a git context: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL");
   multi(sub->add_option("--build-context", f->build_contexts,
-                        "Named context NAME=DIR|docker-image://REF|GIT-URL for FROM NAME and COPY --from=NAME "
-                        "(repeatable; BuildKit's)"))
+                        "Named context for FROM NAME and COPY --from=NAME: NAME=DIR, NAME=docker-image://REF or "
+                        "NAME=GIT-URL (repeatable; BuildKit's)"))
       ->group("kiln's own flags");
   Accepted(sub, f.get(), "--force", "kiln never builds in the host's own filesystem, so there is nothing to force", true);
   Accepted(sub, f.get(), "--use-new-run", "kiln's RUN snapshots are always incremental (what --use-new-run chose)", true);
