@@ -12,6 +12,7 @@
 #include "layers/safe_path.h"
 
 #include <fcntl.h>
+#include <cctype>
 #include <unistd.h>
 
 namespace kiln::executor {
@@ -40,6 +41,13 @@ Status StageBuild::AddGit(size_t index, const Instruction& inst, CopyRequest req
   const bool keep_git_dir = add != nullptr && add->keep_git_dir;
   const std::string shown = RedactGitUrl(req.sources[0]);
   KILN_ASSIGN_OR_RETURN(GitUrl url, ParseGitUrl(req.sources[0]));
+  std::string scheme = url.remote.substr(0, 7);
+  for (char& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (scheme == "file://" && !svc_.git_allow_file) {
+    return PermissionDenied("ADD " + shown + ": a file:// repository is on the build machine, outside the build "
+                            "context; set KILN_ALLOW_FILE_GIT=1 to allow it (local mirrors, tests), or pass it "
+                            "with --build-context NAME=" + shown + " and COPY --from=NAME");
+  }
 
   std::string dir = svc_.work_dir + "/git-" + std::to_string(ps_.index) + "-" + std::to_string(index);
   RemoveCheckout(dir);

@@ -96,6 +96,9 @@ struct BuildServices {
   GitRunnerFactory git;
   /// Files fetched from git get the commit's time (BuildKit does so when SOURCE_DATE_EPOCH is set).
   bool git_commit_mtime = false;
+  /// ADD of a file:// repository (KILN_ALLOW_FILE_GIT=1): off by default, since it reads the build
+  /// host's files from outside the context at the Dockerfile's request.
+  bool git_allow_file = false;
   /// Named build contexts (--build-context NAME=DIR or =GIT-URL) by lower-case name → directory.
   const std::map<std::string, std::string>* named_dirs = nullptr;
 };

@@ -34,6 +34,9 @@ using Paths = std::vector<std::string>;
 
 bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// ADD of a file:// repository reads the build machine's files: kiln wants it allowed explicitly.
+const std::string kAllowFile = "KILN_ALLOW_FILE_GIT=1";
+
 // A bare repository NAME.git under `dir`, filled from a work tree by Commit().
 class GitRepo {
  public:
@@ -146,7 +149,7 @@ TEST_F(BuildGitTest, AddFromGitAtABranchATagACommitWithSubdirKeepGitDirAndChecks
                                         "ADD --keep-git-dir=true ${REPO}#main /kept\n"
                                         "ADD --checksum=" + second.substr(0, 12) + " ${REPO}#main /checked\n"
                                         "ADD --chown=1234:5678 ${REPO}#v1:app /owned\n"}});
-  auto r = env_->Build(ctx, "--destination " + env_->Ref("git/add:1"));
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("git/add:1"), kAllowFile);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(Has(r.err, "commit " + second)) << r.err;
   auto img = env_->Read("git/add:1");
@@ -186,12 +189,60 @@ TEST_F(BuildGitTest, AddFromGitAtABranchATagACommitWithSubdirKeepGitDirAndChecks
   EXPECT_EQ(img.manifest["layers"].size(), 7u);
 }
 
+// `git daemon` serving `root` on 127.0.0.1: git's own protocol, git://host()/NAME.git.
+class GitDaemon {
+ public:
+  explicit GitDaemon(const std::string& root) : port_(testing::UnusedLoopbackPort()) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      std::string port = "--port=" + std::to_string(port_), base = "--base-path=" + root;
+      ::execlp("git", "git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", port.c_str(),
+               base.c_str(), root.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      if (RunShell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port_) + "' 2>/dev/null") == 0) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "git daemon did not start";
+  }
+  ~GitDaemon() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(BuildGitTest, AddOverGitsOwnProtocolAndANamedGitContext) {
+  std::string root = env_->NewDir("daemon-repos");
+  GitRepo repo(root, "lib");
+  std::string commit = repo.Commit({{"src/lib.c", "int x;\n"}, {"docs/a.md", "a\n"}});
+  GitDaemon daemon(root);
+  std::string url = "git://" + daemon.host() + "/lib.git";
+  std::string ctx = env_->Context({{"Dockerfile", Base() + "ADD " + url + "#main:src /usr/src/lib\n"
+                                                            "COPY --from=docs / /docs/\n"}});
+  auto r = env_->Build(ctx, "--build-context docs=" + url + "#" + commit + ":docs --destination " +
+                                env_->Ref("git/daemon:1"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("git/daemon:1");
+  EXPECT_EQ(ListTree(img.rootfs, "usr/src/lib"), (Paths{"usr/src/lib/lib.c"}));
+  EXPECT_EQ(Stat(img.rootfs, "usr/src/lib/lib.c").content, "int x;\n");
+  EXPECT_EQ(ListTree(img.rootfs, "docs"), (Paths{"docs/a.md"}));
+}
+
 TEST_F(BuildGitTest, ChecksumMismatchAndUnreachableRemotesFailAtTheirLine) {
   GitRepo repo(env_->NewDir("repos"), "sums");
   std::string first = repo.Commit({{"a.txt", "a\n"}});
   std::string second = repo.Commit({{"a.txt", "b\n"}});
   std::string ctx = env_->Context({{"Dockerfile", Base() + "ADD --checksum=" + first + " " + repo.url() + "#main /x\n"}});
-  auto r = env_->Build(ctx, "--destination " + env_->Ref("git/fail:1"));
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("git/fail:1"), kAllowFile);
   EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_TRUE(Has(r.err, "Dockerfile:2:1")) << r.err;
   EXPECT_TRUE(Has(r.err, "checksum mismatch")) << r.err;
@@ -210,10 +261,16 @@ TEST_F(BuildGitTest, ChecksumMismatchAndUnreachableRemotesFailAtTheirLine) {
   EXPECT_TRUE(Has(r.err, "fetching \"main\"")) << r.err;
   // A ref the repository does not have.
   ctx = env_->Context({{"Dockerfile", Base() + "ADD " + repo.url() + "#no-such-branch /x\n"}});
-  r = env_->Build(ctx, "--destination " + env_->Ref("git/fail:3"));
+  r = env_->Build(ctx, "--destination " + env_->Ref("git/fail:3"), kAllowFile);
   EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_TRUE(Has(r.err, "Dockerfile:2:1")) << r.err;
   EXPECT_TRUE(Has(r.err, "no-such-branch")) << r.err;
+  // A file:// repository in a Dockerfile is refused unless allowed.
+  ctx = env_->Context({{"Dockerfile", Base() + "ADD " + repo.url() + "#main /x\n"}});
+  r = env_->Build(ctx, "--destination " + env_->Ref("git/fail:5"));
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_TRUE(Has(r.err, "Dockerfile:2:1")) << r.err;
+  EXPECT_TRUE(Has(r.err, "KILN_ALLOW_FILE_GIT=1")) << r.err;
   // COPY does not take git sources.
   ctx = env_->Context({{"Dockerfile", Base() + "COPY " + repo.url() + " /x\n"}});
   r = env_->Build(ctx, "--destination " + env_->Ref("git/fail:4"));
@@ -227,10 +284,10 @@ TEST_F(BuildGitTest, TheLayerCacheFollowsTheBranchsCommit) {
   std::string ctx = env_->Context({{"Dockerfile", Base() + "ADD " + repo.url() + "#main /src\nRUN cat /src/v.txt > /copy\n"}});
   std::string cache = env_->NewDir("cache");
   std::string flags = "--cache --cache-dir " + cache + " --destination " + env_->Ref("git/cache:1");
-  auto first = env_->Build(ctx, flags);
+  auto first = env_->Build(ctx, flags, kAllowFile);
   ASSERT_EQ(first.rc, 0) << first.err;
   nlohmann::json layers = env_->Read("git/cache:1", false).manifest["layers"];
-  auto again = env_->Build(ctx, flags);
+  auto again = env_->Build(ctx, flags, kAllowFile);
   ASSERT_EQ(again.rc, 0) << again.err;
   std::regex hit(R"(STEP 2/3: done in [^(]*\(cache hit)");
   EXPECT_TRUE(std::regex_search(again.err, hit)) << again.err;
@@ -238,7 +295,7 @@ TEST_F(BuildGitTest, TheLayerCacheFollowsTheBranchsCommit) {
   EXPECT_EQ(env_->Read("git/cache:1", false).manifest["layers"], layers);
 
   repo.Commit({{"v.txt", "2\n"}});
-  auto changed = env_->Build(ctx, flags);
+  auto changed = env_->Build(ctx, flags, kAllowFile);
   ASSERT_EQ(changed.rc, 0) << changed.err;
   EXPECT_FALSE(std::regex_search(changed.err, hit)) << changed.err;
   EXPECT_TRUE(Has(changed.err, "cache miss")) << changed.err;
