@@ -278,6 +278,29 @@ TEST_F(BuildGitTest, ChecksumMismatchAndUnreachableRemotesFailAtTheirLine) {
   EXPECT_TRUE(Has(r.err, "use ADD")) << r.err;
 }
 
+TEST_F(BuildGitTest, FilesGetTheCommitTimeWhenSourceDateEpochIsSet) {
+  GitRepo repo(env_->NewDir("repos"), "dated");
+  repo.Commit({{"a.txt", "a\n"}});
+  repo.Shell("echo b > d/b.txt 2>/dev/null || (mkdir d && echo b > d/b.txt); git add -A; "
+             "GIT_COMMITTER_DATE='@1600000000 +0000' git commit -qm dated; git push -q origin main");
+  std::string ctx = env_->Context({{"Dockerfile", Base() + "ADD " + repo.url() + "#main /src\n"}});
+  // BuildKit: with SOURCE_DATE_EPOCH, the commit's time (here earlier than the epoch, so the layer's
+  // clamp to the epoch leaves it alone); without it, the time of the checkout.
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("git/dated:1"), kAllowFile + " SOURCE_DATE_EPOCH=1700000000");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("git/dated:1");
+  std::string times;
+  ASSERT_EQ(RunShell("stat -c %Y " + ShellQuote(img.rootfs + "/src/a.txt") + " " + ShellQuote(img.rootfs + "/src/d/b.txt") +
+                         " " + ShellQuote(img.rootfs + "/src/d"),
+                     &times),
+            0);
+  EXPECT_EQ(times, "1600000000\n1600000000\n1600000000\n");
+  r = env_->Build(ctx, "--destination " + env_->Ref("git/dated:2"), kAllowFile);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(RunShell("stat -c %Y " + ShellQuote(env_->Read("git/dated:2").rootfs + "/src/a.txt"), &times), 0);
+  EXPECT_GT(std::stoll(times), 1600000000);
+}
+
 TEST_F(BuildGitTest, TheLayerCacheFollowsTheBranchsCommit) {
   GitRepo repo(env_->NewDir("repos"), "cached");
   repo.Commit({{"v.txt", "1\n"}});
