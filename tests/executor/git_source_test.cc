@@ -5,6 +5,7 @@
 #include "executor/steps/git_source.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <deque>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/testing/registry_server.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kiln::executor {
@@ -236,6 +238,42 @@ TEST_F(GitCliTest, CredentialsInTheUrlDoNotStayInTheKeptGitDir) {
   std::string config = Read(tmp_.Sub("kept/.git/config"));
   EXPECT_EQ(config.find("tok3n"), std::string::npos) << config;
   EXPECT_EQ(config.find("extraheader"), std::string::npos) << config;
+}
+
+// An HTTP git host sees GIT_AUTH_TOKEN as BuildKit sends it; the token is on no command line and in
+// no message. The "host" is a python server on 127.0.0.1 that records the Authorization header.
+TEST_F(GitCliTest, TheAuthTokenGoesToTheHttpHostAsAHeaderAndNowhereElse) {
+  int port = testing::UnusedLoopbackPort();
+  std::string seen = tmp_.Sub("seen");
+  std::string server = tmp_.Sub("server.py");
+  testing::WriteFile(server,
+                     "import http.server, sys\n"
+                     "class H(http.server.BaseHTTPRequestHandler):\n"
+                     "    def do_GET(self):\n"
+                     "        with open(sys.argv[2], 'a') as f: f.write(str(self.headers.get('Authorization')) + '\\n')\n"
+                     "        self.send_response(403); self.end_headers()\n"
+                     "    def log_message(self, *a): pass\n"
+                     "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n");
+  std::string pidfile = tmp_.Sub("pid");
+  ASSERT_EQ(RunShell("python3 " + server + " " + std::to_string(port) + " " + seen + " </dev/null >/dev/null 2>&1 & echo $! > " + pidfile), 0);
+  for (int i = 0; i < 100 && RunShell("curl -s -o /dev/null http://127.0.0.1:" + std::to_string(port) + "/") != 0; ++i) {
+    ::usleep(50000);
+  }
+  GitRunnerOptions o;
+  o.environ = {{"PATH", "/usr/bin:/bin"}, {"HOME", tmp_.path()}, {"GIT_AUTH_TOKEN", "tok3n"}};
+  o.remote = "http://127.0.0.1:" + std::to_string(port) + "/org/r.git";
+  auto git = NewCliGitRunner(o);
+  GitUrl url;
+  url.remote = o.remote;
+  url.ref = "main";
+  auto c = CheckoutGit(*git, url, tmp_.Sub("co"), {});
+  RunShell("kill $(cat " + pidfile + ")");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("403"), std::string::npos) << c.status().message();
+  EXPECT_EQ(c.status().message().find("tok3n"), std::string::npos) << c.status().message();
+  std::string headers = Read(seen);
+  // base64("x-access-token:tok3n")
+  EXPECT_NE(headers.find("basic eC1hY2Nlc3MtdG9rZW46dG9rM24="), std::string::npos) << headers;
 }
 
 }  // namespace
