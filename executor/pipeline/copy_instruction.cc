@@ -11,7 +11,8 @@ namespace kiln::executor {
 using namespace kiln::dockerfile;
 using Clock = std::chrono::steady_clock;
 
-// The cache key standing for what a COPY --from reads: a stage's last key, or an image's digest.
+// The cache key standing for what a COPY --from (or a RUN mount from=) reads: a stage's last key, an
+// image's digest, or the content of a named context's whole directory.
 std::optional<Digest> StageBuild::FromKey(size_t index, const std::string& name) {
   for (const FromRef& fr : ps_.from_refs) {
     if (fr.instruction != index || (!name.empty() && fr.name != name)) continue;
@@ -22,6 +23,17 @@ std::optional<Digest> StageBuild::FromKey(size_t index, const std::string& name)
     if (fr.ref.kind == SourceRef::Kind::kImage) {
       Result<std::shared_ptr<const SourceImage>> img = svc_.fetcher->Resolve(fr.ref.image, ps_.platform);
       if (img.ok()) return StageBaseKey((*img)->manifest_raw.digest, "");
+    }
+    if (fr.ref.kind == SourceRef::Kind::kContext && svc_.named_dirs) {
+      auto dir = svc_.named_dirs->find(fr.ref.image);
+      if (dir == svc_.named_dirs->end()) continue;
+      CopySource src;
+      src.root = dir->second;
+      CopyRequest all;
+      all.sources = {"."};
+      all.dest = "/";
+      Result<std::optional<Digest>> d = HashCopySources(src, all);
+      if (d.ok() && *d) return Sha256Of("context:" + (*d)->ToString());
     }
   }
   return std::nullopt;

@@ -434,7 +434,8 @@ TEST_F(BuildGitTest, NamedBuildContextsForFromAndCopyFrom) {
                                     "COPY --from=src lib /from-git/\n"
                                     "COPY --from=f /nested /from-stage/\n"
                                     "COPY --from=BASE /bin/busybox /from-image/busybox\n"
-                                    "RUN cat /from-dir/a.txt > /ran\n"}});
+                                    "RUN cat /from-dir/a.txt > /ran\n"
+                                    "RUN --mount=type=bind,from=files,target=/m cat /m/nested/b.txt > /bound\n"}});
   auto r = env_->Build(ctx, "--build-context base=docker-image://" + env_->Ref("busybox:latest") +
                                 " --build-context files=" + files + " --build-context src=" + repo.url() + "#main" +
                                 " --destination " + env_->Ref("git/named:1"));
@@ -449,6 +450,7 @@ TEST_F(BuildGitTest, NamedBuildContextsForFromAndCopyFrom) {
   EXPECT_EQ(Stat(fs, "from-image/busybox").type, 'f');
   EXPECT_EQ(Stat(fs, "ran").content, "from a directory\n");  // FROM base: busybox's shell ran it
   EXPECT_EQ(Stat(fs, "bin/busybox").type, 'f');
+  EXPECT_EQ(Stat(fs, "bound").content, "b\n");  // RUN --mount from= a named context
 
   // A name with no context and no stage is an image name, as before; a directory that does not
   // exist is an error naming it.
@@ -458,6 +460,27 @@ TEST_F(BuildGitTest, NamedBuildContextsForFromAndCopyFrom) {
   r = env_->Build(ctx, "--build-context files=oci-layout:///x --destination " + env_->Ref("git/named:2"));
   EXPECT_NE(r.rc, 0) << r.err;
   EXPECT_TRUE(Has(r.err, "--build-context files=")) << r.err;
+}
+
+TEST_F(BuildGitTest, AChangedNamedContextMissesTheLayerCache) {
+  std::string files = env_->Context({{"a.txt", "1\n"}});
+  // The RUN first: its key must move with the context's content by itself, not through a COPY's.
+  std::string ctx = env_->Context({{"Dockerfile", Base() + "RUN --mount=type=bind,from=files,target=/m cat /m/a.txt > /b.txt\n"
+                                                            "COPY --from=files a.txt /a.txt\n"}});
+  std::string flags = "--cache --cache-dir " + env_->NewDir("named-cache") + " --build-context files=" + files +
+                      " --destination " + env_->Ref("git/named-cache:1");
+  auto first = env_->Build(ctx, flags);
+  ASSERT_EQ(first.rc, 0) << first.err;
+  auto again = env_->Build(ctx, flags);
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_TRUE(std::regex_search(again.err, std::regex(R"(STEP 3/3: done in [^(]*\(cache hit)"))) << again.err;
+  testing::WriteFile(files + "/a.txt", "2\n");
+  auto changed = env_->Build(ctx, flags);
+  ASSERT_EQ(changed.rc, 0) << changed.err;
+  EXPECT_FALSE(std::regex_search(changed.err, std::regex(R"(STEP [23]/3: done in [^(]*\(cache hit)"))) << changed.err;
+  auto img = env_->Read("git/named-cache:1");
+  EXPECT_EQ(Stat(img.rootfs, "a.txt").content, "2\n");
+  EXPECT_EQ(Stat(img.rootfs, "b.txt").content, "2\n");
 }
 
 }  // namespace
