@@ -44,7 +44,7 @@ class GitRepo {
     EXPECT_EQ(Git("init -q -b main " + ShellQuote(work_)), 0);
     EXPECT_EQ(Git("-C " + ShellQuote(work_) + " config user.email t@example.test"), 0);
     EXPECT_EQ(Git("-C " + ShellQuote(work_) + " config user.name tester"), 0);
-    EXPECT_EQ(Git("init -q --bare " + ShellQuote(bare_)), 0);
+    EXPECT_EQ(Git("init -q --bare -b main " + ShellQuote(bare_)), 0);
     EXPECT_EQ(Git("-C " + ShellQuote(work_) + " remote add origin " + ShellQuote(bare_)), 0);
   }
   // Writes `files` (path → content; "-path" removes it), commits on `branch` and pushes; the commit.
@@ -235,6 +235,40 @@ TEST_F(BuildGitTest, AddOverGitsOwnProtocolAndANamedGitContext) {
   EXPECT_EQ(ListTree(img.rootfs, "usr/src/lib"), (Paths{"usr/src/lib/lib.c"}));
   EXPECT_EQ(Stat(img.rootfs, "usr/src/lib/lib.c").content, "int x;\n");
   EXPECT_EQ(ListTree(img.rootfs, "docs"), (Paths{"docs/a.md"}));
+}
+
+TEST_F(BuildGitTest, AsAnUnprivilegedUser) {
+  // kiln as nobody: git runs inside kiln's user namespace (rootless) or as nobody itself (ptrace);
+  // the files still land owned by root, and a named git context and a git --context work too.
+  std::string root = env_->NewDir("nobody-repos");
+  GitRepo repo(root, "app");
+  repo.Commit({{"Dockerfile", "FROM " + env_->reg().host() + "/busybox:latest\n"
+                              "ADD " + std::string("git://REPLACED") + "#main:lib /lib-src\n"
+                              "COPY --from=docs a.md /docs/\n"},
+               {"lib/x.c", "x\n"},
+               {"a.md", "a\n"}});
+  GitDaemon daemon(root);
+  std::string url = "git://" + daemon.host() + "/app.git";
+  repo.Shell("sed -i 's|git://REPLACED|" + url + "|' Dockerfile && git commit -qam url && git push -q origin main");
+  GitHttpServer http(root, env_->NewDir("nobody-cgi"));
+  for (const char* sandbox : {"rootless", "ptrace"}) {
+    SCOPED_TRACE(sandbox);
+    std::string state = env_->NewDir(std::string("nobody-git-") + sandbox);
+    ASSERT_EQ(::chown(state.c_str(), 65534, 65534), 0);
+    std::string tag = std::string("git/nobody:") + sandbox;
+    auto r = testing::RunKiln(env_->kiln(),
+                              "build --context git://" + http.host() + "/cgi-bin/git/app.git#main --build-context docs=" +
+                                  url + " --state-dir " + state + " --insecure --insecure-pull --sandbox " + sandbox +
+                                  " --destination " + env_->Ref(tag),
+                              "GIT_PULL_METHOD=http", "setpriv --reuid=65534 --regid=65534 --clear-groups");
+    ASSERT_EQ(r.rc, 0) << r.err;
+    auto img = env_->Read(tag);
+    FileInfo x = Stat(img.rootfs, "lib-src/x.c");
+    EXPECT_EQ(x.content, "x\n");
+    EXPECT_EQ(x.uid, 0u);
+    EXPECT_EQ(x.gid, 0u);
+    EXPECT_EQ(Stat(img.rootfs, "docs/a.md").content, "a\n");
+  }
 }
 
 TEST_F(BuildGitTest, ChecksumMismatchAndUnreachableRemotesFailAtTheirLine) {
