@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd/commands.h"
+#include "core/stop_signals.h"
 #include "executor/dockerfile/args.h"
 #include "executor/dockerfile/mount.h"
 #include "executor/pipeline/build.h"
@@ -368,6 +370,12 @@ int RunBuildCommand(BuildFlags& f) {
   auto started = std::chrono::steady_clock::now();
   // Rootless: the whole build runs as root in one user namespace (executor/build.h).
   return executor::RunInBuildNamespace(o, deps, [&]() -> int {
+    // A cancelled CI job (SIGTERM) or Ctrl-C: the running step's processes end and the build's work
+    // directory goes before kiln exits with 128 + the signal. Installed here, inside the build's user
+    // namespace when there is one (it starts a thread; the namespace needs a single-threaded caller).
+    InstallStopHandlers([](int sig) {
+      std::cerr << "kiln: " << ::strsignal(sig) << ": stopping the build and removing its work directory\n";
+    });
     Result<executor::BuildResult> r = executor::RunBuild(o, deps);
     if (!r.ok()) {
       log->Error(r.status().message());

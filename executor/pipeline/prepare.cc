@@ -67,6 +67,9 @@ Status PrepareState(const BuildOptions& options, BuildLog* log, PreparedBuild& b
   }
   KILN_ASSIGN_OR_RETURN(b.lease, CreateWorkDir(b.state_dir, options.keep_work));
   b.remover = std::make_unique<WorkDirRemover>(b.lease.path, options.keep_work, log);
+  if (!options.keep_work) {
+    b.stop_cleanup = std::make_unique<StopCleanup>([dir = b.lease.path] { RemoveTree(dir).IgnoreError(); });
+  }
   return OkStatus();
 }
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/status.h"
+#include "core/stop_signals.h"
 #include "executor/image/image_fetcher.h"
 #include "executor/pipeline/build_deps.h"
 #include "executor/pipeline/build_options.h"
@@ -21,6 +22,7 @@
 #include "executor/steps/build_context.h"
 #include "executor/steps/secrets.h"
 #include "executor/steps/ssh_forward.h"
+#include "executor/cache/cache_store.h"
 #include "executor/cache/mount_cache.h"
 #include "executor/cache/mount_remote.h"
 #include "layers/oci_layout.h"
@@ -47,6 +49,8 @@ struct PreparedBuild {
   std::unique_ptr<layers::OciLayout> store;  ///< STATE/store, shared by builds
   WorkDirLease lease;                        ///< this build's STATE/work/build-XXXXXX
   std::unique_ptr<WorkDirRemover> remover;
+  /// Removes the work directory when kiln is stopped by a signal (core/stop_signals.h).
+  std::unique_ptr<StopCleanup> stop_cleanup;
   std::unique_ptr<BuildContext> context;
   /// Named contexts that are directories (given, or fetched from git): lower-case name → directory.
   std::map<std::string, std::string> named_dirs;
@@ -55,6 +59,9 @@ struct PreparedBuild {
   /// Each destination's repository, opened (and checked) once: by Reference::ToString().
   std::map<std::string, std::shared_ptr<registry::Repository>> destinations;
   std::unique_ptr<ImageFetcher> fetcher;
+  /// The layer cache (--cache), opened by BuildStages. Lives as long as the build: layers the image
+  /// took from the cache are read from it again when the image is published.
+  std::unique_ptr<LayerCache> layer_cache;
   /// RUN --mount: the --secret values' sources (checked to exist), and the cache mounts' directories
   /// (under --cache-dir, else the state directory) with the keys this build used.
   std::unique_ptr<SecretStore> secrets;

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 
+#include "core/stop_signals.h"
 #include "core/unique_fd.h"
 #include "executor/dockerfile/parser.h"
 #include "executor/pipeline/stage_build.h"
@@ -103,6 +104,7 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
   if (svc_.uploads) svc_.uploads->Wait();
   auto t = Clock::now();
   Result<sandbox::RunResult> rr = runner->Run(spec);
+  WaitIfStopping();  // the step was ended by kiln's stop: the clean-up is under way, not a RUN failure
   svc_.times->run += Clock::now() - t;
   if (!rr.ok()) return rr.status().WithContext("RUN could not start");
   if (!rr->success()) {

@@ -139,10 +139,12 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
   if (::geteuid() != 0) svc.layer_options.tar.map_owner = OwnerMapBack();
   svc.created = FormatRfc3339(epoch ? *epoch : static_cast<int64_t>(::time(nullptr)));
   svc.times = times;
-  std::unique_ptr<LayerCache> cache;
   if (options.cache) {
-    KILN_ASSIGN_OR_RETURN(cache, OpenLayerCache(options, build.access->push_client(), build.front.target, log));
-    svc.cache = cache.get();
+    // Kept by the prepared build, not here: the image's cached layers are read from it when the
+    // image is published, after the stages are done.
+    KILN_ASSIGN_OR_RETURN(build.layer_cache,
+                          OpenLayerCache(options, build.access->push_client(), build.front.target, log));
+    svc.cache = build.layer_cache.get();
     svc.cache_run = options.cache_run_layers;
     svc.cache_copy = options.cache_copy_layers;
     svc.layer_format = std::string(layers::CompressionName(options.compression)) + "/" +

@@ -206,6 +206,19 @@ pid_t CloneWithFlags(unsigned long flags) {
   return static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
 }
 
+namespace {
+
+volatile sig_atomic_t g_step = 0;
+
+void KillStepGroup(int) {
+  if (g_step > 0) {
+    ::kill(-g_step, SIGKILL);
+    ::kill(g_step, SIGKILL);
+  }
+}
+
+}  // namespace
+
 void SupervisorMain(const ChildPlan& plan) {
   // If kiln dies, the step must not outlive it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -233,6 +246,16 @@ void SupervisorMain(const ChildPlan& plan) {
   if (step < 0) Fail(plan, Stage::kForkStep);
   if (step == 0) StepMain(plan);
   ::close(plan.out_fd);
+  if (plan.tier != 1) {
+    // kiln stopping (core/stop_signals.h) sends us SIGTERM: end the step's process group now; the
+    // loop below then reaps it as usual. (Tier 1 is sent SIGKILL: the pid namespace ends with us.)
+    g_step = step;
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = KillStepGroup;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
+  }
 
   int status = 0;
   for (;;) {

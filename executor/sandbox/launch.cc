@@ -1,7 +1,10 @@
 #include "executor/sandbox/launch.h"
 
+#include "core/stop_signals.h"
+
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +89,10 @@ Result<LaunchResult> Launch(ChildPlan plan, const IdMapPlan* mapping, Writer* ou
     SupervisorMain(plan);
   }
   int clone_err = errno;
+  // A stop of kiln (SIGTERM from a cancelled job) ends the step: tier 1's supervisor is the pid
+  // namespace's init (SIGKILL ends everything in it); the others end the step's group themselves.
+  std::optional<StopChild> stop;
+  if (pid > 0) stop.emplace(pid, plan.tier == 1 ? SIGKILL : SIGTERM);
   ::close(devnull);
   Pipe::Close(report.w);
   Pipe::Close(sync.r);

@@ -8,6 +8,60 @@
 namespace kiln::executor {
 namespace {
 
+// Docker's nat port spec as BuildKit reads EXPOSE: [ip:][hostport:]port[-end][/proto] → one
+// "port/proto" per port of the range (numbers normalised, proto lower-cased, tcp by default).
+Result<std::vector<std::string>> ExposedPorts(const std::string& spec) {
+  std::string container = spec.substr(spec.find_last_of(':') == std::string::npos ? 0 : spec.find_last_of(':') + 1);
+  std::string port = container, proto = "tcp";
+  if (size_t slash = container.find('/'); slash != std::string::npos) {
+    port = container.substr(0, slash);
+    proto = container.substr(slash + 1);
+    for (char& c : proto) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    if (proto.empty()) proto = "tcp";
+  }
+  if (proto != "tcp" && proto != "udp" && proto != "sctp") {
+    return InvalidArgument("invalid protocol \"" + proto + "\" in EXPOSE " + spec + " (tcp, udp or sctp)");
+  }
+  auto number = [&](const std::string& text) -> Result<long> {
+    if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos) {
+      return InvalidArgument("invalid port \"" + port + "\" in EXPOSE " + spec + " (a number or a range like 8000-8010)");
+    }
+    long n = std::stol(text);
+    if (n > 65535) return InvalidArgument("port " + text + " in EXPOSE " + spec + " is out of range (0-65535)");
+    return n;
+  };
+  size_t dash = port.find('-');
+  KILN_ASSIGN_OR_RETURN(long first, number(port.substr(0, dash)));
+  long last = first;
+  if (dash != std::string::npos) {
+    KILN_ASSIGN_OR_RETURN(last, number(port.substr(dash + 1)));
+    if (last < first) return InvalidArgument("invalid port range " + port + " in EXPOSE " + spec);
+  }
+  std::vector<std::string> out;
+  for (long p = first; p <= last; ++p) out.push_back(std::to_string(p) + "/" + proto);
+  return out;
+}
+
+// moby's signal.ParseSignal, which BuildKit applies to STOPSIGNAL: a positive number, or a Linux
+// signal name with or without SIG, in any case (the value is stored as written).
+bool IsValidStopSignal(const std::string& raw) {
+  if (!raw.empty() && raw.find_first_not_of("0123456789") == std::string::npos) {
+    return raw.size() < 10 && std::stol(raw) > 0;
+  }
+  std::string name = raw;
+  for (char& c : name) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  static const std::set<std::string> kNames = {
+      "ABRT", "ALRM", "BUS",  "CHLD", "CLD",  "CONT", "FPE",    "HUP",   "ILL",  "INT",  "IO",   "IOT",
+      "KILL", "PIPE", "POLL", "PROF", "PWR",  "QUIT", "SEGV",   "STKFLT", "STOP", "SYS",  "TERM", "TRAP",
+      "TSTP", "TTIN", "TTOU", "URG",  "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN", "RTMAX"};
+  if (kNames.count(name)) return true;
+  for (int i = 1; i <= 15; ++i) {
+    if (name == "RTMIN+" + std::to_string(i) || name == "RTMAX-" + std::to_string(i)) return true;
+  }
+  return false;
+}
+
 using namespace kiln::dockerfile;
 
 std::vector<std::string> CommandArgv(const CommandLine& cmd, const std::vector<std::string>& shell) {
@@ -98,21 +152,9 @@ Result<bool> ApplyMetadata(const Instruction& inst, char escape, StageMetadata& 
   if (const auto* expose = std::get_if<ExposeInst>(&inst.cmd)) {
     for (const std::string& p : expose->ports) {
       KILN_ASSIGN_OR_RETURN(std::vector<std::string> words, ExpandWords(p, st.scope->ExpansionVars(), escape));
-      for (std::string w : words) {
-        for (char& c : w) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-        std::string port = w, proto = "tcp";
-        size_t slash = w.find('/');
-        if (slash != std::string::npos) port = w.substr(0, slash), proto = w.substr(slash + 1);
-        if (proto != "tcp" && proto != "udp" && proto != "sctp") {
-          return InvalidArgument("invalid protocol \"" + proto + "\" in EXPOSE " + w + " (tcp, udp or sctp)");
-        }
-        bool digits = !port.empty();
-        size_t dash = port.find('-');
-        for (size_t i = 0; i < port.size(); ++i) {
-          if (!isdigit(static_cast<unsigned char>(port[i])) && !(i == dash && i > 0 && i + 1 < port.size())) digits = false;
-        }
-        if (!digits) return InvalidArgument("invalid port \"" + port + "\" in EXPOSE (a number or a range like 8000-8010)");
-        cfg.exposed_ports.insert(port + "/" + proto);
+      for (const std::string& w : words) {
+        KILN_ASSIGN_OR_RETURN(std::vector<std::string> ports, ExposedPorts(w));
+        cfg.exposed_ports.insert(ports.begin(), ports.end());
       }
     }
     return true;
@@ -150,6 +192,7 @@ Result<bool> ApplyMetadata(const Instruction& inst, char escape, StageMetadata& 
   }
   if (const auto* sig = std::get_if<StopSignalInst>(&inst.cmd)) {
     KILN_ASSIGN_OR_RETURN(cfg.stop_signal, expand(sig->signal));
+    if (!IsValidStopSignal(cfg.stop_signal)) return InvalidArgument("Invalid signal: " + cfg.stop_signal);
     return true;
   }
   if (const auto* hc = std::get_if<HealthcheckInst>(&inst.cmd)) {

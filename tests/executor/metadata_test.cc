@@ -92,8 +92,22 @@ TEST(MetadataTest, EmptyShellFormEntrypointIsAnEmptyList) {
 }
 
 TEST(MetadataTest, ExposeDefaultsToTcpAndExpands) {
-  Applied a = Apply("ARG P=8080\nEXPOSE 80 $P/udp 9000-9001/TCP\n");
-  EXPECT_EQ(a.image.config.exposed_ports, (std::set<std::string>{"80/tcp", "8080/udp", "9000-9001/tcp"}));
+  Applied a = Apply("ARG P=8080\nEXPOSE 80 $P/udp 9000-9002/TCP 0443 127.0.0.1:81:8081/udp\n");
+  // As BuildKit: a range is every port in it, numbers normalised, the container side of a mapping.
+  EXPECT_EQ(a.image.config.exposed_ports, (std::set<std::string>{"80/tcp", "8080/udp", "9000/tcp", "9001/tcp",
+                                                                 "9002/tcp", "443/tcp", "8081/udp"}));
+  EXPECT_NE(Apply("EXPOSE 9002-9000\n").error.find("invalid port range"), std::string::npos);
+  EXPECT_NE(Apply("EXPOSE 70000\n").error.find("out of range"), std::string::npos);
+}
+
+TEST(MetadataTest, StopsignalIsValidatedAsBuildKitDoes) {
+  for (const char* ok : {"SIGTERM", "term", "SIGRTMIN+3", "9", "sigkill"}) {
+    EXPECT_EQ(Apply(std::string("STOPSIGNAL ") + ok + "\n").error, "") << ok;
+  }
+  EXPECT_EQ(Apply("STOPSIGNAL sigquit\n").image.config.stop_signal, "sigquit");  // stored as written
+  for (const char* bad : {"SIGNOPE", "0", "RTMIN+16"}) {
+    EXPECT_NE(Apply(std::string("STOPSIGNAL ") + bad + "\n").error.find("Invalid signal"), std::string::npos) << bad;
+  }
 }
 
 TEST(MetadataTest, ExposeRejectsABadProtocolOrPort) {
