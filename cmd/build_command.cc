@@ -24,6 +24,7 @@
 #include "executor/dockerfile/args.h"
 #include "executor/dockerfile/mount.h"
 #include "executor/pipeline/build.h"
+#include "executor/pipeline/contexts.h"
 #include "layers/decompress.h"
 #include "layers/oci_layout.h"
 
@@ -62,6 +63,8 @@ struct BuildFlags {
   std::string cache_ttl;
   bool compressed_caching = true;
   std::string context_sub_path;
+  std::string git;  // Kaniko's --git KEY=VALUE,...
+  std::vector<std::string> build_contexts;
   bool no_push_cache = false;
   // Kaniko flags that mean nothing for kiln: accepted, and each named once in the log.
   std::vector<std::string> accepted_notes;
@@ -120,6 +123,49 @@ Status WriteBenchmarkFile(const std::string& path, const executor::PhaseTimes& t
   out << j.dump(2) << "\n";
   out.close();
   if (!out) return IoError("writing " + path);
+  return OkStatus();
+}
+
+// Kaniko's --git "branch=B,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL", and
+// BuildKit's --build-context NAME=VALUE.
+Status ParseContextFlags(BuildFlags& f) {
+  executor::BuildOptions& o = f.o;
+  for (const std::string& bc : f.build_contexts) {
+    size_t eq = bc.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == bc.size()) {
+      return InvalidArgument("--build-context must be NAME=VALUE (a directory, docker-image://REF or a git URL), not \"" +
+                             bc + "\"");
+    }
+    o.build_contexts.emplace_back(bc.substr(0, eq), bc.substr(eq + 1));
+  }
+  if (f.git.empty()) return OkStatus();
+  if (!executor::IsGitContext(o.context)) {
+    return InvalidArgument("--git applies to a git build context (--context git://...), not to \"" + o.context + "\"");
+  }
+  size_t start = 0;
+  while (start <= f.git.size()) {
+    size_t comma = f.git.find(',', start);
+    std::string kv = f.git.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? f.git.size() + 1 : comma + 1;
+    if (kv.empty()) continue;
+    size_t eq = kv.find('=');
+    std::string key = kv.substr(0, eq), value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    auto boolean = [&](bool* out) -> Status {
+      if (value == "true" || value == "1") *out = true;
+      else if (value == "false" || value == "0") *out = false;
+      else return InvalidArgument("--git " + key + " must be true or false, not \"" + value + "\"");
+      return OkStatus();
+    };
+    if (eq == std::string::npos) return InvalidArgument("--git takes KEY=VALUE pairs, not \"" + kv + "\"");
+    if (key == "branch") o.git.branch = value;
+    else if (key == "single-branch") KILN_RETURN_IF_ERROR(boolean(&o.git.single_branch));
+    else if (key == "recurse-submodules") KILN_RETURN_IF_ERROR(boolean(&o.git.recurse_submodules));
+    else if (key == "insecure-skip-tls") KILN_RETURN_IF_ERROR(boolean(&o.git.insecure_skip_tls));
+    else {
+      return InvalidArgument("--git: unknown option \"" + key +
+                             "\" (Kaniko's are branch, single-branch, recurse-submodules, insecure-skip-tls)");
+    }
+  }
   return OkStatus();
 }
 
@@ -210,7 +256,7 @@ Status ParseTypedFlags(BuildFlags& f) {
   r.skip_verify_registries.insert(f.skip_tls_verify_registries.begin(), f.skip_tls_verify_registries.end());
   r.mirrors = f.registry_mirrors;
   r.mirror_fallback = !f.skip_default_registry_fallback;
-  return OkStatus();
+  return ParseContextFlags(f);
 }
 
 int RunBuildCommand(BuildFlags& f) {
@@ -243,7 +289,9 @@ int RunBuildCommand(BuildFlags& f) {
     std::cerr << "kiln: " << s.message() << "\n";
     return kExitFailure;
   }
-  if (!f.context_sub_path.empty()) {
+  if (!f.context_sub_path.empty() && executor::IsGitContext(o.context)) {
+    o.context_sub_path = f.context_sub_path;  // applied below the checkout (executor/pipeline/contexts.h)
+  } else if (!f.context_sub_path.empty()) {
     std::string dir = o.context.rfind("dir://", 0) == 0 ? o.context.substr(6) : o.context;
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -351,7 +399,9 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->alias("executor");
   auto multi = [](CLI::Option* opt) { return opt->allow_extra_args(false)->expected(1)->take_all(); };
 
-  sub->add_option("-c,--context", o.context, "Build context: a directory, dir://DIR, tar://FILE or a .tar.gz")
+  sub->add_option("-c,--context", o.context,
+                  "Build context: a directory, dir://DIR, tar://FILE, tar://stdin, a .tar.gz, or a git repository "
+                  "(Kaniko's git://HOST/REPO.git#REF#COMMIT, or any git URL)")
       ->capture_default_str();
   sub->add_option("-f,--dockerfile", o.dockerfile, "Path to the Dockerfile (default CONTEXT/Dockerfile)");
   multi(sub->add_option("-d,--destination", f->destinations, "Where to push the image (repeatable)"));
@@ -442,7 +492,12 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_flag("--check", o.check_only, "Only run the build checks (BuildKit's rules; # check= directive) and stop")
       ->group("kiln's own flags");
 
-  Unsupported(sub, f.get(), "--git", "git contexts are not supported; check out the repository and pass a directory", false);
+  sub->add_option("--git", f->git,
+                  "Options of a git context: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL");
+  multi(sub->add_option("--build-context", f->build_contexts,
+                        "Named context for FROM NAME and COPY --from=NAME: NAME=DIR, NAME=docker-image://REF or "
+                        "NAME=GIT-URL (repeatable; BuildKit's)"))
+      ->group("kiln's own flags");
   Accepted(sub, f.get(), "--force", "kiln never builds in the host's own filesystem, so there is nothing to force", true);
   Accepted(sub, f.get(), "--use-new-run", "kiln's RUN snapshots are always incremental (what --use-new-run chose)", true);
   Accepted(sub, f.get(), "--push-ignore-immutable-tag-errors",
@@ -452,7 +507,7 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   // --help in groups a Kaniko user recognises; kiln's own flags last.
   static const std::map<std::string, std::string> kGroups = {
       {"--context", "Build"}, {"--dockerfile", "Build"}, {"--build-arg", "Build"}, {"--target", "Build"},
-      {"--custom-platform", "Build"}, {"--label", "Build"}, {"--context-sub-path", "Build"},
+      {"--custom-platform", "Build"}, {"--label", "Build"}, {"--context-sub-path", "Build"}, {"--git", "Build"},
       {"--single-snapshot", "Build"}, {"--snapshot-mode", "Build"}, {"--reproducible", "Build"},
       {"--ignore-path", "Build"}, {"--ignore-var-run", "Build"}, {"--cleanup", "Build"},
       {"--preserve-context", "Build"}, {"--skip-unused-stages", "Build"}, {"--kaniko-dir", "Build"},

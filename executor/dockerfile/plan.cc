@@ -72,6 +72,15 @@ class Planner {
     return OkStatus();
   }
 
+  // Whether `name` is a named build context; if so, fills `ref` with what it stands for.
+  bool NamedContext(const std::string& name, SourceRef* ref) const {
+    auto it = opts_.named_contexts.find(Lower(name));
+    if (it == opts_.named_contexts.end()) return false;
+    ref->kind = it->second.empty() ? SourceRef::Kind::kContext : SourceRef::Kind::kImage;
+    ref->image = it->second.empty() ? it->first : it->second;
+    return true;
+  }
+
   // What `name` in `--from=name` (on stage `self`) refers to.
   Result<SourceRef> ResolveFrom(const std::string& name, int self, const Instruction& inst, const std::string& what) {
     SourceRef ref;
@@ -89,6 +98,7 @@ class Planner {
       return ref;
     }
     if (name.empty()) return df_.source.ErrorAt(inst.loc, what + " names nothing: the value is empty after expansion");
+    if (NamedContext(name, &ref)) return ref;
     std::string why = CheckImageReference(name);
     if (!why.empty()) {
       std::vector<std::string> all;
@@ -169,6 +179,8 @@ class Planner {
     if (base_it != names_.end() && base_it->second < i) {
       ps.base.kind = SourceRef::Kind::kStage;
       ps.base.stage = base_it->second;
+    } else if (NamedContext(*image, &ps.base)) {
+      // --build-context NAME=...: an image in its place, or a directory as the stage's root.
     } else if (*image == "scratch") {
       ps.base.kind = SourceRef::Kind::kScratch;
     } else {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,13 +37,19 @@ struct PlanOptions {
   using OnbuildTriggers =
       std::function<Result<std::vector<std::string>>(const std::string& image, const Platform& platform)>;
   OnbuildTriggers onbuild_triggers;
+  /// BuildKit's named contexts (--build-context): lower-case name → an image reference (FROM NAME and
+  /// --from=NAME read that image), or "" for a directory (SourceRef::Kind::kContext). A stage of the
+  /// same name wins.
+  std::map<std::string, std::string> named_contexts;
 };
 
 /// What a stage starts from, or what a COPY --from / mount from= reads from.
 struct SourceRef {
-  enum class Kind { kScratch, kImage, kStage };
+  enum class Kind { kScratch, kImage, kStage, kContext };
   Kind kind = Kind::kScratch;
-  std::string image;  ///< kImage: the reference as written after expansion
+  /// kImage: the reference as written after expansion (a named context's image when one applies);
+  /// kContext: the named context's lower-case name.
+  std::string image;
   int stage = -1;     ///< kStage: index of the stage in the Dockerfile
 };
 

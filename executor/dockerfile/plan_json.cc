@@ -103,6 +103,7 @@ Json RefJson(const SourceRef& r) {
     case SourceRef::Kind::kScratch: return {{"kind", "scratch"}};
     case SourceRef::Kind::kImage: return {{"kind", "image"}, {"image", r.image}};
     case SourceRef::Kind::kStage: return {{"kind", "stage"}, {"stage", r.stage}};
+    case SourceRef::Kind::kContext: return {{"kind", "context"}, {"context", r.image}};
   }
   return {};
 }

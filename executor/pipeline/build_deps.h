@@ -8,6 +8,7 @@
 #include "executor/log/build_log.h"
 #include "executor/sandbox/command_runner.h"
 #include "executor/sandbox/id_mapping.h"
+#include "executor/steps/git_source.h"
 #include "executor/steps/url_fetcher.h"
 #include "registry/credentials.h"
 #include "registry/transport.h"
@@ -21,6 +22,8 @@ struct BuildDeps {
   sandbox::CommandRunner* runner = nullptr;
   std::unique_ptr<registry::Keychain> keychain;
   UrlFetcher* url_fetcher = nullptr;
+  /// Runs git for git sources (ADD, --context, --build-context); empty: Debian's git CLI.
+  GitRunnerFactory git;
   /// The wire to registries for pulls and pushes (tests: a loopback or fake transport). nullptr:
   /// libcurl with the options' TLS settings.
   registry::Transport* registry_transport = nullptr;

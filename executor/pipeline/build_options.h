@@ -29,8 +29,22 @@ enum class SandboxChoice { kAuto, kRootless, kChroot, kPtrace, kInPlace };
 
 struct BuildOptions {
   // --- Inputs ---
-  /// --context: a directory, "dir://DIR", "tar://FILE" or a .tar/.tar.gz file.
+  /// --context: a directory, "dir://DIR", "tar://FILE", "tar://stdin", a .tar/.tar.gz file, or a git
+  /// repository ("git://HOST/PATH#REF#COMMIT" as Kaniko, or any git URL of git_url.h).
   std::string context = ".";
+  /// --context-sub-path of a git context (applied after the fetch; cmd/ folds it into a directory
+  /// context itself).
+  std::string context_sub_path;
+  /// Kaniko's --git options for a git context.
+  struct GitContextOptions {
+    std::string branch;               ///< branch=: the ref when the URL names none
+    bool single_branch = false;       ///< single-branch=: kiln always fetches the one ref
+    bool recurse_submodules = false;  ///< recurse-submodules=
+    bool insecure_skip_tls = false;   ///< insecure-skip-tls=
+  } git;
+  /// --build-context NAME=VALUE (BuildKit's named contexts), in order: VALUE is a directory,
+  /// docker-image://REF or a git URL. FROM NAME and COPY --from=NAME read them.
+  std::vector<std::pair<std::string, std::string>> build_contexts;
   /// --dockerfile: path; relative paths are taken relative to the context directory first (Kaniko),
   /// then to the current directory. "" = CONTEXT/Dockerfile.
   std::string dockerfile;

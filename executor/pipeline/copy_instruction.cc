@@ -1,13 +1,18 @@
+#include "executor/cache/cache_key.h"
 #include "executor/dockerfile/shell_lex.h"
 #include "executor/pipeline/stage_build.h"
 #include "executor/steps/copy_step.h"
+#include "executor/steps/git_url.h"
+
+#include <algorithm>
 
 namespace kiln::executor {
 
 using namespace kiln::dockerfile;
 using Clock = std::chrono::steady_clock;
 
-// The cache key standing for what a COPY --from reads: a stage's last key, or an image's digest.
+// The cache key standing for what a COPY --from (or a RUN mount from=) reads: a stage's last key, an
+// image's digest, or the content of a named context's whole directory.
 std::optional<Digest> StageBuild::FromKey(size_t index, const std::string& name) {
   for (const FromRef& fr : ps_.from_refs) {
     if (fr.instruction != index || (!name.empty() && fr.name != name)) continue;
@@ -18,6 +23,17 @@ std::optional<Digest> StageBuild::FromKey(size_t index, const std::string& name)
     if (fr.ref.kind == SourceRef::Kind::kImage) {
       Result<std::shared_ptr<const SourceImage>> img = svc_.fetcher->Resolve(fr.ref.image, ps_.platform);
       if (img.ok()) return StageBaseKey((*img)->manifest_raw.digest, "");
+    }
+    if (fr.ref.kind == SourceRef::Kind::kContext && svc_.named_dirs) {
+      auto dir = svc_.named_dirs->find(fr.ref.image);
+      if (dir == svc_.named_dirs->end()) continue;
+      CopySource src;
+      src.root = dir->second;
+      CopyRequest all;
+      all.sources = {"."};
+      all.dest = "/";
+      Result<std::optional<Digest>> d = HashCopySources(src, all);
+      if (d.ok() && *d) return Sha256Of("context:" + (*d)->ToString());
     }
   }
   return std::nullopt;
@@ -46,6 +62,13 @@ Result<std::string> StageBuild::FromRoot(size_t index, const std::string& from_t
       (*svc_.image_roots)[fr.ref.image] = dir;
       return dir;
     }
+    if (fr.ref.kind == SourceRef::Kind::kContext) {
+      auto dir = svc_.named_dirs ? svc_.named_dirs->find(fr.ref.image) : std::map<std::string, std::string>::const_iterator();
+      if (!svc_.named_dirs || dir == svc_.named_dirs->end()) {
+        return InternalError("--from=" + from_text + ": the build context " + fr.ref.image + " was not prepared");
+      }
+      return dir->second;
+    }
     return InvalidArgument("--from=" + from_text + " names scratch, which has no files");
   }
   return InternalError("--from=" + from_text + " was not resolved by the plan");
@@ -60,7 +83,10 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
     src.ignore = &svc_.context->ignore();
   } else {
     KILN_ASSIGN_OR_RETURN(src.root, FromRoot(index, from));
-    src.from_stage = true;
+    // A named context's files are owned by 0:0, as the main context's; a stage's or image's keep theirs.
+    src.from_stage = std::none_of(ps_.from_refs.begin(), ps_.from_refs.end(), [&](const FromRef& fr) {
+      return fr.instruction == index && fr.ref.kind == SourceRef::Kind::kContext;
+    });
   }
   CopyRequest req;
   req.add = add;
@@ -96,6 +122,9 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
   }
   if (!checksum.empty()) {
     KILN_ASSIGN_OR_RETURN(req.checksum, Expand(checksum));
+  }
+  if (add && std::any_of(req.sources.begin(), req.sources.end(), [](const std::string& s) { return IsGitUrl(s); })) {
+    return AddGit(index, inst, std::move(req), chown, chmod);
   }
   if (c.link) return CopyLinked(index, inst, src, std::move(req), chown, chmod, from);
   if (CacheOn(true)) {
@@ -142,6 +171,31 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
   KILN_RETURN_IF_ERROR(AddPathsLayer(r->changed, inst.original));
   note_ = std::to_string(r->files) + " files, " + FormatBytes(r->bytes) + (note_.empty() ? "" : "; " + note_);
   return StoreInCache();
+}
+
+// FROM NAME of a --build-context directory: the stage starts as scratch with the directory's files
+// as its first layer (owned by 0:0). The layer is always written; its content hash moves the cache
+// key on, so the steps after it are cached as usual.
+Status StageBuild::FromContextDir() {
+  const std::string& name = ps_.base.image;
+  auto it = svc_.named_dirs ? svc_.named_dirs->find(name) : std::map<std::string, std::string>::const_iterator();
+  if (!svc_.named_dirs || it == svc_.named_dirs->end()) {
+    return InternalError("FROM " + name + ": the build context was not prepared");
+  }
+  CopySource src;
+  src.root = it->second;
+  CopyRequest req;
+  req.sources = {"."};
+  req.dest = "/";
+  if (CacheOn(true)) {
+    Result<std::optional<Digest>> sources = HashCopySources(src, req);
+    if (!sources.ok()) return sources.status().WithContext("FROM " + name);
+    if (*sources) cache_.ChainAfterStep("FROM context " + name, **sources);
+  }
+  KILN_RETURN_IF_ERROR(EnsureRootfs());
+  Result<CopyResult> r = ExecuteCopy(src, rootfs_, req, nullptr);
+  if (!r.ok()) return r.status().WithContext("FROM " + name);
+  return AddPathsLayer(r->changed, "FROM " + name + " (build context)");
 }
 
 }  // namespace kiln::executor

@@ -40,6 +40,7 @@ Result<FrontEnd> LoadPlan(const FrontEndOptions& options, const std::string& con
   fe.plan_options.build_args = fe.build_args;
   fe.plan_options.target_platform = fe.target;
   fe.plan_options.build_platform = fe.host;
+  fe.plan_options.named_contexts = options.named_contexts;
   KILN_ASSIGN_OR_RETURN(fe.plan, dockerfile::BuildPlan(fe.dockerfile, fe.plan_options));
   Result<dockerfile::CheckConfig> config = dockerfile::ParseCheckDirective(fe.dockerfile.directives.check);
   if (!config.ok()) return config.status().WithContext(options.dockerfile.empty() ? "Dockerfile" : options.dockerfile);

@@ -26,6 +26,9 @@ struct FrontEndOptions {
   std::string target;
   /// unset: this machine's platform.
   std::optional<Platform> platform;
+  /// Named build contexts (--build-context), lower-case name → image reference, or "" for a
+  /// directory (dockerfile::PlanOptions::named_contexts).
+  std::map<std::string, std::string> named_contexts;
 };
 
 /// The Dockerfile to read, as Kaniko finds it: an absolute path as given; a relative one in

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "executor/pipeline/contexts.h"
 #include "layers/safe_path.h"
 
 namespace kiln::executor {
@@ -72,17 +73,32 @@ Status PrepareState(const BuildOptions& options, BuildLog* log, PreparedBuild& b
   return OkStatus();
 }
 
-// The context, then the Dockerfile (which may be inside a context tarball, as Kaniko allows).
-Status PrepareContextAndPlan(const BuildOptions& options, PreparedBuild& b) {
-  std::string context_dir = ContextDirectory(options.context);
+// The context (fetched first when it is a git repository), the named contexts, then the Dockerfile
+// (which may be inside a context tarball, as Kaniko allows).
+Status PrepareContextAndPlan(const BuildOptions& options, const GitRunnerFactory& git, BuildLog* log,
+                             PreparedBuild& b) {
+  std::string spec = options.context;
+  std::string context_dir;
+  if (IsGitContext(spec)) {
+    Result<std::string> fetched = FetchGitContext(options, git, b.lease.path + "/git-context", log);
+    if (!fetched.ok()) return fetched.status().WithContext("build context " + RedactGitUrl(spec));
+    spec = context_dir = *fetched;
+  } else {
+    context_dir = ContextDirectory(spec);
+  }
   std::string dockerfile = ResolveDockerfilePath(options.dockerfile, context_dir);
   KILN_RETURN_IF_ERROR(MakeDirs(b.lease.path + "/context", 0700));
   Result<std::unique_ptr<BuildContext>> context = BuildContext::Open(
-      options.context, FileExists(dockerfile) ? dockerfile : std::string(), b.lease.path + "/context");
-  if (!context.ok()) return context.status().WithContext("build context " + options.context);
+      spec, FileExists(dockerfile) ? dockerfile : std::string(), b.lease.path + "/context");
+  if (!context.ok()) return context.status().WithContext("build context " + RedactGitUrl(options.context));
   b.context = std::move(context).value();
+  KILN_ASSIGN_OR_RETURN(NamedContexts named, ResolveNamedContexts(options, git, b.lease.path, log));
+  FrontEndOptions fo = FrontEndOptionsOf(options);
+  for (const auto& [name, dir] : named.dirs) fo.named_contexts[name] = "";
+  for (const auto& [name, image] : named.images) fo.named_contexts[name] = image;
+  b.named_dirs = std::move(named.dirs);
   const std::string& root = context_dir.empty() ? b.context->root() : context_dir;
-  KILN_ASSIGN_OR_RETURN(b.front, LoadPlan(FrontEndOptionsOf(options), root));
+  KILN_ASSIGN_OR_RETURN(b.front, LoadPlan(fo, root));
   return OkStatus();
 }
 
@@ -248,7 +264,9 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
   BuildLog* log = deps.log;
   auto b = std::make_unique<PreparedBuild>();
   KILN_RETURN_IF_ERROR(PrepareState(options, log, *b));
-  KILN_RETURN_IF_ERROR(PrepareContextAndPlan(options, *b));
+  GitRunnerFactory git =
+      deps.git ? deps.git : CliGitRunnerFactory(options.environ, options.git.insecure_skip_tls);
+  KILN_RETURN_IF_ERROR(PrepareContextAndPlan(options, git, log, *b));
   for (const std::string& w : b->front.dockerfile.warnings) log->Warn(w);
   if (!b->front.plan.syntax.empty()) {
     log->Info("# syntax=" + b->front.plan.syntax + ": noted; kiln builds with its own Dockerfile frontend and pulls no "

@@ -52,6 +52,8 @@ struct PreparedBuild {
   /// Removes the work directory when kiln is stopped by a signal (core/stop_signals.h).
   std::unique_ptr<StopCleanup> stop_cleanup;
   std::unique_ptr<BuildContext> context;
+  /// Named contexts that are directories (given, or fetched from git): lower-case name → directory.
+  std::map<std::string, std::string> named_dirs;
   FrontEnd front;
   std::shared_ptr<RegistryAccess> access;  ///< shared by the builds of a multi-platform build
   /// Each destination's repository, opened (and checked) once: by Reference::ToString().

@@ -32,6 +32,8 @@
 
 namespace kiln::executor {
 
+struct CopyRequest;
+
 /// What a RUN step's mounts hold while it runs: cache locks, and the private directory of its
 /// secrets' copies (removed with this object, whatever happens to the step).
 struct StepMountsHeld {
@@ -104,6 +106,12 @@ class StageBuild {
   Result<std::string> FromRoot(size_t index, const std::string& from_text, bool match_name = false);
   Status CopyOrAdd(size_t index, const dockerfile::Instruction& inst, const dockerfile::CopyCommon& c, bool add,
                    const std::string& from, bool parents, const std::string& checksum);
+
+  Status FromContextDir();
+
+  // add_git.cc: ADD of a git repository (`req` expanded, its one source a git URL).
+  Status AddGit(size_t index, const dockerfile::Instruction& inst, CopyRequest req, const std::string& chown,
+                const std::string& chmod);
 
   // copy_link.cc
   Status CopyLinked(size_t index, const dockerfile::Instruction& inst, const CopySource& src, CopyRequest req,

@@ -79,6 +79,12 @@ Status StageBuild::From() {
       what = base_->canonical;
       break;
     }
+    case SourceRef::Kind::kContext:
+      image_.config.os = svc_.platform.os;
+      image_.config.architecture = svc_.platform.architecture;
+      image_.config.variant = svc_.platform.variant;
+      what = "build context " + ps_.base.image;
+      break;
     case SourceRef::Kind::kStage: {
       auto it = svc_.done->find(ps_.base.stage);
       if (it == svc_.done->end()) return InternalError("stage " + std::to_string(ps_.base.stage) + " was not built");
@@ -107,6 +113,10 @@ Status StageBuild::From() {
     } else {
       cache_.Start(StageBaseKey(base_ ? std::optional<Digest>(base_->manifest_raw.digest) : std::nullopt, svc_.layer_format));
     }
+  }
+  if (ps_.base.kind == SourceRef::Kind::kContext) {
+    Status s = FromContextDir();
+    if (!s.ok()) return s.WithMessage(svc_.plan->source.Format(ps_.loc, s.message()));
   }
   svc_.log->StepDone(Clock::now() - start, what);
   return OkStatus();

@@ -34,6 +34,7 @@
 #include "executor/dockerfile/plan.h"
 #include "executor/image/image_fetcher.h"
 #include "executor/sandbox/command_runner.h"
+#include "executor/steps/git_source.h"
 #include "executor/steps/url_fetcher.h"
 #include "layers/layer_writer.h"
 #include "layers/oci_layout.h"
@@ -101,6 +102,15 @@ struct BuildServices {
   std::set<std::string>* cache_mounts_used = nullptr;
   /// Images unpacked for COPY --from=IMAGE, by reference → rootfs directory.
   std::map<std::string, std::string>* image_roots = nullptr;
+  /// Runs git for ADD of a git repository, given the remote (git_source.h).
+  GitRunnerFactory git;
+  /// Files fetched from git get the commit's time (BuildKit does so when SOURCE_DATE_EPOCH is set).
+  bool git_commit_mtime = false;
+  /// ADD of a file:// repository (KILN_ALLOW_FILE_GIT=1): off by default, since it reads the build
+  /// host's files from outside the context at the Dockerfile's request.
+  bool git_allow_file = false;
+  /// Named build contexts (--build-context NAME=DIR or =GIT-URL) by lower-case name → directory.
+  const std::map<std::string, std::string>* named_dirs = nullptr;
 };
 
 /// Builds stage `position` (0-based among plan->stages).

@@ -116,6 +116,10 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
     svc.url_fetcher = owned_fetcher.get();
   }
   svc.uploads = uploads;
+  svc.git = deps.git ? deps.git : CliGitRunnerFactory(options.environ);
+  svc.git_commit_mtime = options.source_date_epoch.has_value();
+  svc.git_allow_file = options.environ.count("KILN_ALLOW_FILE_GIT") && options.environ.at("KILN_ALLOW_FILE_GIT") == "1";
+  svc.named_dirs = &build.named_dirs;
   if (!options.no_push && !options.destinations.empty()) {
     // New layers go to the first destination while they are written: the push then finds them there.
     registry::Repository* first = build.destinations.at(options.destinations[0].ToString()).get();

@@ -165,6 +165,8 @@ Result<std::unique_ptr<BuildContext>> BuildContext::Open(const std::string& spec
   bool tarball = false;
   if (spec.rfind("dir://", 0) == 0) {
     path = spec.substr(6);
+  } else if (spec == "tar://stdin") {
+    tarball = true;  // Kaniko's name for a tar (optionally gzip'd) on standard input
   } else if (spec.rfind("tar://", 0) == 0) {
     path = spec.substr(6);
     tarball = true;
@@ -185,7 +187,7 @@ Result<std::unique_ptr<BuildContext>> BuildContext::Open(const std::string& spec
     if (scratch_dir.empty()) return InvalidArgument("a tarball build context needs a scratch directory");
     std::string archive = path;
     std::string stdin_copy;
-    if (spec == "-") {
+    if (spec == "-" || spec == "tar://stdin") {
       // The extractor needs two passes (digest, then extraction): keep stdin in the scratch area.
       stdin_copy = scratch_dir + "/.kiln-context.tar";
       KILN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(stdin_copy, 0600));

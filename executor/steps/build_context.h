@@ -18,8 +18,9 @@ namespace kiln::executor {
 /// The build context: a directory on disk plus the .dockerignore matcher. Immutable once open.
 class BuildContext {
  public:
-  /// `spec`: a directory path, "dir://PATH", "tar://PATH", a PATH ending .tar/.tar.gz/.tgz, or "-"
-  /// (a tar on stdin). A tarball is extracted safely (layers::ExtractLayer, no device nodes) into
+  /// `spec`: a directory path, "dir://PATH", "tar://PATH", a PATH ending .tar/.tar.gz/.tgz, or "-" or
+  /// "tar://stdin" (a tar on stdin, plain or compressed). Git contexts are fetched into a directory
+  /// first (executor/pipeline/contexts.h). A tarball is extracted safely (layers::ExtractLayer, no device nodes) into
   /// `scratch_dir` (an existing, empty directory the caller owns and removes). `dockerfile_path` is
   /// the Dockerfile's host path, for `<Dockerfile>.dockerignore`, which wins over `.dockerignore`
   /// ("" when there is none). Other schemes (git://, s3://, gs://, https://, ...) fail with

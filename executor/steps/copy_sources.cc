@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "executor/steps/build_context.h"
+#include "executor/steps/git_url.h"
 #include "executor/steps/url_fetcher.h"
 
 namespace kiln::executor::copy_internal {
@@ -41,13 +42,8 @@ bool HasGlob(std::string_view s) {
 
 bool IsUrl(std::string_view s) { return s.starts_with("http://") || s.starts_with("https://"); }
 
-// BuildKit treats these as git sources (ADD of a repository).
-bool IsGitUrl(std::string_view s) {
-  if (s.starts_with("git://") || s.starts_with("git@") || s.starts_with("ssh://")) return true;
-  if (!IsUrl(s)) return false;
-  std::string_view p = s.substr(0, s.find_first_of("?#"));
-  return p.ends_with(".git") || s.find(".git#") != std::string_view::npos;
-}
+// BuildKit treats these as git sources (ADD of a repository): git_url.h has the rules.
+bool IsGitUrl(std::string_view s) { return executor::IsGitUrl(s); }
 
 std::vector<std::string> SplitComponents(std::string_view p) {
   std::vector<std::string> out;
@@ -188,7 +184,9 @@ Result<std::vector<CopyItem>> SelectSources(const CopySource& source, const Copy
   std::string first_unmatched;  // the first wildcard source that matched nothing
   for (const auto& s : req.sources) {
     if (IsGitUrl(s)) {
-      return Unsupported(std::string(op) + " of a git repository (" + RedactUrl(s) + ") is not supported by kiln");
+      if (!req.add) return InvalidArgument("source can't be a git repository for COPY: " + RedactGitUrl(s) + " (use ADD)");
+      // The pipeline fetches a git source itself (add_git.cc) when it is the ADD's only source.
+      return InvalidArgument("ADD of a git repository (" + RedactGitUrl(s) + ") takes no other source");
     }
     if (IsUrl(s)) {
       if (!req.add) return InvalidArgument("source can't be a URL for COPY: " + RedactUrl(s) + " (use ADD)");

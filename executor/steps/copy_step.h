@@ -16,7 +16,8 @@
 //    (layers/rootless.h) of regular files and directories.
 //  - ADD: http(s) URLs are downloaded (mode 0600, mtime from Last-Modified, --checksum verified); a
 //    local tar archive (plain, gzip, bzip2, xz, zstd) is extracted into the destination directory
-//    with the hardened layer extractor. Git URLs are refused with kUnsupported.
+//    with the hardened layer extractor. Git URLs are not fetched here: the pipeline fetches an ADD's
+//    git source (pipeline/add_git.cc) and copies its checkout; here they are kInvalidArgument.
 #pragma once
 
 #include <cstdint>

@@ -282,3 +282,43 @@ TEST(PlanTest, JsonSurvivesInvalidUtf8) {
 
 }  // namespace
 }  // namespace kiln::dockerfile
+
+namespace kiln::dockerfile {
+namespace {
+
+TEST(PlanTest, NamedContexts) {
+  PlanOptions o;
+  o.named_contexts = {{"base", "registry.test/team/base:1"}, {"vendor", ""}, {"build", ""}};
+  Result<Plan> p = PlanOf(
+      "FROM Base AS build\n"
+      "FROM vendor AS v\n"
+      "FROM alpine\n"
+      "COPY --from=build /a /a\n"
+      "COPY --from=VENDOR /b /b\n"
+      "COPY --from=v /c /c\n"
+      "COPY --from=other /d /d\n",
+      o);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  ASSERT_EQ(p->stages.size(), 3u);
+  // FROM NAME of an image context: that image; of a directory: the context itself.
+  EXPECT_EQ(p->stages[0].base.kind, SourceRef::Kind::kImage);
+  EXPECT_EQ(p->stages[0].base.image, "registry.test/team/base:1");
+  EXPECT_EQ(p->stages[1].base.kind, SourceRef::Kind::kContext);
+  EXPECT_EQ(p->stages[1].base.image, "vendor");
+  EXPECT_EQ(p->stages[2].base.kind, SourceRef::Kind::kImage);
+  EXPECT_EQ(p->stages[2].base.image, "alpine");
+  const auto& refs = p->stages[2].from_refs;
+  ASSERT_EQ(refs.size(), 4u);
+  // A stage of the same name wins over a context; names are case-insensitive.
+  EXPECT_EQ(refs[0].ref.kind, SourceRef::Kind::kStage);
+  EXPECT_EQ(refs[0].ref.stage, 0);
+  EXPECT_EQ(refs[1].ref.kind, SourceRef::Kind::kContext);
+  EXPECT_EQ(refs[1].ref.image, "vendor");
+  EXPECT_EQ(refs[2].ref.kind, SourceRef::Kind::kStage);
+  EXPECT_EQ(refs[3].ref.kind, SourceRef::Kind::kImage);
+  EXPECT_EQ(refs[3].ref.image, "other");
+  EXPECT_NE(PlanToJson(*p).find("\"kind\": \"context\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::dockerfile
