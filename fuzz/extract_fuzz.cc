@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 
+#include "core/digest.h"
 #include "core/io.h"
 #include "layers/extract.h"
 #include "layers/safe_path.h"
@@ -100,9 +101,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kiln;
   if (::mkdir(g_rootfs.c_str(), 0755) != 0) Die("cannot make the rootfs");
-  StringReader blob(std::string(reinterpret_cast<const char*>(data), size));
+  std::string bytes(reinterpret_cast<const char*>(data), size);
   layers::LayerExpectation expect;
-  expect.verified_by_source = true;  // no digest to check: the bytes are arbitrary
+  // The blob's true digest and size, as a manifest would promise them, so the whole layer applies.
+  expect.digest = Sha256Of(bytes);
+  expect.size = size;
+  StringReader blob(std::move(bytes));
   layers::ExtractOptions options;
   options.create_device_nodes = false;        // never make real device nodes on the fuzzing host
   options.max_uncompressed_bytes = 64 << 20;  // decompression bombs stop here
@@ -110,7 +114,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.warn = [](std::string_view) {};
   // Both path resolvers: openat2 where the kernel has it, and the component-by-component fallback.
   options.resolve = (size & 1) != 0 ? layers::ResolveMode::kManual : layers::ResolveMode::kAuto;
-  (void)layers::ExtractLayer(blob, expect, g_rootfs, options);
+  Result<layers::ExtractResult> r = layers::ExtractLayer(blob, expect, g_rootfs, options);
+  if (std::getenv("KILN_FUZZ_DEBUG") != nullptr) {  // to see why a seed stops where it does
+    std::fprintf(stderr, "extract: %s (%llu entries)\n", r.ok() ? "ok" : r.status().message().c_str(),
+                 r.ok() ? static_cast<unsigned long long>(r->entries) : 0ULL);
+  }
 
   if (Listing(g_outside) != g_outside_before) Die("the directory next to the rootfs changed");
   if (Children(g_dir) != "outside\nrootfs\n" && Children(g_dir) != "rootfs\noutside\n") {

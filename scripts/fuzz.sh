@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds kiln's libFuzzer targets (fuzz/, clang with ASan + UBSan) in their own build directory and
 # runs each for SECONDS seconds (default 30), one at a time, starting from its seed corpus in
-# fuzz/corpus/<target>/. Prints a table: target, executions, crashes, corpus size before → after.
+# fuzz/corpus/<target>/ and the corpus earlier runs grew. Prints a table: target, executions, crashes,
+# seed count, and the size of the grown corpus after the run.
 # Exits 1 when any target crashed (a sanitizer finding, a failed assertion, a timeout or an OOM).
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]
@@ -53,7 +54,7 @@ for t in $targets; do
   log="$out/logs/$t.log"
   mkdir -p "$corpus"
   [ -x "$bin" ] || { echo "fuzz.sh: no target $t" >&2; exit 2; }
-  before=$(find "$corpus" -type f | wc -l)
+  nseeds=$(find "$seeds" -type f | wc -l)
   start_artifacts=$(find "$crashes_dir" -name "$t-*" -type f | wc -l)
   echo "fuzz.sh: $t for ${secs}s (log: $log)"
   # New inputs go to the first corpus dir ($out), the committed seeds are only read.
@@ -70,14 +71,14 @@ for t in $targets; do
   if [ "$found" -gt 0 ]; then
     failed=1
     echo "fuzz.sh: $t FAILED (exit $rc); the finding:" >&2
-    grep -E 'ERROR|runtime error|SUMMARY|extract_fuzz:|image_model_fuzz:|Test unit written' "$log" | head -8 >&2
+    grep -E 'ERROR|runtime error|SUMMARY|_fuzz: |Test unit written' "$log" | awk '!seen[$0]++' | head -8 >&2
   fi
-  rows+=("$(printf '%-18s %12s %8s %9s' "$t" "${execs:-?}" "$found" "$before→$after")")
+  rows+=("$(printf '%-18s %12s %8s %6s %7s' "$t" "${execs:-?}" "$found" "$nseeds" "$after")")
 done
 rm -rf "$TMPDIR"
 
 echo
-printf '%-18s %12s %8s %9s\n' target executions crashes corpus
+printf '%-18s %12s %8s %6s %7s\n' target executions crashes seeds corpus
 for r in "${rows[@]}"; do echo "$r"; done
 echo "(${secs}s per target; crash artifacts: $crashes_dir)"
 exit "$failed"
