@@ -1,6 +1,7 @@
 #include "executor/dockerfile/glob.h"
 
 #include <string>
+#include <vector>
 
 namespace kiln::dockerfile {
 
@@ -84,7 +85,22 @@ bool Glob::IsDoubleStarThenLiterals() const {
   return true;
 }
 
-bool Glob::MatchFrom(size_t ti, std::string_view s, size_t si) const {
+bool Glob::Match(std::string_view name) const {
+  std::vector<bool> failed((tokens_.size() + 1) * (name.size() + 1));
+  return MatchFrom(0, name, 0, failed);
+}
+
+bool Glob::MatchFrom(size_t ti, std::string_view s, size_t si, std::vector<bool>& failed) const {
+  // Without this, "*a*a*a*…b" or "**/**/**/…" against a long path backtracks exponentially (found by
+  // fuzz/dockerignore_fuzz: a 100-byte .dockerignore line held one match for minutes).
+  const size_t key = ti * (s.size() + 1) + si;
+  if (failed[key]) return false;
+  if (MatchHere(ti, s, si, failed)) return true;
+  failed[key] = true;
+  return false;
+}
+
+bool Glob::MatchHere(size_t ti, std::string_view s, size_t si, std::vector<bool>& failed) const {
   while (ti < tokens_.size()) {
     const Token& tok = tokens_[ti];
     switch (tok.kind) {
@@ -100,14 +116,14 @@ bool Glob::MatchFrom(size_t ti, std::string_view s, size_t si) const {
       case Token::kStar:
         // [^/]*
         for (size_t k = si;; ++k) {
-          if (MatchFrom(ti + 1, s, k)) return true;
+          if (MatchFrom(ti + 1, s, k, failed)) return true;
           if (k >= s.size() || s[k] == '/') return false;
         }
       case Token::kDoubleStar:
         // (.*/)? : nothing, or anything ending in '/'
-        if (MatchFrom(ti + 1, s, si)) return true;
+        if (MatchFrom(ti + 1, s, si, failed)) return true;
         for (size_t k = si; k < s.size(); ++k) {
-          if (s[k] == '/' && MatchFrom(ti + 1, s, k + 1)) return true;
+          if (s[k] == '/' && MatchFrom(ti + 1, s, k + 1, failed)) return true;
         }
         return false;
       case Token::kDoubleStarEnd:

@@ -39,8 +39,9 @@ class Glob {
   static Result<Glob> Compile(std::string_view pattern, GlobOptions options);
   static Result<Glob> Compile(std::string_view pattern) { return Compile(pattern, GlobOptions{}); }
 
-  /// Whether the pattern matches all of `name`.
-  bool Match(std::string_view name) const { return MatchFrom(0, name, 0); }
+  /// Whether the pattern matches all of `name`. Time and memory O(pattern tokens × name length),
+  /// whatever the pattern (a hostile .dockerignore cannot make matching exponential).
+  bool Match(std::string_view name) const;
 
   /// Whether the pattern is a leading "**" (double_star) followed by plain bytes only.
   /// patternmatcher matches such a pattern by suffix instead of by its regexp.
@@ -52,7 +53,11 @@ class Glob {
     char c = 0;               // kLiteral
     std::bitset<256> bytes;   // kClass: the bytes it matches, negation applied
   };
-  bool MatchFrom(size_t ti, std::string_view s, size_t si) const;
+  /// Whether tokens from `ti` match `s` from `si`. `failed` remembers the (ti, si) pairs already known
+  /// not to match, so backtracking over several stars visits each pair once.
+  bool MatchFrom(size_t ti, std::string_view s, size_t si, std::vector<bool>& failed) const;
+  /// MatchFrom without the memo lookup.
+  bool MatchHere(size_t ti, std::string_view s, size_t si, std::vector<bool>& failed) const;
 
   std::vector<Token> tokens_;
 };
