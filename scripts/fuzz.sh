@@ -54,7 +54,7 @@ for t in $targets; do
   log="$out/logs/$t.log"
   mkdir -p "$corpus"
   [ -x "$bin" ] || { echo "fuzz.sh: no target $t" >&2; exit 2; }
-  nseeds=$(find "$seeds" -type f | wc -l)
+  nseeds=$( (find "$seeds" -type f 2>/dev/null || true) | wc -l)
   start_artifacts=$(find "$crashes_dir" -name "$t-*" -type f | wc -l)
   echo "fuzz.sh: $t for ${secs}s (log: $log)"
   # New inputs go to the first corpus dir ($out), the committed seeds are only read.
@@ -63,15 +63,15 @@ for t in $targets; do
     -print_final_stats=1 -artifact_prefix="$crashes_dir/$t-" "$corpus" "$seeds" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$log" | tr -d '#' | tail -1)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$log" | tr -d '#' | tail -1 || true)
   after=$(find "$corpus" -type f | wc -l)
   found=$(( $(find "$crashes_dir" -name "$t-*" -type f | wc -l) - start_artifacts ))
   if [ "$rc" -ne 0 ] && [ "$found" -eq 0 ]; then found=1; fi  # died without an artifact: still a failure
   if [ "$found" -gt 0 ]; then
     failed=1
     echo "fuzz.sh: $t FAILED (exit $rc); the finding:" >&2
-    grep -E 'ERROR|runtime error|SUMMARY|_fuzz: |Test unit written' "$log" | awk '!seen[$0]++' | head -8 >&2
+    grep -E 'ERROR|runtime error|SUMMARY|_fuzz: |Test unit written' "$log" | awk '!seen[$0]++' | head -8 >&2 || true
   fi
   rows+=("$(printf '%-18s %12s %8s %6s %7s' "$t" "${execs:-?}" "$found" "$nseeds" "$after")")
 done
