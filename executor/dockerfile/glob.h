@@ -15,6 +15,7 @@
 
 #include <bitset>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "core/status.h"
@@ -54,10 +55,12 @@ class Glob {
     std::bitset<256> bytes;   // kClass: the bytes it matches, negation applied
   };
   /// Whether tokens from `ti` match `s` from `si`. `failed` remembers the (ti, si) pairs already known
-  /// not to match, so backtracking over several stars visits each pair once.
-  bool MatchFrom(size_t ti, std::string_view s, size_t si, std::vector<bool>& failed) const;
+  /// not to match, so backtracking over several stars visits each pair once (and memory grows only
+  /// with the pairs visited). Recursion is one level per star that is tried, and a run of "**/" is
+  /// tried as one, so its depth grows with the name's length, not the pattern's.
+  bool MatchFrom(size_t ti, std::string_view s, size_t si, std::unordered_set<size_t>& failed) const;
   /// MatchFrom without the memo lookup.
-  bool MatchHere(size_t ti, std::string_view s, size_t si, std::vector<bool>& failed) const;
+  bool MatchHere(size_t ti, std::string_view s, size_t si, std::unordered_set<size_t>& failed) const;
 
   std::vector<Token> tokens_;
 };

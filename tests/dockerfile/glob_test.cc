@@ -128,6 +128,24 @@ TEST(GlobTest, ManyStarsMatchInPolynomialTime) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
+// A run of "**/" matched one recursion level per "**": a .dockerignore line of 200000 of them (600 KB)
+// overflowed the stack and killed kiln. Such a run means what one "**/" means.
+TEST(GlobTest, LongRunsOfDoubleStarsDoNotRecursePerStar) {
+  std::string line;
+  for (int i = 0; i < 200000; ++i) line += "**/";
+  auto g = Glob::Compile(line + "x", kDockerignore);
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(g->Match("x"));
+  EXPECT_TRUE(g->Match("a/b/c/x"));
+  EXPECT_FALSE(g->Match("a/b/c/y"));
+  auto end = Glob::Compile(line + "**", kDockerignore);
+  ASSERT_TRUE(end.ok());
+  EXPECT_TRUE(end->Match("a/b"));
+  // Same answers as one "**/".
+  auto one = Glob::Compile("**/x", kDockerignore);
+  for (const char* name : {"x", "a/x", "a/b/x", "ax", "a/xb", "/x"}) EXPECT_EQ(one->Match(name), g->Match(name)) << name;
+}
+
 TEST(GlobTest, DoubleStarThenLiteralsIsReported) {
   auto classify = [](const char* p) {
     Result<Glob> g = Glob::Compile(p, kDockerignore);
