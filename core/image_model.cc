@@ -558,7 +558,7 @@ std::string SerializeImageConfig(const ImageConfig& c) {
   if (!c.history.empty()) {
     ojson hs = ojson::array();
     for (const auto& h : c.history) {
-      ojson ho;
+      ojson ho = ojson::object();  // an entry with every field empty is {}, not null
       PutIfNotEmpty(ho, "created", h.created);
       PutIfNotEmpty(ho, "created_by", h.created_by);
       PutIfNotEmpty(ho, "author", h.author);

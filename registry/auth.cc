@@ -28,6 +28,17 @@ std::string ScopeKey(std::vector<std::string> scopes) {
   return key;
 }
 
+// A token server's "expires_in" in seconds, clamped to [1, kMaxTokenLifetime]: the field is any JSON
+// number (1e300, -5, 2^63-1 all arrive), and converting or scaling it unchecked overflows (found by
+// fuzz/token_response_fuzz). Longer lifetimes only mean kiln asks for a fresh token a day later.
+constexpr int64_t kMaxTokenLifetime = 24 * 60 * 60;
+int64_t TokenLifetimeSeconds(const nlohmann::json& v) {
+  double seconds = v.get<double>();
+  if (!(seconds >= 1)) return 60;  // also NaN; the spec's default
+  if (seconds > kMaxTokenLifetime) return kMaxTokenLifetime;
+  return static_cast<int64_t>(seconds);
+}
+
 }  // namespace
 
 std::vector<Challenge> ParseChallenges(std::string_view h) {
@@ -184,7 +195,7 @@ Result<Authenticator::Token> Authenticator::FetchToken(const std::vector<std::st
     auto j = nlohmann::json::parse(body);
     if (j.contains("token") && j["token"].is_string()) tok.value = j["token"];
     if (tok.value.empty() && j.contains("access_token") && j["access_token"].is_string()) tok.value = j["access_token"];
-    if (j.contains("expires_in") && j["expires_in"].is_number()) expires_in = j["expires_in"].get<int64_t>();
+    if (j.contains("expires_in") && j["expires_in"].is_number()) expires_in = TokenLifetimeSeconds(j["expires_in"]);
   } catch (const std::exception&) {
     return FailedPrecondition(what + ": the token server's answer is not JSON");
   }

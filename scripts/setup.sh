@@ -19,6 +19,10 @@ TEST_PKGS=(
   # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).
   amazon-ecr-credential-helper
 )
+# The libFuzzer targets (scripts/fuzz.sh, run by scripts/test.sh): clang and its fuzzer/sanitizer runtimes.
+FUZZ_PKGS=(
+  clang libclang-rt-14-dev
+)
 # Benchmarks only: the builder kiln is compared with, and a command timer.
 BENCH_PKGS=(
   buildah hyperfine fuse-overlayfs
@@ -28,7 +32,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}"; do
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${FUZZ_PKGS[@]}" "${BENCH_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 

@@ -1,6 +1,7 @@
 #include "executor/dockerfile/glob.h"
 
 #include <string>
+#include <unordered_set>
 
 namespace kiln::dockerfile {
 
@@ -84,7 +85,22 @@ bool Glob::IsDoubleStarThenLiterals() const {
   return true;
 }
 
-bool Glob::MatchFrom(size_t ti, std::string_view s, size_t si) const {
+bool Glob::Match(std::string_view name) const {
+  std::unordered_set<size_t> failed;
+  return MatchFrom(0, name, 0, failed);
+}
+
+bool Glob::MatchFrom(size_t ti, std::string_view s, size_t si, std::unordered_set<size_t>& failed) const {
+  // Without this, "*a*a*a*…b" or "**/**/**/…" against a long path backtracks exponentially (found by
+  // fuzz/dockerignore_fuzz: a 100-byte .dockerignore line held one match for minutes).
+  const size_t key = ti * (s.size() + 1) + si;
+  if (failed.count(key) != 0) return false;
+  if (MatchHere(ti, s, si, failed)) return true;
+  failed.insert(key);
+  return false;
+}
+
+bool Glob::MatchHere(size_t ti, std::string_view s, size_t si, std::unordered_set<size_t>& failed) const {
   while (ti < tokens_.size()) {
     const Token& tok = tokens_[ti];
     switch (tok.kind) {
@@ -100,16 +116,22 @@ bool Glob::MatchFrom(size_t ti, std::string_view s, size_t si) const {
       case Token::kStar:
         // [^/]*
         for (size_t k = si;; ++k) {
-          if (MatchFrom(ti + 1, s, k)) return true;
+          if (MatchFrom(ti + 1, s, k, failed)) return true;
           if (k >= s.size() || s[k] == '/') return false;
         }
-      case Token::kDoubleStar:
-        // (.*/)? : nothing, or anything ending in '/'
-        if (MatchFrom(ti + 1, s, si)) return true;
+      case Token::kDoubleStar: {
+        // (.*/)? : nothing, or anything ending in '/'. A run of them means the same as one, and ends
+        // like a final "**" when one does: skipped here, so that a line of 100000 "**/" does not
+        // recurse 100000 deep (seen while fixing the fuzzer's timeout finding).
+        size_t next = ti + 1;
+        while (next < tokens_.size() && tokens_[next].kind == Token::kDoubleStar) ++next;
+        if (next < tokens_.size() && tokens_[next].kind == Token::kDoubleStarEnd) return true;
+        if (MatchFrom(next, s, si, failed)) return true;
         for (size_t k = si; k < s.size(); ++k) {
-          if (s[k] == '/' && MatchFrom(ti + 1, s, k + 1)) return true;
+          if (s[k] == '/' && MatchFrom(next, s, k + 1, failed)) return true;
         }
         return false;
+      }
       case Token::kDoubleStarEnd:
         return true;  // .*$
     }

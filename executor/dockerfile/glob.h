@@ -15,6 +15,7 @@
 
 #include <bitset>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "core/status.h"
@@ -39,8 +40,9 @@ class Glob {
   static Result<Glob> Compile(std::string_view pattern, GlobOptions options);
   static Result<Glob> Compile(std::string_view pattern) { return Compile(pattern, GlobOptions{}); }
 
-  /// Whether the pattern matches all of `name`.
-  bool Match(std::string_view name) const { return MatchFrom(0, name, 0); }
+  /// Whether the pattern matches all of `name`. Time and memory O(pattern tokens × name length),
+  /// whatever the pattern (a hostile .dockerignore cannot make matching exponential).
+  bool Match(std::string_view name) const;
 
   /// Whether the pattern is a leading "**" (double_star) followed by plain bytes only.
   /// patternmatcher matches such a pattern by suffix instead of by its regexp.
@@ -52,7 +54,13 @@ class Glob {
     char c = 0;               // kLiteral
     std::bitset<256> bytes;   // kClass: the bytes it matches, negation applied
   };
-  bool MatchFrom(size_t ti, std::string_view s, size_t si) const;
+  /// Whether tokens from `ti` match `s` from `si`. `failed` remembers the (ti, si) pairs already known
+  /// not to match, so backtracking over several stars visits each pair once (and memory grows only
+  /// with the pairs visited). Recursion is one level per star that is tried, and a run of "**/" is
+  /// tried as one, so its depth grows with the name's length, not the pattern's.
+  bool MatchFrom(size_t ti, std::string_view s, size_t si, std::unordered_set<size_t>& failed) const;
+  /// MatchFrom without the memo lookup.
+  bool MatchHere(size_t ti, std::string_view s, size_t si, std::unordered_set<size_t>& failed) const;
 
   std::vector<Token> tokens_;
 };

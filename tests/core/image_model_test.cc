@@ -188,6 +188,22 @@ TEST(ImageModelTest, ConfigHistoryMustAgreeWithDiffIds) {
   EXPECT_EQ(c.status().message(), "invalid image config: history: 1 non-empty entries but rootfs has 0 diff_ids");
 }
 
+// Found by fuzz/image_model_fuzz: a history entry with every field empty (a base image's `{}`, or one
+// with only keys kiln does not know) was written back as `null`, which kiln itself and other tools
+// then refuse ("history[1]: must be an object").
+TEST(ImageModelTest, EmptyHistoryEntryRoundTripsAsAnObject) {
+  std::string text = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[")" + kD1 + R"(",")" +
+                     kD2 + R"("]},"history":[{"created_by":"RUN x"},{"future_field":1,"empty_layer":false}]})";
+  auto c = ParseImageConfig(text);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->history.size(), 2u);
+  std::string out = SerializeImageConfig(*c);
+  EXPECT_NE(out.find(R"("history":[{"created_by":"RUN x"},{}])"), std::string::npos) << out;
+  auto again = ParseImageConfig(out);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(again->history, c->history);
+}
+
 TEST(ImageModelTest, ConfigErrors) {
   EXPECT_EQ(ParseImageConfig(R"({"os":"linux","rootfs":{"type":"layers","diff_ids":[]}})").status().message(),
             "invalid image config: architecture: missing");

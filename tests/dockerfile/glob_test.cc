@@ -3,6 +3,9 @@
 // cases follow what patternmatcher rejects.
 #include "executor/dockerfile/glob.h"
 
+#include <chrono>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace kiln::dockerfile {
@@ -97,6 +100,50 @@ TEST(GlobTest, DoubleStarCrossesDirectoriesOnlyWhenAsked) {
   EXPECT_TRUE(GlobMatch("**", "ab"));
   EXPECT_FALSE(GlobMatch("a/**/c", "a/c"));
   EXPECT_TRUE(GlobMatch("a/**/c", "a/b/c"));
+}
+
+// Found by fuzz/dockerignore_fuzz: backtracking over many stars was exponential, so one .dockerignore
+// line of ~100 bytes held a build for minutes per context file. Each case below took far longer than
+// the bound before matching remembered the (token, offset) pairs it had already ruled out.
+TEST(GlobTest, ManyStarsMatchInPolynomialTime) {
+  std::string stars, name(80, 'a');
+  for (int i = 0; i < 30; ++i) stars += "*a";
+  std::string double_stars, path;
+  for (int i = 0; i < 30; ++i) double_stars += "**/*/";
+  for (int i = 0; i < 60; ++i) path += "d/";
+  const auto start = std::chrono::steady_clock::now();
+  auto stars_glob = Glob::Compile(stars + "b");
+  ASSERT_TRUE(stars_glob.ok());
+  EXPECT_FALSE(stars_glob->Match(name));
+  EXPECT_TRUE(stars_glob->Match(name + "b"));
+  auto dirs_glob = Glob::Compile(double_stars + "x", kDockerignore);
+  ASSERT_TRUE(dirs_glob.ok());
+  EXPECT_FALSE(dirs_glob->Match(path + "y"));
+  EXPECT_TRUE(dirs_glob->Match(path + "x"));
+  // The fuzzer's own input, as a .dockerignore pattern against a deep path.
+  auto found = Glob::Compile("\xff/*.(l/*(/*(*/**/***/**/**/**/**/***/**/**/**/u/****/****/**/**/**/**/***/**/**/**/u/**/**%**/u/*/*/x",
+                             kDockerignore);
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(found->Match("\xff/a.(l/b(/c(d/" + path + "u/" + path + "u/" + path + "%/u/e/f/y"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+// A run of "**/" matched one recursion level per "**": a .dockerignore line of 200000 of them (600 KB)
+// overflowed the stack and killed kiln. Such a run means what one "**/" means.
+TEST(GlobTest, LongRunsOfDoubleStarsDoNotRecursePerStar) {
+  std::string line;
+  for (int i = 0; i < 200000; ++i) line += "**/";
+  auto g = Glob::Compile(line + "x", kDockerignore);
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(g->Match("x"));
+  EXPECT_TRUE(g->Match("a/b/c/x"));
+  EXPECT_FALSE(g->Match("a/b/c/y"));
+  auto end = Glob::Compile(line + "**", kDockerignore);
+  ASSERT_TRUE(end.ok());
+  EXPECT_TRUE(end->Match("a/b"));
+  // Same answers as one "**/".
+  auto one = Glob::Compile("**/x", kDockerignore);
+  for (const char* name : {"x", "a/x", "a/b/x", "ax", "a/xb", "/x"}) EXPECT_EQ(one->Match(name), g->Match(name)) << name;
 }
 
 TEST(GlobTest, DoubleStarThenLiteralsIsReported) {

@@ -91,6 +91,36 @@ TEST(AuthTransportTest, AnonymousTokenFlowCachesPerScope) {
   EXPECT_EQ(token_requests, 3);
 }
 
+// Found by fuzz/token_response_fuzz: an expires_in of 1e300 or 2^63-1 was converted to int64 and
+// multiplied by 1000 unchecked (undefined behaviour). Any number is now clamped: huge lifetimes to a
+// day, zero, negative and fractional-below-one ones to the spec's 60 s.
+TEST(AuthTransportTest, OutOfRangeTokenLifetimesAreClamped) {
+  for (const char* expires_in : {"1e300", "9223372036854775807", "18446744073709551615", "-1e300", "0.5", "-7"}) {
+    SCOPED_TRACE(expires_in);
+    FakeClock clock;
+    int token_requests = 0;
+    FakeTransport wire([&](const RecordedRequest& r) {
+      if (r.url == "https://reg.example/v2/") return Resp(401, "", H("WWW-Authenticate", kBearer));
+      ++token_requests;
+      return Resp(200, std::string(R"({"token":"T","expires_in":)") + expires_in + "}");
+    });
+    Authenticator auth(&wire, "reg.example", "https://reg.example", Credential{}, &clock);
+    Request req;
+    req.url = "https://reg.example/v2/a/manifests/1";
+    ASSERT_TRUE(auth.Authorize(req, {"repository:a:pull"}).ok());
+    EXPECT_EQ(req.headers.Get("Authorization"), "Bearer T");
+    bool huge = expires_in[0] != '-' && expires_in[0] != '0';
+    // Within the lifetime (a day, or the default 60 s less its early-renewal margin): cached.
+    clock.Advance(std::chrono::seconds(huge ? 24 * 3600 - 60 : 30));
+    ASSERT_TRUE(auth.Authorize(req, {"repository:a:pull"}).ok());
+    EXPECT_EQ(token_requests, 1);
+    // Past it: fetched again.
+    clock.Advance(std::chrono::seconds(huge ? 120 : 60));
+    ASSERT_TRUE(auth.Authorize(req, {"repository:a:pull"}).ok());
+    EXPECT_EQ(token_requests, 2);
+  }
+}
+
 TEST(AuthTransportTest, PasswordGoesToTheTokenServerOnlyAndRefreshesOn401) {
   FakeClock clock;
   int tokens = 0;
