@@ -15,7 +15,7 @@ cd "$OLDPWD"  # back to the repository root
 
 # A short run of every libFuzzer target (fuzz/, docs/hardening.md) where clang is installed; a crash
 # fails the test run. Skipped when ctest arguments pick a subset, or with KILN_FUZZ_SECONDS=0.
-fuzz_secs=${KILN_FUZZ_SECONDS:-20}
+fuzz_secs=${KILN_FUZZ_SECONDS:-10}
 if [ "$#" -eq 0 ] && [ "$fuzz_secs" != 0 ] && command -v clang++ >/dev/null; then
   bash scripts/fuzz.sh "$fuzz_secs"
 fi
