@@ -20,6 +20,7 @@
 
 #include "cmd/commands.h"
 #include "executor/dockerfile/args.h"
+#include "executor/dockerfile/mount.h"
 #include "executor/pipeline/build.h"
 #include "layers/decompress.h"
 #include "layers/oci_layout.h"
@@ -38,6 +39,9 @@ struct BuildFlags {
   std::vector<std::string> platforms;
   std::string compression = "gzip";
   std::vector<std::string> labels;
+  std::vector<std::string> secrets;
+  std::vector<std::string> ssh;
+  std::string cache_mount_max_size;
   std::string verbosity = "info";
   std::vector<std::string> insecure_registries;
   std::vector<std::string> skip_tls_verify_registries;
@@ -158,6 +162,24 @@ Status ParseTypedFlags(BuildFlags& f) {
     return InvalidArgument("--compression must be gzip, zstd or uncompressed, not \"" + f.compression + "\"");
   }
   o.compression = *compression;
+  if (!f.cache_mount_max_size.empty()) {
+    Result<int64_t> n = dockerfile::ParseRamInBytes(f.cache_mount_max_size);
+    if (!n.ok() || *n < 0) {
+      return InvalidArgument("--cache-mount-max-size must be a size such as 512m or 2g, not \"" +
+                             f.cache_mount_max_size + "\"");
+    }
+    o.cache_mount_max_bytes = static_cast<uint64_t>(*n);
+  }
+  for (const std::string& s : f.ssh) {
+    Result<executor::SshSource> ssh = executor::ParseSshFlag(s);
+    if (!ssh.ok()) return ssh.status();
+    o.ssh.push_back(*ssh);
+  }
+  for (const std::string& s : f.secrets) {
+    Result<executor::SecretSource> secret = executor::ParseSecretFlag(s, o.environ);
+    if (!secret.ok()) return secret.status();
+    o.secrets.push_back(*secret);
+  }
   for (const std::string& l : f.labels) {
     size_t eq = l.find('=');
     if (eq == std::string::npos || eq == 0) return InvalidArgument("--label must be KEY=VALUE, not \"" + l + "\"");
@@ -331,6 +353,13 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
                         "Platform to build for, os/arch[/variant]; several (comma-separated or repeated) make an "
                         "index of one image per platform"));
   multi(sub->add_option("--label", f->labels, "Set a label KEY=VALUE on the image (repeatable)"));
+  sub->add_option("--cache-mount-max-size", f->cache_mount_max_size,
+                  "With --cache and a registry cache repo: export RUN --mount=type=cache directories up to this "
+                  "size (default 1g; 0 = never)");
+  multi(sub->add_option("--ssh", f->ssh,
+                        "An ssh agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK) or ID=SOCKET|KEY[,KEY] (repeatable)"));
+  multi(sub->add_option("--secret", f->secrets,
+                        "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable)"));
   sub->add_flag("--no-push", o.no_push, "Build without pushing");
   sub->add_option("--tar-path,--tarPath", f->tar_path, "Also write the image as a docker-archive tar");
   sub->add_option("--oci-layout-path", f->oci_layout_path, "Also write the image into an OCI layout DIR[:TAG]");

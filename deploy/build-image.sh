@@ -132,6 +132,16 @@ for h in $helpers; do
   copy_libs "$h"
 done
 
+# ssh-agent and ssh-add (openssh-client) for `--ssh ID=KEYFILE`: kiln loads the keys into an agent
+# of its own for the build. Without them, --ssh with a forwarded socket still works.
+for p in ssh-agent ssh-add; do
+  if bin=$(command -v "$p" 2>/dev/null); then
+    cp "$bin" "$root/kaniko/bin/$p"
+    chmod 0755 "$root/kaniko/bin/$p"
+    copy_libs "$bin"
+  fi
+done
+
 ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 [ -f "$ca" ] || die "no CA bundle at $ca (set SSL_CERT_FILE)"
 cp -L "$ca" "$root/etc/ssl/certs/ca-certificates.crt"

@@ -97,13 +97,21 @@ std::pair<std::string, std::string> SplitLayoutPath(std::string_view path) {
 
 Result<OciLayout> OciLayout::OpenOrCreate(const std::string& dir) {
   if (Exists(dir + "/oci-layout")) return Open(dir);
+  // Two builds may create the same layout at once: index.json comes first and only where none
+  // exists (a hard link of a finished file fails with EEXIST, never replacing another's index), and
+  // oci-layout, the mark Open looks for, last.
   KILN_RETURN_IF_ERROR(MakeDirs(dir + "/blobs/sha256"));
-  KILN_RETURN_IF_ERROR(WriteSmallFile(dir + "/oci-layout", kLayoutFile));
   if (!Exists(dir + "/index.json")) {
     Index idx;
     idx.media_type = std::string(media_type::kOciIndex);
-    KILN_RETURN_IF_ERROR(WriteSmallFile(dir + "/index.json", SerializeIndex(idx)));
+    std::string tmp = dir + "/.index.json-" + std::to_string(::getpid());
+    KILN_RETURN_IF_ERROR(WriteSmallFile(tmp, SerializeIndex(idx)));
+    int rc = ::link(tmp.c_str(), (dir + "/index.json").c_str());
+    int err = errno;
+    ::unlink(tmp.c_str());
+    if (rc != 0 && err != EEXIST) return ErrnoStatus("creating " + dir + "/index.json", err);
   }
+  KILN_RETURN_IF_ERROR(WriteSmallFile(dir + "/oci-layout", kLayoutFile));
   return OciLayout(dir);
 }
 

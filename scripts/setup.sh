@@ -14,6 +14,8 @@ TEST_PKGS=(
   docker-registry skopeo umoci apache2-utils openssl curl python3 ca-certificates
   uidmap libcap2-bin util-linux pigz zstd time jq busybox-static debootstrap
   groff-base man-db bsdextrautils tmux
+  # RUN --mount=type=ssh tests: a test agent and key (ssh-agent, ssh-keygen, ssh-add).
+  openssh-client
   # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).
   amazon-ecr-credential-helper
 )

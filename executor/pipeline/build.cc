@@ -68,6 +68,7 @@ Result<PlatformImage> BuildForPlatform(const BuildOptions& options, BuildDeps& d
   KILN_ASSIGN_OR_RETURN(out.build, Prepare(options, deps, std::move(access)));
   out.uploads = std::make_unique<BackgroundUploads>();
   KILN_ASSIGN_OR_RETURN(out.image, BuildStages(*out.build, options, deps, out.uploads.get(), times));
+  ExportCacheMounts(*out.build, deps.log);
   // Every layer is written: the rootfs trees can go while the image is published.
   out.build->remover->Start();
   MediaTypeFamily family = ChooseFamily(out.image, options.compression == media_type::Compression::kZstd);

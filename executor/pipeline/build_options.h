@@ -17,6 +17,8 @@
 #include "core/media_types.h"
 #include "core/reference.h"
 #include "executor/log/build_log.h"
+#include "executor/steps/secrets.h"
+#include "executor/steps/ssh_forward.h"
 #include "registry/access_options.h"
 
 namespace kiln::executor {
@@ -44,6 +46,10 @@ struct BuildOptions {
   /// built in turn, and an image index over them published to every output. Empty or one: a single
   /// image for `platform`.
   std::vector<Platform> platforms;
+  /// --secret id=ID,src=FILE|env=VAR (BuildKit's syntax): values RUN --mount=type=secret may read.
+  std::vector<SecretSource> secrets;
+  /// --ssh default|ID=PATH[,PATH]: agents RUN --mount=type=ssh may reach.
+  std::vector<SshSource> ssh;
   /// --label K=V, added to the image config after the Dockerfile's labels.
   std::vector<std::pair<std::string, std::string>> labels;
 
@@ -98,6 +104,9 @@ struct BuildOptions {
   std::string cache_dir;
   /// --no-push-cache: the layer cache is read, nothing new is stored.
   bool cache_read_only = false;
+  /// --cache-mount-max-size: RUN --mount=type=cache directories up to this many bytes are exported
+  /// to the registry cache repository after the build (with --cache and a registry cache); 0 = never.
+  uint64_t cache_mount_max_bytes = uint64_t{1} << 30;
   /// --cache-ttl (Kaniko's default: two weeks).
   std::chrono::seconds cache_ttl{336 * 3600};
   bool cache_run_layers = true;

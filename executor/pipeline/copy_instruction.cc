@@ -8,9 +8,9 @@ using namespace kiln::dockerfile;
 using Clock = std::chrono::steady_clock;
 
 // The cache key standing for what a COPY --from reads: a stage's last key, or an image's digest.
-std::optional<Digest> StageBuild::FromKey(size_t index) {
+std::optional<Digest> StageBuild::FromKey(size_t index, const std::string& name) {
   for (const FromRef& fr : ps_.from_refs) {
-    if (fr.instruction != index) continue;
+    if (fr.instruction != index || (!name.empty() && fr.name != name)) continue;
     if (fr.ref.kind == SourceRef::Kind::kStage) {
       auto it = svc_.done->find(fr.ref.stage);
       if (it != svc_.done->end()) return it->second.cache_key;
@@ -24,9 +24,9 @@ std::optional<Digest> StageBuild::FromKey(size_t index) {
 }
 
 // The rootfs a COPY --from reads: a built stage's, or an image's unpacked for this build.
-Result<std::string> StageBuild::FromRoot(size_t index, const std::string& from_text) {
+Result<std::string> StageBuild::FromRoot(size_t index, const std::string& from_text, bool match_name) {
   for (const FromRef& fr : ps_.from_refs) {
-    if (fr.instruction != index) continue;
+    if (fr.instruction != index || (match_name && fr.name != from_text)) continue;
     if (fr.ref.kind == SourceRef::Kind::kStage) {
       auto it = svc_.done->find(fr.ref.stage);
       if (it == svc_.done->end() || it->second.rootfs.empty()) {

@@ -215,6 +215,31 @@ Result<std::string> PrepareStateDir(const BuildOptions& options, BuildLog* log) 
   return state;
 }
 
+namespace {
+
+// The registry repository cache mounts go to: the layer cache's when that is a registry (--cache
+// with --cache-repo REPO, or DESTINATION/cache), none for a local layer cache.
+std::optional<std::string> CacheMountRepository(const BuildOptions& options) {
+  if (!options.cache || options.cache_mount_max_bytes == 0) return std::nullopt;
+  if (options.cache_repo.rfind("oci:", 0) == 0) return std::nullopt;
+  if (options.cache_repo.empty() && !options.cache_dir.empty()) return std::nullopt;
+  if (!options.cache_repo.empty()) return options.cache_repo;
+  if (options.destinations.empty()) return std::nullopt;
+  return options.destinations[0].Name() + "/cache";
+}
+
+}  // namespace
+
+void ExportCacheMounts(PreparedBuild& b, BuildLog* log) {
+  if (!b.cache_mount_remote || b.cache_mounts_used.empty()) return;
+  for (const CacheMountStore::Entry& e : b.cache_mounts->List()) {
+    if (!b.cache_mounts_used.count(e.key)) continue;
+    Result<UniqueFd> lock = b.cache_mounts->Lock(e.key);
+    Status s = lock.ok() ? b.cache_mount_remote->Export(e.key, e.id, e.platform, e.dir) : lock.status();
+    if (!s.ok()) log->Warn("cache mount " + e.id + ": not exported to " + b.cache_mount_remote->Describe() + ": " + s.message());
+  }
+}
+
 Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps,
                                                std::shared_ptr<RegistryAccess> access) {
   BuildLog* log = deps.log;
@@ -228,6 +253,10 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
   }
   for (const dockerfile::CheckFinding& f : b->front.checks) log->Warn(f.formatted);
   KILN_RETURN_IF_ERROR(ChecksVerdict(b->front));
+  b->secrets = std::make_unique<SecretStore>(options.secrets, options.environ);
+  KILN_RETURN_IF_ERROR(b->secrets->Validate());
+  b->ssh_agents = std::make_unique<SshAgents>(options.ssh, options.environ);
+  b->cache_mounts = std::make_unique<CacheMountStore>(options.cache_dir.empty() ? b->state_dir : options.cache_dir);
 
   if (access) {
     b->access = std::move(access);
@@ -238,6 +267,11 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
                                                             std::move(deps.keychain), deps.registry_transport));
   }
   KILN_RETURN_IF_ERROR(OpenDestinations(options, *b));
+  if (std::optional<std::string> repo = CacheMountRepository(options)) {
+    b->cache_mount_remote = std::make_unique<CacheMountRemote>(
+        b->access->push_client(), *repo, b->lease.path + "/mount-export", options.cache_mount_max_bytes, log);
+    b->cache_mounts->SetRemote(b->cache_mount_remote.get());
+  }
   b->fetcher = std::make_unique<ImageFetcher>(&b->access->pull_client(), b->store.get(), log);
   if (!options.cache_dir.empty()) {
     // Base images warmed into the cache dir (`kiln warm`) are used without asking a registry.

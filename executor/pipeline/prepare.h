@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,10 @@
 #include "executor/pipeline/registry_access.h"
 #include "executor/pipeline/work_dirs.h"
 #include "executor/steps/build_context.h"
+#include "executor/steps/secrets.h"
+#include "executor/steps/ssh_forward.h"
+#include "executor/cache/mount_cache.h"
+#include "executor/cache/mount_remote.h"
 #include "layers/oci_layout.h"
 
 namespace kiln::executor {
@@ -48,7 +53,19 @@ struct PreparedBuild {
   /// Each destination's repository, opened (and checked) once: by Reference::ToString().
   std::map<std::string, std::shared_ptr<registry::Repository>> destinations;
   std::unique_ptr<ImageFetcher> fetcher;
+  /// RUN --mount: the --secret values' sources (checked to exist), and the cache mounts' directories
+  /// (under --cache-dir, else the state directory) with the keys this build used.
+  std::unique_ptr<SecretStore> secrets;
+  std::unique_ptr<SshAgents> ssh_agents;
+  std::unique_ptr<CacheMountStore> cache_mounts;
+  std::set<std::string> cache_mounts_used;
+  /// With --cache and a registry cache repository: where cache mounts are imported from and exported to.
+  std::unique_ptr<CacheMountRemote> cache_mount_remote;
 };
+
+/// After the stages: exports every cache mount the build used to the registry (when there is a
+/// remote). Problems are warnings: the image is built.
+void ExportCacheMounts(PreparedBuild& build, BuildLog* log);
 
 /// `access`: the registry clients of an earlier Prepare of the same build (a multi-platform build
 /// prepares once per platform); null: made here from the options and deps.

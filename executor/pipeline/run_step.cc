@@ -38,9 +38,6 @@ Status StageBuild::CheckArchitecture() {
 }
 
 Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run) {
-  if (!run.mounts.empty()) {
-    return Unsupported("RUN --mount (" + run.mounts[0].raw + ") is not supported by kiln yet");
-  }
   if (run.security == "insecure") return Unsupported("RUN --security=insecure is not supported: kiln runs steps unprivileged");
   std::vector<std::string> argv;
   if (run.cmd.exec_form) {
@@ -60,6 +57,7 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
   created_by += JoinArgv(argv);
   Vars env = scope_.RunEnvironment();
   const std::string workdir = ResolveWorkdir("/", image_.config.config.working_dir);
+  KILN_ASSIGN_OR_RETURN(std::vector<Mount> mounts, ResolveRunMounts(run, workdir));
 
   if (CacheOn(svc_.cache_run)) {
     CacheVars visible;
@@ -68,6 +66,8 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
     }
     std::string what = created_by + "\nuser=" + image_.config.config.user + "\nworkdir=" + workdir +
                        "\nnetwork=" + run.network;
+    KILN_ASSIGN_OR_RETURN(std::string mounts_key, MountsKeyText(index, mounts));
+    what += mounts_key;
     KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, visible, std::nullopt));
     if (hit) return OkStatus();
   }
@@ -94,6 +94,8 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
   }
   spec.network = run.network == "none" ? sandbox::NetworkMode::kNone : sandbox::NetworkMode::kHost;
   spec.output = svc_.log->StepOutput();
+  StepMountsHeld held;  // released after the step, whatever happens
+  KILN_RETURN_IF_ERROR(PrepareMounts(index, mounts, &spec, &held));
 
   // No layer upload runs while the sandbox forks. A rootless RUN hung once in 8 runs with an upload
   // in flight (the sandbox child is written to be async-signal-safe, so the exact cause is not

@@ -17,6 +17,9 @@
 #include "executor/cache/step_cache.h"
 #include "executor/dockerfile/args.h"
 #include "executor/dockerfile/instructions.h"
+#include "executor/dockerfile/mount.h"
+#include "executor/cache/mount_cache.h"
+#include "executor/steps/ssh_forward.h"
 #include "executor/dockerfile/plan.h"
 #include "executor/image/built_image.h"
 #include "executor/pipeline/stage_builder.h"
@@ -27,6 +30,18 @@
 #include "snapshot/snapshotter.h"
 
 namespace kiln::executor {
+
+/// What a RUN step's mounts hold while it runs: cache locks, and the private directory of its
+/// secrets' copies (removed with this object, whatever happens to the step).
+struct StepMountsHeld {
+  std::vector<CacheMountLease> leases;
+  std::vector<std::unique_ptr<SshAgentRelay>> relays;  // stopped before private_dir goes
+  std::string private_dir;
+  StepMountsHeld() = default;
+  StepMountsHeld(const StepMountsHeld&) = delete;
+  StepMountsHeld& operator=(const StepMountsHeld&) = delete;
+  ~StepMountsHeld();
+};
 
 class StageBuild {
  public:
@@ -70,9 +85,17 @@ class StageBuild {
   Status CheckArchitecture();
   Status RecordCreator(const std::vector<std::string>& created, uid_t uid, gid_t gid);
 
+  // run_mounts.cc
+  Result<std::vector<dockerfile::Mount>> ResolveRunMounts(const dockerfile::RunInst& run, const std::string& workdir);
+  Result<std::string> MountsKeyText(size_t index, const std::vector<dockerfile::Mount>& mounts);
+  Result<std::string> MountSource(size_t index, const dockerfile::Mount& m);
+  Status PrepareMounts(size_t index, const std::vector<dockerfile::Mount>& mounts, sandbox::RunSpec* spec,
+                       StepMountsHeld* held);
+
   // copy_instruction.cc
-  std::optional<Digest> FromKey(size_t index);
-  Result<std::string> FromRoot(size_t index, const std::string& from_text);
+  // `name`: only the reference written so (a RUN may mount from several); "" = the instruction's first.
+  std::optional<Digest> FromKey(size_t index, const std::string& name = "");
+  Result<std::string> FromRoot(size_t index, const std::string& from_text, bool match_name = false);
   Status CopyOrAdd(size_t index, const dockerfile::Instruction& inst, const dockerfile::CopyCommon& c, bool add,
                    const std::string& from, bool parents, const std::string& checksum);
 

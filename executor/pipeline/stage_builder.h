@@ -28,6 +28,9 @@
 #include "executor/image/built_image.h"
 #include "executor/cache/cache_key.h"
 #include "executor/cache/cache_store.h"
+#include "executor/cache/mount_cache.h"
+#include "executor/steps/secrets.h"
+#include "executor/steps/ssh_forward.h"
 #include "executor/dockerfile/plan.h"
 #include "executor/image/image_fetcher.h"
 #include "executor/sandbox/command_runner.h"
@@ -89,6 +92,13 @@ struct BuildServices {
   /// Names the Dockerfile in cache slots (where a step's key inputs are remembered, per stage and
   /// platform, so the platforms of one multi-platform build do not overwrite each other's).
   std::string dockerfile_id;
+  /// RUN --mount=type=secret: the build's secrets (--secret), or nullptr when none were given.
+  const SecretStore* secrets = nullptr;
+  /// RUN --mount=type=ssh: the agents given with --ssh, or nullptr.
+  SshAgents* ssh_agents = nullptr;
+  /// RUN --mount=type=cache: where the directories live, and the keys this build used (for export).
+  CacheMountStore* cache_mounts = nullptr;
+  std::set<std::string>* cache_mounts_used = nullptr;
   /// Images unpacked for COPY --from=IMAGE, by reference → rootfs directory.
   std::map<std::string, std::string>* image_roots = nullptr;
 };

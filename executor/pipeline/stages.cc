@@ -122,6 +122,10 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
     svc.stream_push = [first]() { return first; };
   }
   svc.work_dir = build.lease.path;
+  svc.secrets = build.secrets.get();
+  svc.ssh_agents = build.ssh_agents.get();
+  svc.cache_mounts = build.cache_mounts.get();
+  svc.cache_mounts_used = &build.cache_mounts_used;
   svc.platform = build.front.target;
   svc.layer_options.compression.algorithm = options.compression;
   svc.layer_options.compression.level = options.compression_level;

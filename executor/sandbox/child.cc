@@ -129,10 +129,22 @@ void SetUpTier1(const ChildPlan& plan) {
       if (fd < 0) Fail(plan, Stage::kDevNode, static_cast<int>(i));
       ::close(fd);
     }
-    if (::mount(b.source, b.target, nullptr, MS_BIND, nullptr) != 0) Fail(plan, Stage::kBindFile, static_cast<int>(i));
+    if (b.tmpfs_options != nullptr) {
+      if (::mount("tmpfs", b.target, "tmpfs", MS_NOSUID | MS_NODEV, b.tmpfs_options) != 0) {
+        Fail(plan, Stage::kStepMount, static_cast<int>(i));
+      }
+      continue;
+    }
+    if (::mount(b.source, b.target, nullptr, MS_BIND, nullptr) != 0) {
+      Fail(plan, b.step_mount ? Stage::kStepMount : Stage::kBindFile, static_cast<int>(i));
+    }
     if (b.read_only) {
-      // Best effort: the sources are kiln's private copies, so a writable bind exposes nothing.
-      ::mount(nullptr, b.target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | b.locked_flags, nullptr);
+      // kiln's own binds are private copies, so a writable one exposes nothing; a RUN --mount's
+      // read-only must hold.
+      if (::mount(nullptr, b.target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | b.locked_flags, nullptr) != 0 &&
+          b.step_mount) {
+        Fail(plan, Stage::kStepMountReadOnly, static_cast<int>(i));
+      }
     }
   }
 

@@ -22,7 +22,7 @@ enum class ReportKind : int32_t { kSetupFailed = 1, kExited = 2, kProbeOk = 3 };
 enum class Stage : int32_t {
   kSync = 1, kMakePrivate, kBindRootfs, kMountProc, kMountDev, kDevNode, kBindFile, kLoopback,
   kHostname, kPivotRoot, kForkStep, kChroot, kDropCap, kSetgroups, kSetgid, kSetuid, kChdir, kExec,
-  kSetsid, kProbeMountProc, kProbeMountTmpfs,
+  kSetsid, kProbeMountProc, kProbeMountTmpfs, kStepMount, kStepMountReadOnly,
 };
 
 struct Report {
@@ -32,13 +32,15 @@ struct Report {
   int32_t detail;   // index into the plan's bind table, or the wait status for kExited
 };
 
-/// A bind mount of a host file or device onto a path inside the rootfs (tier 1).
+/// A bind mount of a host file or device onto a path inside the rootfs (tier 1), or a tmpfs there.
 struct BindMount {
   const char* source;
   const char* target;
   bool create_file;  // create an empty file as the target first (inside the /dev tmpfs)
   bool read_only;
   unsigned long locked_flags;  // MS_NOSUID etc. of the source mount, which a remount must keep
+  bool step_mount = false;     // RUN --mount: failures are kStepMount*, and read-only must hold
+  const char* tmpfs_options = nullptr;  // non-null: mount a tmpfs with these options, `source` unused
 };
 
 /// Everything the child needs, as raw pointers into storage owned by the parent's plan builder.

@@ -2,7 +2,28 @@
 
 #include <string.h>
 
+#include "core/path.h"
+
 namespace kiln::sandbox {
+namespace {
+
+// "/a/./b/../c/" -> "/a/c"; ".." of the root stays at the root.
+std::string CleanAbsolute(const std::string& path) {
+  std::vector<std::string_view> parts;
+  for (std::string_view c : PathComponents(path)) {
+    if (c == ".") continue;
+    if (c == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(c);
+  }
+  std::string out;
+  for (std::string_view c : parts) (out += '/') += c;
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
 
 std::string RunResult::Describe() const {
   if (signal != 0) {
@@ -31,6 +52,27 @@ Status ValidateRunSpec(const RunSpec& spec) {
     if (a.find('\0') != std::string::npos) return InvalidArgument("RUN: argument contains a NUL byte");
   }
   if (spec.hostname.size() > 64) return InvalidArgument("RUN: host name longer than 64 bytes");
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    const StepMount& m = spec.mounts[i];
+    std::string target = CleanAbsolute(m.target);
+    if (m.target.empty() || m.target[0] != '/') return InvalidArgument("RUN --mount: target \"" + m.target + "\" is not absolute");
+    if (target == "/") return InvalidArgument("RUN --mount: the target cannot be /");
+    if (m.kind != StepMount::Kind::kTmpfs && (m.source.empty() || m.source[0] != '/')) {
+      return InvalidArgument("RUN --mount on " + target + ": the source must be an absolute host path");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      std::string other = CleanAbsolute(spec.mounts[j].target);
+      if (other == target) return InvalidArgument("RUN --mount: two mounts on " + target);
+      auto below = [](const std::string& a, const std::string& b) {
+        return a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/';
+      };
+      if (below(target, other) || below(other, target)) {
+        return InvalidArgument("RUN --mount: " + (below(target, other) ? target + " lies below " + other
+                                                                        : other + " lies below " + target) +
+                               "; kiln does not nest mount targets");
+      }
+    }
+  }
   return OkStatus();
 }
 

@@ -21,6 +21,40 @@ namespace kiln::sandbox {
 /// mirrors); kNone gives the step its own network namespace with only loopback up.
 enum class NetworkMode { kHost, kNone };
 
+/// Something the step sees at `target` in place of what the rootfs has there, for the step's
+/// duration only (RUN --mount). Nothing of it stays in the rootfs: after Run the rootfs holds what it
+/// held before at the target, so a snapshot never sees the mount's content. How each tier does it:
+///  tier 1 (user namespace): real mounts in the step's mount namespace (bind, tmpfs); a read-only
+///    bind is remounted read-only; kDiscarded directories are bound from a private copy.
+///  tiers 2 and 3 (chroot, ptrace; no mounts possible): staging. What the image has at the target is
+///    moved aside (a rename within the work directory), the content is put there — a kKept source
+///    by rename (copied in and back when it lies on another filesystem), anything else as a copy —
+///    and after the step everything is taken out again, even when the step failed. Read-only cannot
+///    be enforced there: writes to a kReadOnly mount are discarded instead.
+///  tier 4 (in place): not supported.
+struct StepMount {
+  enum class Kind {
+    kDirectory,  ///< `source` is a directory
+    kFile,       ///< `source` is a single non-directory (a regular file, a socket)
+    kTmpfs,      ///< an empty, writable directory (tier 1: a tmpfs of `size_limit` bytes)
+  };
+  /// What becomes of the step's writes under the target.
+  enum class Writes {
+    kReadOnly,   ///< refused where the tier can (tier 1), discarded elsewhere
+    kDiscarded,  ///< allowed, and thrown away with the step (bind rw, tmpfs)
+    kKept,       ///< they land in `source` (cache mounts, the ssh agent socket)
+  };
+  Kind kind = Kind::kDirectory;
+  /// Absolute host path of the content; "" for kTmpfs. Must not lie inside the rootfs.
+  std::string source;
+  /// Absolute path inside the rootfs, resolved there as the step would (symlinks followed within the
+  /// rootfs); missing parents are created for the step and removed afterwards unless the step wrote
+  /// into them. Not "/"; no target may lie below another.
+  std::string target;
+  Writes writes = Writes::kReadOnly;
+  int64_t size_limit = 0;  ///< kTmpfs: bytes, 0 = the kernel's default
+};
+
 /// Everything a RUN step needs; the runner adds nothing of its own.
 struct RunSpec {
   /// Absolute host path of the root filesystem the step runs in. "/" only for the in-place tier.
@@ -40,6 +74,8 @@ struct RunSpec {
   NetworkMode network = NetworkMode::kHost;
   /// Host name the step sees (tier 1 only; tiers 2 and 3 keep the machine's). Empty: unchanged.
   std::string hostname;
+  /// RUN --mount: what the step sees at each target (see StepMount).
+  std::vector<StepMount> mounts;
   /// Receives the step's combined stdout and stderr as it is produced, in arbitrary chunks. Not owned;
   /// not closed by the runner; nullptr discards the output. Called only from the thread inside Run().
   Writer* output = nullptr;
@@ -81,7 +117,8 @@ class CommandRunner {
 std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env);
 
 /// Checks the parts of `spec` every runner relies on (non-empty argv, absolute rootfs and workdir,
-/// well-formed env entries). Returns kInvalidArgument naming the problem.
+/// well-formed env entries, mount targets absolute, not "/", not nested, sources given). Returns
+/// kInvalidArgument naming the problem.
 Status ValidateRunSpec(const RunSpec& spec);
 
 }  // namespace kiln::sandbox

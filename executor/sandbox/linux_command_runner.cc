@@ -20,6 +20,9 @@
 #include "executor/sandbox/child.h"
 #include "executor/sandbox/launch.h"
 #include "executor/sandbox/rootfs_touches.h"
+#include "executor/sandbox/step_mounts.h"
+#include "executor/sandbox/tree_ops.h"
+#include "core/unique_fd.h"
 
 namespace kiln::sandbox {
 namespace {
@@ -34,8 +37,13 @@ struct PlanStorage {
   std::string rootfs, proc, dev, devpts, devshm, workdir, hostname;
   std::vector<std::string> links;
   std::vector<const char*> link_ptrs;
-  std::vector<std::string> bind_sources, bind_targets;
-  std::vector<bool> bind_create, bind_ro;
+  struct Bind {
+    std::string source, target;
+    bool create = false, ro = false, step = false;
+    std::optional<std::string> tmpfs;  // RUN --mount=type=tmpfs: its options
+    unsigned long locked = 0;           // a step mount's own locked flags
+  };
+  std::vector<Bind> bind_specs;
   std::vector<internal::BindMount> binds;
   std::vector<std::string> candidates;
   std::vector<const char*> candidate_ptrs;
@@ -45,10 +53,16 @@ struct PlanStorage {
   unsigned long locked_flags = 0;
 
   void AddBind(std::string source, std::string target, bool create, bool ro) {
-    bind_sources.push_back(std::move(source));
-    bind_targets.push_back(std::move(target));
-    bind_create.push_back(create);
-    bind_ro.push_back(ro);
+    Bind b;
+    b.source = std::move(source);
+    b.target = std::move(target);
+    b.create = create;
+    b.ro = ro;
+    bind_specs.push_back(std::move(b));
+  }
+  std::string BindTarget(int i) const {
+    if (i < 0 || static_cast<size_t>(i) >= bind_specs.size()) return "?";
+    return bind_specs[i].target.substr(rootfs.size());
   }
 
   void Finish(internal::ChildPlan* plan) {
@@ -61,9 +75,10 @@ struct PlanStorage {
     link_ptrs.push_back(nullptr);
     link_ptrs.push_back(nullptr);
     plan->dev_links = link_ptrs.data();
-    for (size_t i = 0; i < bind_sources.size(); ++i) {
-      binds.push_back({bind_sources[i].c_str(), bind_targets[i].c_str(), bind_create[i], bind_ro[i],
-                       bind_ro[i] ? locked_flags : 0});
+    for (const Bind& b : bind_specs) {
+      unsigned long locked = b.step ? b.locked : locked_flags;
+      binds.push_back({b.source.c_str(), b.target.c_str(), b.create, b.ro, b.ro ? locked : 0, b.step,
+                       b.tmpfs ? b.tmpfs->c_str() : nullptr});
     }
     plan->binds = binds.data();
     plan->num_binds = binds.size();
@@ -170,10 +185,7 @@ Status WriteScratchFile(const std::string& path, const std::string& content) {
 // Turns a setup failure reported by the child into a message for the person reading the build log.
 Status SetupFailureStatus(const internal::Report& r, const RunSpec& spec, const PlanStorage& st) {
   using internal::Stage;
-  auto bind_target = [&](int i) -> std::string {
-    if (i < 0 || static_cast<size_t>(i) >= st.bind_targets.size()) return "?";
-    return st.bind_targets[i].substr(st.rootfs.size());
-  };
+  auto bind_target = [&](int i) { return st.BindTarget(i); };
   std::string what;
   switch (r.stage) {
     case Stage::kSync: what = "waiting for the user namespace's id mapping"; break;
@@ -183,6 +195,8 @@ Status SetupFailureStatus(const internal::Report& r, const RunSpec& spec, const 
     case Stage::kMountDev: what = "mounting a tmpfs on /dev in the rootfs"; break;
     case Stage::kDevNode: what = "creating " + bind_target(r.detail); break;
     case Stage::kBindFile: what = "bind-mounting the host's " + bind_target(r.detail) + " into the rootfs"; break;
+    case Stage::kStepMount: what = "--mount on " + bind_target(r.detail); break;
+    case Stage::kStepMountReadOnly: what = "--mount on " + bind_target(r.detail) + ": making it read-only"; break;
     case Stage::kLoopback: what = "bringing up loopback in the step's network namespace"; break;
     case Stage::kHostname: what = "setting the host name to \"" + spec.hostname + "\""; break;
     case Stage::kPivotRoot: what = "switching the root to " + st.rootfs + " (pivot_root)"; break;
@@ -257,6 +271,37 @@ Status PrepareUserNamespaceRootfs(const HostNetworkFiles& files, const std::stri
     std::string copy = scratch + "/" + name;
     KILN_RETURN_IF_ERROR(WriteScratchFile(copy, **content));
     st->AddBind(copy, st->rootfs + "/etc/" + name, false, true);
+  }
+  return OkStatus();
+}
+
+// Tier 1: RUN --mount as real mounts on mount points made in the rootfs. A kDiscarded source is
+// bound from a private copy in `scratch`, so the step's writes never reach it.
+Status PrepareStepMounts(const std::vector<StepMount>& mounts, int root_fd, const std::string& scratch,
+                         RootfsTouches& touches, PlanStorage* st) {
+  if (mounts.empty()) return OkStatus();
+  KILN_ASSIGN_OR_RETURN(std::vector<internal::MountPoint> points, internal::PrepareMountPoints(root_fd, mounts, touches));
+  UniqueFd scratch_fd;
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    const StepMount& m = mounts[i];
+    PlanStorage::Bind b;
+    b.target = st->rootfs + "/" + points[i].Rel();
+    b.step = true;
+    if (m.kind == StepMount::Kind::kTmpfs) {
+      b.tmpfs = "mode=1777" + (m.size_limit > 0 ? ",size=" + std::to_string(m.size_limit) : std::string());
+    } else if (m.writes == StepMount::Writes::kDiscarded) {
+      if (!scratch_fd.valid()) scratch_fd.Reset(::open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!scratch_fd.valid()) return ErrnoStatus("opening " + scratch, errno);
+      std::string name = "mount-" + std::to_string(i);
+      KILN_RETURN_IF_ERROR(internal::CopyTreeTo(m.source, scratch_fd.get(), name, ::geteuid() == 0,
+                                                "the private copy of " + m.source));
+      b.source = scratch + "/" + name;
+    } else {
+      b.source = m.source;
+      b.ro = m.writes == StepMount::Writes::kReadOnly;
+      b.locked = LockedFlags(m.source);
+    }
+    st->bind_specs.push_back(std::move(b));
   }
   return OkStatus();
 }
@@ -358,6 +403,12 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     std::vector<std::string> guarded = options_.protected_paths;
     guarded.push_back(options_.scratch_dir);
     guarded.push_back("/proc/self/exe");
+    for (const StepMount& m : spec.mounts) {
+      std::string real = m.source.empty() ? "" : RealPath(m.source);
+      if (!real.empty() && IsWithin(real, st.rootfs)) {
+        return InvalidArgument("RUN --mount on " + m.target + ": the source " + real + " lies inside the rootfs");
+      }
+    }
     for (const std::string& p : guarded) {
       std::string real = RealPath(p);
       if (!real.empty() && IsWithin(real, st.rootfs)) {
@@ -443,25 +494,53 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     st.candidates = ExecCandidates(spec.argv[0], spec.env);
   }
 
-  // Prepare the rootfs: mount targets (tier 1) or copied files and device nodes (tier 2).
+  if (!spec.mounts.empty() && tier_ == SandboxTier::kInPlace) {
+    return Unsupported("RUN --mount is not available in the in-place sandbox");
+  }
+  if (tier_ == SandboxTier::kPtrace) {
+    for (const StepMount& m : spec.mounts) {
+      struct stat ss;
+      if (::stat(m.source.c_str(), &ss) == 0 && S_ISSOCK(ss.st_mode)) {
+        return Unsupported("RUN --mount on " + m.target + ": the ptrace sandbox does not translate socket addresses, "
+                           "so a step cannot reach a forwarded socket (ssh agent) there; run kiln where user "
+                           "namespaces are allowed or as root");
+      }
+    }
+  }
+
+  // Prepare the rootfs: mount targets (tier 1) or copied files and device nodes (tier 2), and what
+  // RUN --mount puts at its targets. Declared in this order so that the staging (which may rely on
+  // directories the touches created) is taken out first, also on every early return.
   std::unique_ptr<RootfsTouches> touches;
   ScratchDir scratch;
+  std::unique_ptr<internal::MountStaging> staging;
   if (tier_ != SandboxTier::kInPlace) {
     KILN_ASSIGN_OR_RETURN(touches, RootfsTouches::Open(st.rootfs));
+    UniqueFd root_fd(::open(st.rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root_fd.valid()) return ErrnoStatus("opening the rootfs " + st.rootfs, errno);
     HostNetworkFiles files = ReadHostNetworkFiles(options_, st.hostname);
-    if (tier_ == SandboxTier::kUserNamespace) {
+    if (tier_ == SandboxTier::kUserNamespace || !spec.mounts.empty()) {
       KILN_RETURN_IF_ERROR(scratch.Create(options_.scratch_dir));
+    }
+    if (tier_ == SandboxTier::kUserNamespace) {
       KILN_RETURN_IF_ERROR(PrepareUserNamespaceRootfs(files, scratch.path(), *touches, &st));
+      KILN_RETURN_IF_ERROR(PrepareStepMounts(spec.mounts, root_fd.get(), scratch.path(), *touches, &st));
     } else {
       // Tier 3 sees the host's /dev through the tracer: no device nodes needed.
       bool mknod = tier_ == SandboxTier::kChroot && detection_.can_mknod;
       KILN_RETURN_IF_ERROR(PrepareChrootRootfs(files, mknod, *touches));
+      if (!spec.mounts.empty()) {
+        staging = std::make_unique<internal::MountStaging>(std::move(root_fd), scratch.path(), ::geteuid() == 0);
+        KILN_RETURN_IF_ERROR(staging->Stage(spec.mounts, *touches));
+      }
     }
   }
   st.Finish(&plan);
 
   auto launched = internal::Launch(plan, &detection_.id_mapping, spec.output);
+  Status unstage = staging ? staging->Unstage() : OkStatus();
   Status undo = touches ? touches->Undo() : OkStatus();
+  if (!unstage.ok()) return unstage;
   if (!launched.ok()) return launched.status().WithContext("RUN");
   const internal::LaunchResult& l = *launched;
   if (!l.mapping_error.ok()) return l.mapping_error.WithContext("RUN: installing the user namespace's id mapping");

@@ -107,6 +107,9 @@ TEST_F(KilnImageTest, ImageHasKanikosPathsAndNothingElseToRunBuildsWith) {
   EXPECT_EQ(Stat(root, "kaniko/bin").type, 'd');
   EXPECT_EQ(Stat(root, "kaniko/bin/kiln-gitlab-build").content, ReadFile(std::string(KILN_SOURCE_DIR) + "/deploy/gitlab/kiln-build.sh"));
   EXPECT_EQ(Stat(root, "lib64/ld-linux-x86-64.so.2").type, 'f');
+  // --ssh ID=KEYFILE: kiln starts an agent of its own with the keys.
+  EXPECT_EQ(Stat(root, "kaniko/bin/ssh-agent").mode, 0755u);
+  EXPECT_EQ(Stat(root, "kaniko/bin/ssh-add").mode, 0755u);
   EXPECT_EQ(Stat(root, "etc/ssl/certs/ca-certificates.crt").content, ReadFile("/etc/ssl/certs/ca-certificates.crt"));
   EXPECT_EQ(Stat(root, "tmp").mode, 01777u);
   const auto& cfg = image_->config["config"];

@@ -1,5 +1,7 @@
 #include "layers/oci_layout.h"
 
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "core/media_types.h"
@@ -89,6 +91,29 @@ TEST(OciLayoutTest, SkopeoAndUmociReadWhatWeWrote) {
   EXPECT_EQ(out, img.config);
   ASSERT_EQ(RunShell("umoci unpack --rootless --image " + dir.Sub("l") + ":v1 " + dir.Sub("bundle"), &out), 0) << out;
   EXPECT_EQ(ReadFile(dir.Sub("bundle/rootfs/etc/motd")), "hello kiln\n");
+}
+
+}  // namespace
+}  // namespace kiln::layers
+
+namespace kiln::layers {
+namespace {
+
+// Two builds sharing a new state directory create its store at the same moment: whichever comes
+// second must find a complete layout (once, index.json was missing for it) and no tag is lost.
+TEST(OciLayoutRaceTest, ConcurrentCreatorsBothGetACompleteLayout) {
+  kiln::testing::TempDir dir;
+  for (int round = 0; round < 40; ++round) {
+    std::string path = dir.Sub("store-" + std::to_string(round));
+    Status results[2];
+    std::thread a([&] { results[0] = OciLayout::OpenOrCreate(path).status(); });
+    std::thread b([&] { results[1] = OciLayout::OpenOrCreate(path).status(); });
+    a.join();
+    b.join();
+    ASSERT_TRUE(results[0].ok()) << results[0].ToString();
+    ASSERT_TRUE(results[1].ok()) << results[1].ToString();
+    ASSERT_TRUE(OciLayout::Open(path).ok());
+  }
 }
 
 }  // namespace
