@@ -481,6 +481,11 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("--state-dir", o.state_dir, "kiln's blob store and work directory (default /var/lib/kiln as root)")
       ->group("kiln's own flags");
   sub->add_option("--sandbox", f->sandbox, "RUN sandbox: auto, rootless (user namespace), chroot or ptrace")->group("kiln's own flags");
+  sub->add_option("--jobs", o.jobs,
+                  "Build up to N stages that do not depend on each other at once (default: the number of cores; "
+                  "1: one after the other)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("kiln's own flags");
   sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln's own flags");
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln's own flags");
   CLI::Option* sbom = sub->add_option("--sbom", o.sbom_file,

@@ -14,19 +14,27 @@ BackgroundUpload* BackgroundUploads::Start(registry::Repository* repo, BuildLog*
       log->Debug("streaming a layer to " + repo->Describe() + " failed (it is pushed at the end): " + r.status().message());
     }
   });
+  std::lock_guard<std::mutex> lock(mu_);
   uploads_.push_back(std::move(u));
   return raw;
 }
 
 void BackgroundUploads::Wait() {
-  for (auto& u : uploads_) {
+  std::vector<std::unique_ptr<BackgroundUpload>> taken;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    taken.swap(uploads_);
+  }
+  for (auto& u : taken) {
     if (u->thread.joinable()) u->thread.join();
   }
-  uploads_.clear();
 }
 
 BackgroundUploads::~BackgroundUploads() {
-  for (auto& u : uploads_) u->pipe.Abort(Status(ErrorCode::kCancelled, "build stopped"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& u : uploads_) u->pipe.Abort(Status(ErrorCode::kCancelled, "build stopped"));
+  }
   Wait();
 }
 

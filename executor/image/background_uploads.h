@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -21,15 +22,18 @@ struct BackgroundUpload {
 };
 
 /// The uploads started during a build. Wait() before pushing; the destructor aborts and joins.
+/// Thread-safe (stages built at once start uploads of their own).
 class BackgroundUploads {
  public:
   ~BackgroundUploads();
   /// Starts uploading what is written to the returned upload's pipe to `repo`. Failures are only
-  /// logged (debug): the push at the end uploads whatever is missing.
+  /// logged (debug) to `log`, which must outlive this object: the push at the end uploads whatever
+  /// is missing.
   BackgroundUpload* Start(registry::Repository* repo, BuildLog* log);
   void Wait();
 
  private:
+  std::mutex mu_;
   std::vector<std::unique_ptr<BackgroundUpload>> uploads_;
   std::atomic<bool> failed_{false};
 };

@@ -43,43 +43,58 @@ void WriteAllFd(int fd, std::string_view s) {
   }
 }
 
+// What the lanes of one FdBuildLog share: the descriptor, the settings, and the lock every write
+// takes, so that lines of stages running at once never mix within a line.
+struct FdShared {
+  int fd;
+  LogFormat format;
+  LogLevel level;
+  bool timestamps;
+  bool sections;
+  bool live = false, color = false;
+  std::mutex mu;
+  bool pending = false;   // the last line written has no newline yet (live mode)
+  int section_stage = 0;  // the stage whose GitLab section is open, 0 for none
+};
+
+// The log itself (lane "") or one lane of it (Lane): a lane's lines all start with "[NAME] ", its
+// step output is written whole lines at a time, and it never draws live lines or GitLab sections
+// (several stages cannot share one live line or one open section).
 class FdBuildLog : public BuildLog {
  public:
-  FdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps, bool gitlab_sections)
-      : fd_(fd),
-        format_(format),
-        level_(level),
-        timestamps_(timestamps),
-        sections_(gitlab_sections && format != LogFormat::kJson),
-        output_(this) {
-    // A person at a terminal: the step line is rewritten in place with its progress and its result,
-    // in colour. Never in CI logs (not a TTY), with --log-format plain or json, or TERM=dumb.
-    const char* term = std::getenv("TERM");
-    bool tty = ::isatty(fd) == 1 && !(term != nullptr && std::string_view(term) == "dumb");
-    live_ = tty && (format == LogFormat::kText || format == LogFormat::kColor) && level >= LogLevel::kInfo;
-    color_ = (tty && format != LogFormat::kPlain && format != LogFormat::kJson && std::getenv("NO_COLOR") == nullptr) ||
-             format == LogFormat::kColor;
-  }
+  FdBuildLog(std::shared_ptr<FdShared> shared, std::string lane)
+      : sh_(std::move(shared)),
+        lane_(std::move(lane)),
+        prefix_(lane_.empty() ? std::string() : "[" + lane_ + "] "),
+        live_(sh_->live && lane_.empty()),
+        sections_(sh_->sections && lane_.empty()),
+        output_(this) {}
   ~FdBuildLog() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    FlushPartial();
+    std::lock_guard<std::mutex> lock(sh_->mu);
+    if (!lane_.empty()) return;
     EndPendingLocked();
     CloseSectionLocked();
   }
 
   bool live() const override { return live_; }
 
+  std::unique_ptr<BuildLog> Lane(std::string name) override {
+    return std::make_unique<FdBuildLog>(sh_, lane_.empty() ? std::move(name) : lane_ + " " + name);
+  }
+
   void LiveStatus(std::string_view text) override {
     if (!live_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!pending_ && step_ != 0) return;  // the step's output owns the screen's last line
-    WriteAllFd(fd_, "\r\x1b[K" + step_line_ + (step_line_.empty() ? "" : "  ") + Paint("2", std::string(text)));
-    pending_ = true;
+    std::lock_guard<std::mutex> lock(sh_->mu);
+    if (!sh_->pending && step_ != 0) return;  // the step's output owns the screen's last line
+    WriteAllFd(sh_->fd, "\r\x1b[K" + step_line_ + (step_line_.empty() ? "" : "  ") + Paint("2", std::string(text)));
+    sh_->pending = true;
   }
 
   void Log(LogLevel level, std::string_view message) override {
-    if (level > level_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (format_ == LogFormat::kJson) {
+    if (level > sh_->level) return;
+    std::lock_guard<std::mutex> lock(sh_->mu);
+    if (sh_->format == LogFormat::kJson) {
       nlohmann::ordered_json j;
       j["time"] = NowRfc3339();
       j["level"] = LevelName(level);
@@ -92,9 +107,9 @@ class FdBuildLog : public BuildLog {
     if (level == LogLevel::kError) line += Paint("1;31", "error: ");
     if (level == LogLevel::kWarn) line += Paint("33", "warning: ");
     line += message;
-    if (live_ && pending_ && step_ != 0) {
+    if (live_ && sh_->pending && step_ != 0) {
       // A message from inside a step goes above the step's line, which is drawn again below it.
-      WriteAllFd(fd_, "\r\x1b[K" + line + "\n" + step_line_);
+      WriteAllFd(sh_->fd, "\r\x1b[K" + line + "\n" + step_line_);
       return;
     }
     EndPendingLocked();
@@ -103,23 +118,23 @@ class FdBuildLog : public BuildLog {
 
   void StepStart(int stage, int stages, int step, int steps, std::string_view text) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (sections_ && stage != section_stage_) {
+      std::lock_guard<std::mutex> lock(sh_->mu);
+      if (sections_ && stage != sh_->section_stage) {
         // GitLab's collapsible sections (docs: "Custom collapsible sections"), one per stage, so a
         // long multi-stage log folds into its stages.
         CloseSectionLocked();
-        section_stage_ = stage;
-        WriteAllFd(fd_, "\x1b[0Ksection_start:" + std::to_string(::time(nullptr)) + ":kiln_stage_" +
-                            std::to_string(stage) + "\r\x1b[0Kkiln: stage " + std::to_string(stage) + "/" +
-                            std::to_string(stages) + "\n");
+        sh_->section_stage = stage;
+        WriteAllFd(sh_->fd, "\x1b[0Ksection_start:" + std::to_string(::time(nullptr)) + ":kiln_stage_" +
+                                std::to_string(stage) + "\r\x1b[0Kkiln: stage " + std::to_string(stage) + "/" +
+                                std::to_string(stages) + "\n");
       }
       stage_ = stage, stages_ = stages, step_ = step, steps_ = steps;
       partial_.clear();
       if (live_) {
         EndPendingLocked();
         step_line_ = Paint("1", StepTag()) + ": " + std::string(text);
-        WriteAllFd(fd_, Prefix() + step_line_);
-        pending_ = true;  // rewritten in place by progress and by StepDone, unless output comes first
+        WriteAllFd(sh_->fd, Prefix() + step_line_);
+        sh_->pending = true;  // rewritten in place by progress and by StepDone, unless output comes first
         return;
       }
     }
@@ -132,17 +147,17 @@ class FdBuildLog : public BuildLog {
     std::string why = note.empty() ? std::string() : " (" + std::string(note) + ")";
     bool rewritten = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (live_ && pending_) {
+      std::lock_guard<std::mutex> lock(sh_->mu);
+      if (live_ && sh_->pending) {
         // No output since the step line: the step's one line becomes its result.
-        WriteAllFd(fd_, "\r\x1b[K" + Prefix() + step_line_ + "  " + Paint("32", done) + why + "\n");
-        pending_ = false;
+        WriteAllFd(sh_->fd, "\r\x1b[K" + Prefix() + step_line_ + "  " + Paint("32", done) + why + "\n");
+        sh_->pending = false;
         rewritten = true;
       }
     }
     if (!rewritten) Log(LogLevel::kInfo, (live_ ? Paint("1", StepTag()) : StepTag()) + ": " + done + why);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (step_ == steps_) CloseSectionLocked();  // the stage's last step: the summary lines stay outside
+    std::lock_guard<std::mutex> lock(sh_->mu);
+    if (sections_ && step_ == steps_) CloseSectionLocked();  // the stage's last step: the summary lines stay outside
     step_ = 0;
   }
 
@@ -166,26 +181,27 @@ class FdBuildLog : public BuildLog {
            "/" + std::to_string(steps_);
   }
 
-  std::string Prefix() const { return timestamps_ ? NowRfc3339() + " " : std::string(); }
+  std::string Prefix() const { return (sh_->timestamps ? NowRfc3339() + " " : std::string()) + prefix_; }
 
   void AddStep(nlohmann::ordered_json& j) const {
+    if (!lane_.empty()) j["lane"] = lane_;
     if (step_ == 0) return;
     j["stage"] = stage_;
     j["step"] = step_;
   }
 
-  // Text mode passes output straight through (a progress bar's carriage returns included); JSON mode
-  // needs whole lines, so it keeps the unfinished tail until the next newline or the step's end.
+  // Text mode passes output straight through (a progress bar's carriage returns included), except
+  // in a lane, whose lines must each carry its prefix; JSON mode needs whole lines too. Both keep the
+  // unfinished tail until the next newline or the step's end.
   // A step's output is shown at every --verbosity, as Kaniko shows it: it is the build's own output,
   // and a failing step must never fail silently (--verbosity=error is common in CI templates).
   void StepBytes(std::string_view bytes) {
-    if (format_ != LogFormat::kJson) {
-      std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(sh_->mu);
+    if (sh_->format != LogFormat::kJson && lane_.empty()) {
       EndPendingLocked();
-      WriteAllFd(fd_, bytes);
+      WriteAllFd(sh_->fd, bytes);
       return;
     }
-    std::lock_guard<std::mutex> lock(mu_);
     partial_.append(bytes);
     size_t start = 0, nl;
     while ((nl = partial_.find('\n', start)) != std::string::npos) {
@@ -196,12 +212,17 @@ class FdBuildLog : public BuildLog {
   }
 
   void FlushPartial() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (format_ == LogFormat::kJson && !partial_.empty()) EmitOutputLine(partial_);
+    std::lock_guard<std::mutex> lock(sh_->mu);
+    if (!partial_.empty()) EmitOutputLine(partial_);
     partial_.clear();
   }
 
   void EmitOutputLine(std::string_view line) {
+    if (sh_->format != LogFormat::kJson) {
+      EndPendingLocked();
+      WriteLine(Prefix() + std::string(line));
+      return;
+    }
     nlohmann::ordered_json j;
     j["time"] = NowRfc3339();
     j["level"] = "info";
@@ -212,38 +233,33 @@ class FdBuildLog : public BuildLog {
 
   // Ends a line left open for in-place updates, so what follows starts on a line of its own.
   void EndPendingLocked() {
-    if (!pending_) return;
-    WriteAllFd(fd_, "\n");
-    pending_ = false;
+    if (!sh_->pending) return;
+    WriteAllFd(sh_->fd, "\n");
+    sh_->pending = false;
   }
 
   std::string Paint(const char* sgr, const std::string& text) const {
-    return color_ ? "\x1b[" + std::string(sgr) + "m" + text + "\x1b[0m" : text;
+    return sh_->color ? "\x1b[" + std::string(sgr) + "m" + text + "\x1b[0m" : text;
   }
 
   void CloseSectionLocked() {
-    if (section_stage_ == 0) return;
-    WriteAllFd(fd_, "\x1b[0Ksection_end:" + std::to_string(::time(nullptr)) + ":kiln_stage_" +
-                        std::to_string(section_stage_) + "\r\x1b[0K\n");
-    section_stage_ = 0;
+    if (sh_->section_stage == 0) return;
+    WriteAllFd(sh_->fd, "\x1b[0Ksection_end:" + std::to_string(::time(nullptr)) + ":kiln_stage_" +
+                            std::to_string(sh_->section_stage) + "\r\x1b[0K\n");
+    sh_->section_stage = 0;
   }
 
   void WriteLine(std::string_view line) {
     std::string s(line);
     s += '\n';
-    WriteAllFd(fd_, s);
+    WriteAllFd(sh_->fd, s);
   }
 
-  int fd_;
-  LogFormat format_;
-  LogLevel level_;
-  bool timestamps_;
-  bool sections_;
-  bool live_ = false, color_ = false;
-  bool pending_ = false;   // the last line written has no newline yet (live mode)
+  std::shared_ptr<FdShared> sh_;
+  std::string lane_;    // "" for the log itself
+  std::string prefix_;  // "[lane] " or ""
+  bool live_, sections_;
   std::string step_line_;  // the current step's line as shown (live mode)
-  int section_stage_ = 0;  // the stage whose GitLab section is open, 0 for none
-  std::mutex mu_;
   int stage_ = 0, stages_ = 0, step_ = 0, steps_ = 0;
   std::string partial_;
   Output output_;
@@ -260,17 +276,42 @@ LogLevel ParseLogLevel(std::string_view v) {
 
 std::unique_ptr<BuildLog> NewFdBuildLog(int fd, LogFormat format, LogLevel level, bool timestamps,
                                         bool gitlab_sections) {
-  return std::make_unique<FdBuildLog>(fd, format, level, timestamps, gitlab_sections);
+  auto sh = std::make_shared<FdShared>();
+  sh->fd = fd;
+  sh->format = format;
+  sh->level = level;
+  sh->timestamps = timestamps;
+  sh->sections = gitlab_sections && format != LogFormat::kJson;
+  // A person at a terminal: the step line is rewritten in place with its progress and its result,
+  // in colour. Never in CI logs (not a TTY), with --log-format plain or json, or TERM=dumb.
+  const char* term = std::getenv("TERM");
+  bool tty = ::isatty(fd) == 1 && !(term != nullptr && std::string_view(term) == "dumb");
+  sh->live = tty && (format == LogFormat::kText || format == LogFormat::kColor) && level >= LogLevel::kInfo;
+  sh->color = (tty && format != LogFormat::kPlain && format != LogFormat::kJson && std::getenv("NO_COLOR") == nullptr) ||
+              format == LogFormat::kColor;
+  return std::make_unique<FdBuildLog>(std::move(sh), "");
+}
+
+void MemoryBuildLog::Append(std::string_view s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  text_.append(s);
 }
 
 void MemoryBuildLog::Log(LogLevel level, std::string_view message) {
-  std::lock_guard<std::mutex> lock(mu_);
-  text_ += std::string(LevelName(level)) + ": " + std::string(message) + "\n";
+  Append(std::string(LevelName(level)) + ": " + std::string(message) + "\n");
 }
 
+namespace {
+
+std::string MemoryStepLine(int stage, int stages, int step, int steps, std::string_view text) {
+  return "[stage " + std::to_string(stage) + "/" + std::to_string(stages) + "] STEP " + std::to_string(step) + "/" +
+         std::to_string(steps) + ": " + std::string(text);
+}
+
+}  // namespace
+
 void MemoryBuildLog::StepStart(int stage, int stages, int step, int steps, std::string_view text) {
-  Log(LogLevel::kInfo, "[stage " + std::to_string(stage) + "/" + std::to_string(stages) + "] STEP " +
-                           std::to_string(step) + "/" + std::to_string(steps) + ": " + std::string(text));
+  Log(LogLevel::kInfo, MemoryStepLine(stage, stages, step, steps, text));
 }
 
 void MemoryBuildLog::StepDone(std::chrono::nanoseconds, std::string_view note) {
@@ -278,9 +319,57 @@ void MemoryBuildLog::StepDone(std::chrono::nanoseconds, std::string_view note) {
 }
 
 Status MemoryBuildLog::Output::Write(const void* data, size_t n) {
-  std::lock_guard<std::mutex> lock(log_->mu_);
-  log_->text_.append(static_cast<const char*>(data), n);
+  log_->Append(std::string_view(static_cast<const char*>(data), n));
   return OkStatus();
+}
+
+// A lane of a MemoryBuildLog: "[name] info: …" lines, and the step's output as "[name] line".
+class MemoryLane : public BuildLog, private Writer {
+ public:
+  MemoryLane(MemoryBuildLog* log, std::string name) : log_(log), prefix_("[" + name + "] ") {}
+  ~MemoryLane() override { Flush(); }
+  void Log(LogLevel level, std::string_view message) override {
+    log_->Append(prefix_ + std::string(LevelName(level)) + ": " + std::string(message) + "\n");
+  }
+  void StepStart(int stage, int stages, int step, int steps, std::string_view text) override {
+    Log(LogLevel::kInfo, MemoryStepLine(stage, stages, step, steps, text));
+  }
+  void StepDone(std::chrono::nanoseconds, std::string_view note) override {
+    Flush();
+    Log(LogLevel::kInfo, "done " + std::string(note));
+  }
+  Writer* StepOutput() override { return this; }
+  std::unique_ptr<BuildLog> Lane(std::string name) override {
+    return std::make_unique<MemoryLane>(log_, prefix_.substr(1, prefix_.size() - 3) + " " + name);
+  }
+
+ private:
+  Status Write(const void* data, size_t n) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    partial_.append(static_cast<const char*>(data), n);
+    size_t start = 0, nl;
+    while ((nl = partial_.find('\n', start)) != std::string::npos) {
+      log_->Append(prefix_ + partial_.substr(start, nl + 1 - start));
+      start = nl + 1;
+    }
+    partial_.erase(0, start);
+    return OkStatus();
+  }
+  using Writer::Write;
+  void Flush() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!partial_.empty()) log_->Append(prefix_ + partial_ + "\n");
+    partial_.clear();
+  }
+
+  MemoryBuildLog* log_;
+  std::string prefix_;
+  std::mutex mu_;
+  std::string partial_;
+};
+
+std::unique_ptr<BuildLog> MemoryBuildLog::Lane(std::string name) {
+  return std::make_unique<MemoryLane>(this, std::move(name));
 }
 
 std::string MemoryBuildLog::text() const {

@@ -48,6 +48,11 @@ class BuildLog {
   virtual bool live() const { return false; }
   /// Replaces the current step's status text in place (live logs only; others ignore it).
   virtual void LiveStatus(std::string_view text) { (void)text; }
+  /// A log for one of several stages built at once, named `name` (e.g. "#2 builder"). It writes
+  /// where this log writes, but every text line of it (messages, steps, and the step's output, whole
+  /// lines at a time) starts with "[name] ", and JSON records carry "lane": name. It keeps its own
+  /// current step, so each lane may be used from its own thread. Never live, no GitLab sections.
+  virtual std::unique_ptr<BuildLog> Lane(std::string name) = 0;
 };
 
 /// A log that writes to `fd` (not owned, not closed). With `gitlab_sections` (kiln sets it when
@@ -62,9 +67,13 @@ class MemoryBuildLog : public BuildLog {
   void StepStart(int stage, int stages, int step, int steps, std::string_view text) override;
   void StepDone(std::chrono::nanoseconds took, std::string_view note) override;
   Writer* StepOutput() override { return &output_; }
+  /// The lane appends to this log's text; it must not outlive this log.
+  std::unique_ptr<BuildLog> Lane(std::string name) override;
   std::string text() const;
 
  private:
+  friend class MemoryLane;
+  void Append(std::string_view s);
   class Output : public Writer {
    public:
     explicit Output(MemoryBuildLog* log) : log_(log) {}

@@ -2,7 +2,8 @@
 //
 //   Prepare (prepare.h)      state dir and work dir, build context, Dockerfile → plan (front_end.h),
 //                            registry clients, destination check, base images' ONBUILD triggers
-//   BuildStages (stages.h)   each needed stage in order (stage_builder.h) → the target's image
+//   BuildStages (stages.h)   each needed stage (stage_builder.h), independent ones at once (--jobs)
+//                            → the target's image
 //   Publish (image/publish)  assemble config and manifest, then copy the image into every output:
 //                            --tar-path, --oci-layout-path, each --destination; digest files
 //

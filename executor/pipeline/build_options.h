@@ -118,6 +118,9 @@ struct BuildOptions {
   /// --ignore-path (repeatable): paths excluded from RUN snapshots.
   std::vector<std::string> ignore_paths;
   SandboxChoice sandbox = SandboxChoice::kAuto;
+  /// --jobs: how many stages may be built at once (those that do not depend on each other); 0 = the
+  /// number of cores, 1 = one after the other.
+  int jobs = 0;
 
   // --- Layer cache (Kaniko's names) ---
   bool cache = false;

@@ -51,6 +51,7 @@ Result<std::string> StageBuild::FromRoot(size_t index, const std::string& from_t
       return it->second.rootfs;
     }
     if (fr.ref.kind == SourceRef::Kind::kImage) {
+      std::lock_guard<std::mutex> hold(*svc_.image_roots_mu);  // stages built at once unpack an image once
       auto cached = svc_.image_roots->find(fr.ref.image);
       if (cached != svc_.image_roots->end()) return cached->second;
       KILN_ASSIGN_OR_RETURN(std::shared_ptr<const SourceImage> img, svc_.fetcher->Resolve(fr.ref.image, ps_.platform));

@@ -98,10 +98,6 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
   StepMountsHeld held;  // released after the step, whatever happens
   KILN_RETURN_IF_ERROR(PrepareMounts(index, mounts, &spec, &held));
 
-  // No layer upload runs while the sandbox forks. A rootless RUN hung once in 8 runs with an upload
-  // in flight (the sandbox child is written to be async-signal-safe, so the exact cause is not
-  // pinned down); since uploads finish first, it has not recurred.
-  if (svc_.uploads) svc_.uploads->Wait();
   auto t = Clock::now();
   Result<sandbox::RunResult> rr = runner->Run(spec);
   WaitIfStopping();  // the step was ended by kiln's stop: the clean-up is under way, not a RUN failure

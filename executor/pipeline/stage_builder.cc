@@ -30,6 +30,7 @@ Result<StageResult> StageBuild::Build() {
   KILN_RETURN_IF_ERROR(From());
   for (size_t i = 0; i < ps_.instructions.size(); ++i) {
     const Instruction& inst = ps_.instructions[i];
+    if (svc_.cancelled && *svc_.cancelled) return Status(ErrorCode::kCancelled, "stopped: another stage failed");
     auto start = Clock::now();
     svc_.log->StepStart(static_cast<int>(position_) + 1, static_cast<int>(svc_.plan->stages.size()),
                         static_cast<int>(i) + 2, steps_, StepText(inst));

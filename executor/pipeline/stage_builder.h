@@ -10,10 +10,12 @@
 // A step that changes nothing adds no layer, only a history entry marked empty_layer.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -59,7 +61,8 @@ struct StageResult {
 
 /// What every stage of a build shares. Nothing is owned.
 struct BuildServices {
-  BuildLog* log = nullptr;
+  BuildLog* log = nullptr;  ///< the stage's log: the build's, or its lane when stages run at once
+  BuildLog* build_log = nullptr;  ///< the build's own log, for what outlives a stage (uploads); null: `log`
   const layers::OciLayout* store = nullptr;
   ImageFetcher* fetcher = nullptr;
   const BuildContext* context = nullptr;
@@ -100,8 +103,12 @@ struct BuildServices {
   /// RUN --mount=type=cache: where the directories live, and the keys this build used (for export).
   CacheMountStore* cache_mounts = nullptr;
   std::set<std::string>* cache_mounts_used = nullptr;
-  /// Images unpacked for COPY --from=IMAGE, by reference → rootfs directory.
+  /// Images unpacked for COPY --from=IMAGE, by reference → rootfs directory; shared by the stages,
+  /// used under image_roots_mu.
   std::map<std::string, std::string>* image_roots = nullptr;
+  std::mutex* image_roots_mu = nullptr;
+  /// Set when another stage built at the same time failed: the stage stops before its next step.
+  const std::atomic<bool>* cancelled = nullptr;
   /// Runs git for ADD of a git repository, given the remote (git_source.h).
   GitRunnerFactory git;
   /// Files fetched from git get the commit's time (BuildKit does so when SOURCE_DATE_EPOCH is set).

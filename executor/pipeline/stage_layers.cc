@@ -17,7 +17,8 @@ Status StageBuild::AddLayerFromChanges(const layers::LayerChanges& changes, cons
   // the end then finds it there. A failed stream costs nothing: the blob is in the store.
   registry::Repository* stream_to = svc_.stream_push ? svc_.stream_push() : nullptr;
   BackgroundUpload* upload = nullptr;
-  if (stream_to) upload = svc_.uploads->Start(stream_to, svc_.log);  // nullptr after a failed one
+  // The upload may outlive the stage (and its log lane): it reports to the build's log.
+  if (stream_to) upload = svc_.uploads->Start(stream_to, svc_.build_log ? svc_.build_log : svc_.log);
   // A big layer (a 1 GB COPY) takes seconds to tar and compress: a progress line every few seconds
   // says the build is alive (nothing is printed for a short one).
   ProgressMeter meter(svc_.log, "writing the layer", 0);

@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <ctime>
+#include <mutex>
+#include <thread>
 
 #include "executor/cache/cache_dir.h"
 #include "executor/cache/cache_registry.h"
+#include "executor/pipeline/job_graph.h"
 #include "executor/sandbox/linux_command_runner.h"
 #include "layers/decompress.h"
 
@@ -42,7 +46,45 @@ std::function<void(uint32_t&, uint32_t&)> OwnerMapBack() {
   };
 }
 
+// A runner or fetcher that is not thread-safe, used by stages built at once: one call at a time.
+class SerialRunner : public sandbox::CommandRunner {
+ public:
+  explicit SerialRunner(sandbox::CommandRunner* inner) : inner_(inner) {}
+  Result<sandbox::RunResult> Run(const sandbox::RunSpec& spec) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_->Run(spec);
+  }
+
+ private:
+  sandbox::CommandRunner* inner_;
+  std::mutex mu_;
+};
+
+class SerialUrlFetcher : public UrlFetcher {
+ public:
+  explicit SerialUrlFetcher(UrlFetcher* inner) : inner_(inner) {}
+  Result<FetchedUrl> Fetch(const std::string& url, Writer* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_->Fetch(url, out);
+  }
+
+ private:
+  UrlFetcher* inner_;
+  std::mutex mu_;
+};
+
+// "#2 builder": how a stage's log lines are told apart when stages are built at once.
+std::string LaneName(const dockerfile::PlannedStage& s, size_t position) {
+  return "#" + std::to_string(position + 1) + (s.name.empty() ? "" : " " + s.name);
+}
+
 }  // namespace
+
+int StageJobs(int jobs) {
+  if (jobs > 0) return jobs;
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
 
 Result<std::unique_ptr<LayerCache>> OpenLayerCache(const BuildOptions& options, registry::Client& client,
                                                    const Platform& target, BuildLog* log) {
@@ -82,10 +124,24 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
                                BackgroundUploads* uploads, PhaseTimes* times) {
   BuildLog* log = deps.log;
   const dockerfile::Plan& plan = build.front.plan;
+  // Stages that need nothing of each other may be built at once (--jobs); their positions in the plan:
+  JobDeps after(plan.stages.size());
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    for (int d : plan.stages[i].depends_on) {
+      for (size_t k = 0; k < i; ++k) {
+        if (plan.stages[k].index == d) after[i].push_back(k);
+      }
+    }
+  }
+  const int jobs = StageJobs(options.jobs);
+  const bool parallel = jobs > 1 && HasIndependentJobs(after);
   std::unique_ptr<sandbox::LinuxCommandRunner> owned_runner;
-  std::unique_ptr<UrlFetcher> owned_fetcher;
+  std::unique_ptr<SerialRunner> serial_runner;
+  std::mutex runner_mu;
+  std::unique_ptr<UrlFetcher> owned_fetcher, serial_fetcher;
   BuildServices svc;
   svc.log = log;
+  svc.build_log = log;
   svc.store = build.store.get();
   svc.fetcher = build.fetcher.get();
   svc.context = build.context.get();
@@ -94,7 +150,12 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
   svc.single_snapshot = options.single_snapshot;
   svc.ignore_paths = options.ignore_paths;
   svc.runner = [&]() -> Result<sandbox::CommandRunner*> {
-    if (deps.runner) return deps.runner;
+    std::lock_guard<std::mutex> lock(runner_mu);
+    if (deps.runner) {
+      if (!parallel || deps.runner->concurrent()) return deps.runner;
+      if (!serial_runner) serial_runner = std::make_unique<SerialRunner>(deps.runner);
+      return serial_runner.get();
+    }
     if (!owned_runner) {
       sandbox::LinuxCommandRunnerOptions ro;
       ro.tier = TierFor(options.sandbox);
@@ -107,11 +168,19 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
       owned_runner = std::move(r).value();
       log->Info(owned_runner->DescribeTier());
     }
+    if (parallel && !owned_runner->concurrent()) {
+      if (!serial_runner) serial_runner = std::make_unique<SerialRunner>(owned_runner.get());
+      return serial_runner.get();
+    }
     return owned_runner.get();
   };
   if (deps.url_fetcher) {
     svc.url_fetcher = deps.url_fetcher;
-  } else {
+    if (parallel) {
+      serial_fetcher = std::make_unique<SerialUrlFetcher>(deps.url_fetcher);
+      svc.url_fetcher = serial_fetcher.get();
+    }
+  } else {  // libcurl's fetcher keeps no state between calls: thread-safe
     owned_fetcher = NewCurlUrlFetcher();
     svc.url_fetcher = owned_fetcher.get();
   }
@@ -154,18 +223,55 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
   }
   std::map<int, StageResult> done;
   std::map<std::string, std::string> image_roots;
-  svc.done = &done;
+  std::mutex image_roots_mu, done_mu;
+  std::atomic<bool> cancelled{false};
   svc.image_roots = &image_roots;
+  svc.image_roots_mu = &image_roots_mu;
+  svc.cancelled = &cancelled;
   for (const dockerfile::PlannedStage& s : plan.stages) {
     if (s.base.kind == dockerfile::SourceRef::Kind::kStage) svc.rootfs_wanted.insert(s.base.stage);
     for (const dockerfile::FromRef& f : s.from_refs) {
       if (f.ref.kind == dockerfile::SourceRef::Kind::kStage) svc.rootfs_wanted.insert(f.ref.stage);
     }
   }
-  for (size_t i = 0; i < plan.stages.size(); ++i) {
-    KILN_ASSIGN_OR_RETURN(StageResult r, BuildStage(svc, i));
-    done[plan.stages[i].index] = std::move(r);
+  if (parallel) {
+    log->Info("building up to " + std::to_string(jobs) + " stages at once (--jobs); each line says its stage, as [#N name]");
   }
+  // Each stage gets its own copy of the services: its own log lane, times, and the results of the
+  // stages it needs (copied once they are done), so that nothing it writes is shared.
+  std::vector<PhaseTimes> stage_times(plan.stages.size());
+  std::vector<std::set<std::string>> mounts_used(plan.stages.size());
+  auto build_one = [&](size_t i) -> Status {
+    BuildServices s = svc;
+    std::unique_ptr<BuildLog> lane;
+    if (parallel) {
+      lane = log->Lane(LaneName(plan.stages[i], i));
+      s.log = lane.get();
+    }
+    s.times = &stage_times[i];
+    if (svc.cache_mounts_used) s.cache_mounts_used = &mounts_used[i];
+    std::map<int, StageResult> needed;
+    {
+      std::lock_guard<std::mutex> lock(done_mu);
+      for (int d : plan.stages[i].depends_on) needed.emplace(d, done.at(d));
+    }
+    s.done = &needed;
+    Result<StageResult> r = BuildStage(s, i);
+    if (!r.ok()) return r.status();
+    std::lock_guard<std::mutex> lock(done_mu);
+    done[plan.stages[i].index] = std::move(r).value();
+    return OkStatus();
+  };
+  Status built = RunJobGraph(after, parallel ? jobs : 1, build_one, &cancelled);
+  for (const PhaseTimes& t : stage_times) {
+    times->base += t.base, times->run += t.run, times->snapshot += t.snapshot, times->copy += t.copy;
+    times->layer += t.layer, times->push += t.push, times->outputs += t.outputs;
+    times->layer_bytes += t.layer_bytes, times->layers += t.layers;
+  }
+  if (svc.cache_mounts_used) {
+    for (const std::set<std::string>& m : mounts_used) svc.cache_mounts_used->insert(m.begin(), m.end());
+  }
+  KILN_RETURN_IF_ERROR(built);
 
   BuiltImage image = done.at(plan.target).image;
   for (const auto& [key, value] : options.labels) image.config.config.labels[key] = value;

@@ -1,4 +1,4 @@
-// BuildStages: runs every stage of a prepared build's plan in order (stage_builder.h), with the
+// BuildStages: runs every stage of a prepared build's plan (stage_builder.h), with the
 // services they share — the RUN sandbox (made at the first RUN), the layer cache (--cache), layers
 // streamed to the first destination while they are written — and returns the target stage's image
 // with the --label flags and the creation time applied.
@@ -13,6 +13,13 @@
 
 namespace kiln::executor {
 
+/// How many stages --jobs lets run at once: `jobs`, or the number of cores when 0.
+int StageJobs(int jobs);
+
+/// Stages that do not depend on each other are built at once, up to options.jobs (stages.h's
+/// StageJobs); their log lines then start with "[#N name] " (BuildLog::Lane). The image is the same,
+/// byte for byte, as one built stage after stage. The first stage to fail fails the build; the others
+/// stop before their next step and are awaited.
 /// `uploads` receives the layer uploads started while building; the caller waits for them before
 /// pushing. Times are added to `times`.
 Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options, BuildDeps& deps,

@@ -1,5 +1,13 @@
 // Everything here runs in a freshly forked child and must stay async-signal-safe: raw system calls,
 // no allocation, no stdio, no C++ library calls that may lock.
+//
+// Tier 1 starts the supervisor with a raw clone(2), which glibc does not see: the child inherits
+// glibc's "this process has threads" state and every lock another thread of kiln held at that
+// instant (malloc arenas, stdio, the thread list). glibc's fork() would take those locks (and run
+// atfork handlers), and its setuid/setgid/setgroups would try to signal threads that do not exist
+// here, so both hang when kiln had a busy thread (a layer upload, another stage). The step is
+// therefore forked with a raw clone too, and ids are changed with raw system calls, which act on
+// the calling thread, the only one there is.
 #include "executor/sandbox/child.h"
 
 #include <errno.h>
@@ -50,6 +58,33 @@ void CloseFdsExcept(int keep, int max_fd) {
   } else {
     close_span(3, ~0U);
   }
+}
+
+// The supervisor is a copy of kiln, holding every descriptor kiln had open when it forked: other
+// stages' pipes (whose readers would wait for its exit to see EOF), sockets of uploads. It keeps
+// only the four it uses.
+void CloseInheritedFds(const ChildPlan& plan) {
+  int keep[4] = {plan.report_fd, plan.sync_fd, plan.out_fd, plan.stdin_fd};
+  for (int i = 1; i < 4; ++i) {  // insertion sort, no allocation
+    for (int j = i; j > 0 && keep[j] < keep[j - 1]; --j) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  }
+  unsigned lo = 3;
+  auto close_below = [&plan](unsigned from, unsigned to) {  // [from, to)
+    if (from >= to) return;
+    if (::syscall(SYS_close_range, from, to - 1, 0) == 0) return;
+    unsigned stop = to < static_cast<unsigned>(plan.max_fd) ? to : static_cast<unsigned>(plan.max_fd);
+    for (unsigned fd = from; fd < stop; ++fd) ::close(static_cast<int>(fd));
+  };
+  for (int fd : keep) {
+    if (fd < static_cast<int>(lo)) continue;
+    close_below(lo, static_cast<unsigned>(fd));
+    lo = static_cast<unsigned>(fd) + 1;
+  }
+  close_below(lo, ~0U);
 }
 
 // kiln may ignore SIGPIPE or block signals; ignored dispositions and the mask survive execve, and a
@@ -176,9 +211,10 @@ bool DropBoundingCap(int cap) { return ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) ==
     if (plan.drop_sys_chroot && !DropBoundingCap(CAP_SYS_CHROOT)) Fail(plan, Stage::kDropCap);
   }
   if (plan.change_ids) {
-    if (plan.set_groups && ::setgroups(plan.num_groups, plan.groups) != 0) Fail(plan, Stage::kSetgroups);
-    if (::setgid(plan.gid) != 0) Fail(plan, Stage::kSetgid);
-    if (::setuid(plan.uid) != 0) Fail(plan, Stage::kSetuid);
+    // Raw system calls: see the top of this file.
+    if (plan.set_groups && ::syscall(SYS_setgroups, plan.num_groups, plan.groups) != 0) Fail(plan, Stage::kSetgroups);
+    if (::syscall(SYS_setgid, plan.gid) != 0) Fail(plan, Stage::kSetgid);
+    if (::syscall(SYS_setuid, plan.uid) != 0) Fail(plan, Stage::kSetuid);
   }
   if (::chdir(plan.workdir) != 0) Fail(plan, Stage::kChdir);
 
@@ -222,6 +258,7 @@ void KillStepGroup(int) {
 void SupervisorMain(const ChildPlan& plan) {
   // If kiln dies, the step must not outlive it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  CloseInheritedFds(plan);
 
   if (plan.tier == 1) {
     char go = 0;
@@ -242,7 +279,7 @@ void SupervisorMain(const ChildPlan& plan) {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   }
 
-  pid_t step = ::fork();
+  pid_t step = CloneWithFlags(0);  // a raw fork: see the top of this file
   if (step < 0) Fail(plan, Stage::kForkStep);
   if (step == 0) StepMain(plan);
   ::close(plan.out_fd);

@@ -102,11 +102,14 @@ struct RunResult {
 /// Runs one command to completion. Run returns an error Status only when the command could not be
 /// started as specified (sandbox setup failed, argv[0] not found, workdir missing, user not mappable,
 /// output sink failed); the command's own failure is a RunResult with a non-zero exit code.
-/// Implementations are not required to be thread-safe: one Run at a time per runner.
+/// Implementations are not required to be thread-safe: one Run at a time per runner, unless
+/// concurrent() says that Runs in different rootfs directories may overlap.
 class CommandRunner {
  public:
   virtual ~CommandRunner() = default;
   virtual Result<RunResult> Run(const RunSpec& spec) = 0;
+  /// True when Run may be called from several threads at once (for different rootfs directories).
+  virtual bool concurrent() const { return false; }
 };
 
 /// Where execve looks for `argv0`, in order: itself when it contains a '/', else each directory of

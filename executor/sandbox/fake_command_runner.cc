@@ -65,7 +65,9 @@ Result<RunResult> FakeCommandRunner::Run(const RunSpec& spec) {
   specs_.push_back(std::move(recorded));
 
   FakeRun run;
-  if (!script_.empty()) {
+  if (auto it = by_command_.find(spec.argv.back()); it != by_command_.end()) {
+    run = it->second;
+  } else if (!script_.empty()) {
     run = std::move(script_.front());
     script_.pop_front();
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ class FakeCommandRunner : public CommandRunner {
  public:
   /// Appends a result to the script.
   void Push(FakeRun run) { script_.push_back(std::move(run)); }
+  /// Every run whose argv ends in `command` plays `run` (not the script): for stages built at once,
+  /// whose runs come in no fixed order.
+  void On(std::string command, FakeRun run) { by_command_[std::move(command)] = std::move(run); }
 
   /// Validates the spec (ValidateRunSpec), records it, then plays the next scripted result. A change
   /// that cannot be applied fails the run with kIoError.
@@ -53,6 +57,7 @@ class FakeCommandRunner : public CommandRunner {
 
  private:
   std::deque<FakeRun> script_;
+  std::map<std::string, FakeRun> by_command_;
   std::vector<RunSpec> specs_;
 };
 

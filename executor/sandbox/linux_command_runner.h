@@ -62,8 +62,10 @@ class LinuxCommandRunner : public CommandRunner {
   static Result<std::unique_ptr<LinuxCommandRunner>> Create(LinuxCommandRunnerOptions options = {});
 
   /// Runs `spec` in the chosen tier. Tier 4 requires spec.rootfs == "/"; tiers 1 to 3 refuse "/".
-  /// Not thread-safe: one Run at a time.
+  /// Thread-safe in tiers 1 to 3: Runs in different rootfs directories may overlap (parallel stages;
+  /// the forked child makes only raw system calls and closes what other threads had open).
   Result<RunResult> Run(const RunSpec& spec) override;
+  bool concurrent() const override { return tier_ != SandboxTier::kInPlace; }
 
   SandboxTier tier() const { return tier_; }
   /// One line for the build log, e.g. "RUN sandbox: rootless (user namespace), identity mapping …".

@@ -117,6 +117,7 @@ SshAgents::~SshAgents() {
 }
 
 Result<std::string> SshAgents::AgentSocket(const std::string& id, const std::string& scratch_dir) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (auto it = sockets_.find(id); it != sockets_.end()) return it->second;
   auto src = sources_.find(id);
   if (src == sources_.end()) return NotFound("ssh agent " + id + " was not given (kiln build --ssh " + id + ")");

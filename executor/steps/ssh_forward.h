@@ -12,6 +12,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -48,6 +49,7 @@ class SshAgents {
   std::map<std::string, std::string> environ_;
   std::map<std::string, std::string> sockets_;  // id → agent socket, once known
   std::vector<pid_t> agents_;                   // ssh-agent processes kiln started
+  std::mutex mu_;                               // stages built at once may ask at once
 };
 
 /// Relays connections on a new socket at `listen_path` to the agent at `agent_socket` until

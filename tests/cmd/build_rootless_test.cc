@@ -236,6 +236,26 @@ TEST_F(BuildRootlessTest, OwnershipMatchesTheRootBuildDigestForDigest) {
   }
 }
 
+// --jobs as a user: the RUNs of two independent stages run at once inside the build's one user
+// namespace; the image is the root build's made one stage after the other, digest for digest.
+TEST_F(BuildRootlessTest, ParallelStagesMatchTheSerialRootBuild) {
+  std::string ctx = env_->Context({{"Dockerfile",
+      "FROM @REG@/busybox:latest AS left\nRUN sleep 1 && echo left > /left.txt && chown 1000:1000 /left.txt\n"
+      "FROM @REG@/busybox:latest AS right\nRUN sleep 1 && echo right > /right.txt\n"
+      "FROM @REG@/busybox:latest\nCOPY --from=left /left.txt /\nCOPY --from=right /right.txt /\n"}});
+  auto root = env_->Build(ctx, "--reproducible --jobs 1 --destination " + env_->Ref("rootless:jobs-root"));
+  ASSERT_EQ(root.rc, 0) << root.err;
+  std::string state = UserStateDir();
+  auto user = testing::RunKiln(KILN_BINARY,
+                               "build --context " + ctx + " --state-dir " + state + " --insecure --insecure-pull " +
+                                   "--reproducible --jobs 2 --destination " + env_->Ref("rootless:jobs-user"),
+                               "", "timeout 120 " + Wrapper());
+  ASSERT_EQ(user.rc, 0) << user.err;
+  EXPECT_NE(user.err.find("[#1 left] "), std::string::npos) << user.err;
+  EXPECT_NE(user.err.find("[#2 right] "), std::string::npos) << user.err;
+  EXPECT_EQ(env_->Read("rootless:jobs-user", false).digest, env_->Read("rootless:jobs-root", false).digest);
+}
+
 // Debian, as a user would: apt-get as root in the namespace drops to _apt (uid 42) for downloads,
 // dpkg installs a setuid binary and files of several owners. apt's logs hold wall-clock times, so
 // the digests differ between any two builds; the files must match the root build's.

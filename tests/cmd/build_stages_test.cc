@@ -3,6 +3,9 @@
 // --target, and stages nobody needs not being built at all.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/base_images.h"
@@ -143,6 +146,77 @@ TEST_F(BuildStagesTest, BuildArgChoosesTheBase) {
   auto r = env_->Build(ctx, "--destination " + env_->Ref("stages:arg") + " --build-arg BASE=" + env_->Ref("multi:1"));
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(Stat(env_->Read("stages:arg").rootfs, "seen").content, testing::NativePlatform() + "\n");
+}
+
+// --jobs: two stages that need nothing of each other (left, right) are built at once, each RUN
+// sleeping a second; the image is the one a serial build makes, byte for byte, and the log of the
+// parallel build says which stage each line is from.
+std::string TwoBranchesDockerfile(const std::string& left_run, const std::string& right_run) {
+  return "FROM @REG@/busybox:latest AS base\n"
+         "RUN echo common > /common\n"
+         "FROM base AS left\n"
+         "RUN " + left_run + "\n"
+         "FROM base AS right\n"
+         "RUN " + right_run + "\n"
+         "RUN echo right-second-$((1+1)) | tee /right2.txt\n"
+         "FROM base\n"
+         "COPY --from=left /left.txt /left.txt\n"
+         "COPY --from=right /right.txt /right2.txt /\n";
+}
+
+TEST_F(BuildStagesTest, JobsBuildIndependentStagesAtOnceWithTheSameResult) {
+  std::string ctx = env_->Context({{"Dockerfile", TwoBranchesDockerfile(
+      "sleep 1 && echo from-left && echo left > /left.txt", "sleep 1 && echo from-right && echo right > /right.txt")}});
+  auto timed = [&](const std::string& tag, const std::string& jobs) {
+    auto start = std::chrono::steady_clock::now();
+    auto r = env_->Build(ctx, "--reproducible --jobs " + jobs + " --destination " + env_->Ref(tag));
+    return std::make_pair(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  };
+  auto [serial, serial_s] = timed("jobs:serial", "1");
+  ASSERT_EQ(serial.rc, 0) << serial.err;
+  auto [parallel, parallel_s] = timed("jobs:parallel", "2");
+  ASSERT_EQ(parallel.rc, 0) << parallel.err;
+  std::printf("kiln build --jobs 1: %.2fs, --jobs 2: %.2fs\n", serial_s, parallel_s);
+  RecordProperty("serial_seconds", std::to_string(serial_s));
+  RecordProperty("parallel_seconds", std::to_string(parallel_s));
+
+  auto a = env_->Read("jobs:serial");
+  auto b = env_->Read("jobs:parallel");
+  EXPECT_EQ(a.digest, b.digest) << "--jobs 2 built another image than --jobs 1";
+  EXPECT_EQ(Stat(b.rootfs, "left.txt").content, "left\n");
+  EXPECT_EQ(Stat(b.rootfs, "right2.txt").content, "right-second-2\n");
+  EXPECT_EQ(Stat(b.rootfs, "common").content, "common\n");
+
+  // Serial: the log as it always was. Parallel: every line of a stage, its RUN output included,
+  // starts with the stage's tag; the stages before and after the branches too.
+  EXPECT_EQ(serial.err.find("[#2 left]"), std::string::npos) << serial.err;
+  EXPECT_NE(serial.err.find("\nfrom-left\n"), std::string::npos) << serial.err;
+  EXPECT_NE(parallel.err.find("[#2 left] from-left\n"), std::string::npos) << parallel.err;
+  EXPECT_NE(parallel.err.find("[#3 right] from-right\n"), std::string::npos) << parallel.err;
+  EXPECT_NE(parallel.err.find("[#3 right] [stage 3/4] STEP 3/3: RUN echo right-second"), std::string::npos)
+      << parallel.err;
+  EXPECT_NE(parallel.err.find("[#1 base] [stage 1/4] STEP 1/2: FROM"), std::string::npos) << parallel.err;
+  EXPECT_NE(parallel.err.find("[#4] [stage 4/4] STEP 2/3: COPY --from=left"), std::string::npos) << parallel.err;
+  EXPECT_EQ(parallel.err.find("\nfrom-left\n"), std::string::npos) << parallel.err;
+}
+
+// A stage that fails while another runs: the build fails with its message, the other stage stops
+// before its next step, nothing is pushed, and kiln does not hang.
+TEST_F(BuildStagesTest, JobsFirstFailingStageFailsTheBuild) {
+  std::string ctx = env_->Context({{"Dockerfile", TwoBranchesDockerfile(
+      "sleep 1; echo left-is-broken; exit 3", "sleep 3 && echo right > /right.txt")}});
+  auto start = std::chrono::steady_clock::now();
+  auto r = env_->Build(ctx, "--jobs 2 --destination " + env_->Ref("jobs:failed"), "", "timeout 120");
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.rc, 0) << r.err;
+  EXPECT_NE(r.rc, 124) << "kiln hung: " << r.err;
+  EXPECT_LT(took, 60.0) << r.err;
+  EXPECT_NE(r.err.find("[#2 left] left-is-broken"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("exit code 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Dockerfile:4"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("stopped: another stage failed"), std::string::npos) << "the first failure is the one shown: " << r.err;
+  EXPECT_EQ(r.err.find("right-second-2"), std::string::npos) << "right's next step should not have run: " << r.err;
+  EXPECT_FALSE(env_->TagExists("jobs:failed"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +62,8 @@ class PipelineTest : public ::testing::Test {
     o.insecure_push = o.insecure_pull = true;
     o.state_dir = tmp_.Sub("state");
     o.reproducible = true;
+    // ctest runs the suite once more with KILN_PIPELINE_JOBS=4 (tests/executor/CMakeLists.txt).
+    if (const char* jobs = std::getenv("KILN_PIPELINE_JOBS")) o.jobs = std::atoi(jobs);
     return o;
   }
 
@@ -258,6 +261,64 @@ TEST_F(PipelineTest, EveryOutputGetsTheSameImage) {
   EXPECT_EQ(testing::ReadFile(tmp_.Sub("digest")), r->digest.ToString());
   EXPECT_EQ(testing::ReadFile(tmp_.Sub("names")), Ref("pipeline/outputs").Name() + "@" + r->digest.ToString() + "\n" +
                                                       Ref("pipeline/outputs").Name() + "@" + r->digest.ToString() + "\n");
+}
+
+// --jobs: two stages that need nothing of each other run at once; the image is the serial build's,
+// byte for byte, each stage's log lines carry its lane, and a stage that fails fails the build.
+TEST_F(PipelineTest, IndependentStagesBuiltAtOnceMakeTheSameImage) {
+  WriteFile(tmp_.Sub("ctx/Dockerfile"),
+            "FROM scratch AS left\nRUN make-left\nFROM scratch AS right\nRUN make-right\nRUN more\n"
+            "FROM scratch\nCOPY --from=left /left.txt /\nCOPY --from=right /right.txt /\n");
+  auto script = [](FakeCommandRunner& runner) {
+    FakeRun left, right;
+    left.output = "left says hi\n";
+    left.changes = {FakeFileChange::Write("left.txt", "L\n")};
+    right.output = "right says hi";  // no newline: the lane ends the line
+    right.changes = {FakeFileChange::Write("right.txt", "R\n")};
+    runner.On("make-left", left);
+    runner.On("make-right", right);
+  };
+  BuildOptions o = Options(tmp_.Sub("ctx"), "pipeline/jobs:serial");
+  o.jobs = 1;
+  FakeCommandRunner serial_runner;
+  script(serial_runner);
+  auto serial = Build(o, serial_runner);
+  ASSERT_TRUE(serial.ok()) << serial.status().ToString() << "\n" << log_.text();
+  EXPECT_EQ(log_.text().find("[#1 left]"), std::string::npos) << log_.text();
+
+  MemoryBuildLog parallel_log;
+  o = Options(tmp_.Sub("ctx"), "pipeline/jobs:parallel");
+  o.state_dir = tmp_.Sub("state-parallel");
+  o.jobs = 4;
+  FakeCommandRunner parallel_runner;
+  script(parallel_runner);
+  BuildDeps deps;
+  deps.log = &parallel_log;
+  deps.runner = &parallel_runner;
+  deps.keychain = std::make_unique<registry::AnonymousKeychain>();
+  auto parallel = RunBuild(o, deps);
+  ASSERT_TRUE(parallel.ok()) << parallel.status().ToString() << "\n" << parallel_log.text();
+  EXPECT_EQ(parallel->digest, serial->digest);
+  EXPECT_EQ(parallel_runner.specs().size(), 3u);
+  const std::string text = parallel_log.text();
+  EXPECT_NE(text.find("[#1 left] left says hi\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("[#2 right] right says hi\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("[#2 right] info: [stage 2/3] STEP 3/3: RUN more"), std::string::npos) << text;
+  EXPECT_NE(text.find("[#3] info: [stage 3/3] STEP 2/3: COPY --from=left"), std::string::npos) << text;
+
+  // The right stage fails: the build fails with its exit code and position, nothing is pushed.
+  FakeCommandRunner failing;
+  FakeRun broken;
+  broken.exit_code = 4;
+  failing.On("make-right", broken);
+  o = Options(tmp_.Sub("ctx"), "pipeline/jobs:failed");
+  o.state_dir = tmp_.Sub("state-failed");
+  o.jobs = 4;
+  auto failed = Build(o, failing);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().step_exit_code(), 4);
+  EXPECT_NE(failed.status().message().find("Dockerfile:4"), std::string::npos) << failed.status().message();
+  EXPECT_FALSE(PulledManifest(Ref("pipeline/jobs:failed")).ok());
 }
 
 // `kiln build --print-plan` stops after the front end: nothing runs and nothing is pushed.

@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -301,6 +305,54 @@ TEST_P(SandboxTest, RootStepCannotChrootOut) {
   Ran r = Sh("mkdir -p /x && chroot /x /bin/true; echo rc=$?");
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_NE(r.output.find("rc=1"), std::string::npos) << r.output;  // EPERM: CAP_SYS_CHROOT was dropped
+}
+
+// Parallel stages: two stages' steps run at once on one runner while other threads of kiln allocate,
+// start threads and hold locks (layer uploads, pulls). The supervisor forked at any instant must
+// neither deadlock on a lock another thread held (raw clone in tier 1) nor keep the other run's pipes
+// open (its output would not end until this run's did). 2 x 12 runs, each must end well in time.
+TEST_P(SandboxTest, ConcurrentRunsWhileOtherThreadsAllocate) {
+  std::string second = dir_.Sub("rootfs2");
+  testing::MakeBusyboxRootfs(second);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 3; ++t) {
+    busy.emplace_back([&stop, t] {
+      std::vector<std::string> keep(64);
+      for (size_t i = 0; !stop; ++i) {
+        keep[i % keep.size()] = std::string(16 + (i * 7919 + t) % 70000, 'x');  // malloc arenas busy
+        if (i % 512 == 0) std::thread([] {}).join();                              // the thread list
+      }
+    });
+  }
+  auto runs = [this](std::string rootfs, std::string word) {
+    std::string problems;
+    for (int i = 0; i < 12; ++i) {
+      RunSpec s = Spec({"/bin/sh", "-c", "echo " + word + " " + std::to_string(i)});
+      s.rootfs = rootfs;
+      RecordingWriter w;
+      s.output = &w;
+      auto start = std::chrono::steady_clock::now();
+      auto r = runner_->Run(s);
+      auto took = std::chrono::steady_clock::now() - start;
+      if (!r.ok()) problems += r.status().ToString() + "\n";
+      if (w.data() != word + " " + std::to_string(i) + "\n") problems += "output: " + w.data() + "\n";
+      if (took > std::chrono::seconds(5)) problems += "run " + std::to_string(i) + " took over 5s\n";
+    }
+    return problems;
+  };
+  auto a = std::async(std::launch::async, runs, rootfs_, "first");
+  auto b = std::async(std::launch::async, runs, second, "second");
+  bool done = a.wait_for(std::chrono::seconds(90)) == std::future_status::ready &&
+              b.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  if (!done) {
+    ADD_FAILURE() << "concurrent runs hung";
+    std::_Exit(1);  // the hung run cannot be joined
+  }
+  stop = true;
+  for (std::thread& t : busy) t.join();
+  EXPECT_EQ(a.get(), "");
+  EXPECT_EQ(b.get(), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, SandboxTest,
