@@ -497,14 +497,14 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   if (!spec.mounts.empty() && tier_ == SandboxTier::kInPlace) {
     return Unsupported("RUN --mount is not available in the in-place sandbox");
   }
+  // The ptrace tier does not translate socket addresses: a step's connect() reaches the host's path.
+  // A socket mounted there (the ssh agent relay) is therefore named to the step by its host path in
+  // the variables that name its target (SSH_AUTH_SOCK), once staging has put it in the rootfs.
+  std::vector<size_t> ptrace_sockets;
   if (tier_ == SandboxTier::kPtrace) {
-    for (const StepMount& m : spec.mounts) {
+    for (size_t i = 0; i < spec.mounts.size(); ++i) {
       struct stat ss;
-      if (::stat(m.source.c_str(), &ss) == 0 && S_ISSOCK(ss.st_mode)) {
-        return Unsupported("RUN --mount on " + m.target + ": the ptrace sandbox does not translate socket addresses, "
-                           "so a step cannot reach a forwarded socket (ssh agent) there; run kiln where user "
-                           "namespaces are allowed or as root");
-      }
+      if (::stat(spec.mounts[i].source.c_str(), &ss) == 0 && S_ISSOCK(ss.st_mode)) ptrace_sockets.push_back(i);
     }
   }
 
@@ -532,6 +532,18 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
       if (!spec.mounts.empty()) {
         staging = std::make_unique<internal::MountStaging>(std::move(root_fd), scratch.path(), ::geteuid() == 0);
         KILN_RETURN_IF_ERROR(staging->Stage(spec.mounts, *touches));
+        for (size_t i : ptrace_sockets) {
+          std::string host = st.rootfs + "/" + staging->StagedRel(i);
+          if (host.size() >= 108) {
+            return Unsupported("RUN --mount on " + spec.mounts[i].target + ": the ptrace sandbox reaches the socket " +
+                               "by its host path, " + host + ", which is longer than a socket address allows; use a " +
+                               "shorter --state-dir");
+          }
+          for (std::string& e : st.env) {
+            size_t eq = e.find('=');
+            if (e.compare(eq + 1, std::string::npos, spec.mounts[i].target) == 0) e = e.substr(0, eq + 1) + host;
+          }
+        }
       }
     }
   }

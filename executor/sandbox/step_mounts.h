@@ -47,6 +47,8 @@ class MountStaging {
 
   /// Stages every mount, in order. On failure what was staged so far stays recorded for Unstage.
   Status Stage(const std::vector<StepMount>& mounts, RootfsTouches& touches);
+  /// Where mount `i` (in Stage's order) was placed, relative to the rootfs.
+  std::string StagedRel(size_t i) const { return i < staged_.size() ? staged_[i].at.Rel() : ""; }
   /// Takes everything out in reverse order: kept writes go back to their source, copies are removed,
   /// the image's own content returns to its place. Goes on after an error and returns the first.
   Status Unstage();

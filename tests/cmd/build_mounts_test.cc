@@ -276,7 +276,7 @@ TEST_F(BuildMountsTest, SshAgentIsForwardedToTheStepOnly) {
                                     "RUN agent-probe > /no-keys 2>&1 || echo no agent > /no-agent\n"}});
   std::filesystem::copy_file(AGENT_PROBE, ctx + "/agent-probe");
   ::chmod((ctx + "/agent-probe").c_str(), 0755);
-  for (const TierArgs& tier : {kTiers[0], kTiers[1]}) {
+  for (const TierArgs& tier : kTiers) {
     SCOPED_TRACE(tier.name);
     std::string tag = std::string("mounts:ssh-") + tier.name;
     auto r = Build(ctx, "--ssh default --ssh deploy=" + dir + "/id --destination " + env_->Ref(tag), tier,
@@ -285,15 +285,12 @@ TEST_F(BuildMountsTest, SshAgentIsForwardedToTheStepOnly) {
     auto img = env_->Read(tag);
     EXPECT_EQ(Stat(img.rootfs, "default-keys").content, "1 key(s)\nkiln-test-key\n");
     EXPECT_EQ(Stat(img.rootfs, "deploy-keys").content.substr(0, 9), "1 key(s)\n");  // kiln's own agent with the key
-    EXPECT_EQ(Stat(img.rootfs, "sock-path").content, "/tmp/deploy.sock\n");
+    // The ptrace tier names the socket by its host path: its tracer does not translate socket addresses.
+    if (std::string(tier.name) != "ptrace") EXPECT_EQ(Stat(img.rootfs, "sock-path").content, "/tmp/deploy.sock\n");
     EXPECT_EQ(Stat(img.rootfs, "no-agent").content, "no agent\n");
     EXPECT_EQ(Stat(img.rootfs, "run/buildkit").type, '-');
     EXPECT_EQ(Stat(img.rootfs, "tmp/deploy.sock").type, '-');
   }
-  // The ptrace tier cannot forward a socket, and says so.
-  auto ptrace = Build(ctx, "--ssh default --ssh deploy=" + dir + "/id --no-push", kTiers[2], "SSH_AUTH_SOCK=" + agent);
-  EXPECT_NE(ptrace.rc, 0);
-  EXPECT_NE(ptrace.err.find("does not translate socket addresses"), std::string::npos) << ptrace.err;
 }
 
 // kiln as an unprivileged user: the rootless tier, and the ptrace tier it falls back to where user
