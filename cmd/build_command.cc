@@ -44,6 +44,7 @@ struct BuildFlags {
   std::vector<std::string> labels;
   std::vector<std::string> secrets;
   std::vector<std::string> ssh;
+  std::vector<std::string> policy_files;
   std::string cache_mount_max_size;
   std::string verbosity = "info";
   std::vector<std::string> insecure_registries;
@@ -289,6 +290,13 @@ int RunBuildCommand(BuildFlags& f) {
     std::cerr << "kiln: " << s.message() << "\n";
     return kExitFailure;
   }
+  // $KILN_POLICY and every --policy apply together (a job cannot switch a central policy off).
+  if (Result<std::vector<policy::Policy>> p = policy::LoadPolicies(f.policy_files, o.environ); p.ok()) {
+    o.policies = std::move(p).value();
+  } else {
+    std::cerr << "kiln: " << p.status().message() << "\n";
+    return kExitUsage;
+  }
   if (!f.context_sub_path.empty() && executor::IsGitContext(o.context)) {
     o.context_sub_path = f.context_sub_path;  // applied below the checkout (executor/pipeline/contexts.h)
   } else if (!f.context_sub_path.empty()) {
@@ -380,6 +388,7 @@ int RunBuildCommand(BuildFlags& f) {
     if (!r.ok()) {
       log->Error(r.status().message());
       // A failing RUN exits with the step's own code, as Kaniko does (GitLab's allow_failure:exit_codes).
+      if (r.status().code() == ErrorCode::kPolicyViolation) return kExitPolicy;
       return r.status().step_exit_code() != 0 ? r.status().step_exit_code() : kExitFailure;
     }
     if (o.print_plan) std::cout << r->plan_json << "\n";
@@ -494,6 +503,10 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   CLI::Option* provenance = sub->add_option("--provenance", o.provenance_file,
                                             "Attach a SLSA v1 provenance statement likewise; with =FILE also write it there")
                                 ->expected(0, 1)->type_name("[=FILE]")->group("kiln's own flags");
+  multi(sub->add_option("--policy", f->policy_files,
+                        "A policy file (YAML or JSON, docs/policy.md) the build must comply with; adds to $KILN_POLICY "
+                        "(repeatable; exit 77 on a violation)"))
+      ->group("kiln's own flags");
   sub->add_flag("--check", o.check_only, "Only run the build checks (BuildKit's rules; # check= directive) and stop")
       ->group("kiln's own flags");
 

@@ -4,7 +4,10 @@
 // whose callback stores the exit code in *exit_code.
 //
 // Exit codes (documented in the README): 0 success, 1 the build or operation failed, 2 usage error
-// (bad flags, unsupported Kaniko flag, malformed Dockerfile arguments).
+// (bad flags, unsupported Kaniko flag, malformed Dockerfile arguments, a malformed policy file), 77 the
+// build breaks its policy (--policy, $KILN_POLICY; docs/policy.md), reported before any RUN step ran
+// or anything was pushed. 77 is sysexits' EX_NOPERM: far from the small codes RUN steps usually exit
+// with (which kiln passes through, as Kaniko does; a test RUN here exits 3).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -22,6 +25,7 @@ inline constexpr const char* kKilnVersion = KILN_VERSION;
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitPolicy = 77;
 
 using RegisterFn = void (*)(CLI::App& app, int* exit_code);
 

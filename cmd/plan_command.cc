@@ -11,6 +11,7 @@
 #include "cmd/commands.h"
 #include "executor/dockerfile/args.h"
 #include "executor/pipeline/front_end.h"
+#include "executor/policy/policy.h"
 
 extern char** environ;
 
@@ -23,6 +24,7 @@ struct PlanCommandOptions {
   std::vector<std::string> build_args;
   std::string target;
   std::string custom_platform;
+  std::vector<std::string> policy_files;
 };
 
 std::map<std::string, std::string> Environment() {
@@ -54,6 +56,11 @@ int RunPlan(const PlanCommandOptions& o) {
     std::cerr << "kiln plan: " << args.status().message() << "\n";
     return kExitUsage;
   }
+  Result<std::vector<policy::Policy>> policies = policy::LoadPolicies(o.policy_files, fo.environ);
+  if (!policies.ok()) {
+    std::cerr << "kiln plan: " << policies.status().message() << "\n";
+    return kExitUsage;
+  }
   Result<executor::FrontEnd> fe = executor::LoadPlan(fo, o.context);
   if (!fe.ok()) {
     // Dockerfile errors carry file:line:column and are the user's to fix (usage); a file that cannot
@@ -69,6 +76,20 @@ int RunPlan(const PlanCommandOptions& o) {
     std::cerr << "[Warning] One or more build-args " << executor::UnusedBuildArgs(fe->plan) << " were not consumed\n";
   }
   std::cout << dockerfile::PlanToJson(fe->plan) << "\n";
+  if (!policies->empty()) {
+    // Nothing is pulled here: digest-pinned allow patterns and image.max_size are checked by the build.
+    policy::PlanVerdict verdict = policy::EvaluatePlan(*policies, fe->plan, {});
+    if (Status s = policy::Verdict(verdict.violations, *policies); !s.ok()) {
+      std::cerr << "kiln plan: " << s.message() << "\n";
+      return kExitPolicy;
+    }
+    std::cerr << "kiln plan: the plan complies with its policy";
+    if (!verdict.pending.empty()) {
+      std::cerr << " (" << verdict.pending.size() << " image(s) match an allowed pattern only by digest, which "
+                << "kiln build checks once it resolves them)";
+    }
+    std::cerr << "\n";
+  }
   if (Status verdict = executor::ChecksVerdict(*fe); !verdict.ok()) {
     std::cerr << "kiln plan: " << verdict.message() << "\n";
     return kExitFailure;
@@ -85,6 +106,9 @@ void RegisterPlan(CLI::App& app, int* exit_code) {
       ->take_all();
   sub->add_option("--target", opts->target, "Stage to build (default: the last one)");
   sub->add_option("--custom-platform", opts->custom_platform, "Target platform os/arch[/variant] (default: this machine)");
+  sub->add_option("--policy", opts->policy_files,
+                  "Check the plan against this policy file (YAML or JSON; adds to $KILN_POLICY; exit 3 on a violation)")
+      ->allow_extra_args(false)->expected(1)->take_all();
   sub->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }
 

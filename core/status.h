@@ -30,6 +30,7 @@ enum class ErrorCode {
   kFailedPrecondition,  // the world is not in the state the operation needs
   kCancelled,
   kInternal,            // a bug in kiln
+  kPolicyViolation,     // the build breaks a --policy / $KILN_POLICY rule (kiln exits 77)
 };
 
 /// Returns a stable lower-case name for `code`, e.g. "digest mismatch".
@@ -91,6 +92,7 @@ inline Status Unavailable(std::string m) { return Status(ErrorCode::kUnavailable
 inline Status IoError(std::string m) { return Status(ErrorCode::kIoError, std::move(m)); }
 inline Status DigestMismatch(std::string m) { return Status(ErrorCode::kDigestMismatch, std::move(m)); }
 inline Status FailedPrecondition(std::string m) { return Status(ErrorCode::kFailedPrecondition, std::move(m)); }
+inline Status PolicyViolation(std::string m) { return Status(ErrorCode::kPolicyViolation, std::move(m)); }
 inline Status InternalError(std::string m) { return Status(ErrorCode::kInternal, std::move(m)); }
 
 /// Maps an errno value to a Status: "WHAT: strerror(err)" with a fitting code

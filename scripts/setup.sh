@@ -7,6 +7,8 @@ BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git
   libarchive-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libzstd-dev zlib1g-dev
   libcli11-dev libgtest-dev libgmock-dev libdeflate-dev
+  # --policy files (YAML or JSON): executor/policy.
+  libyaml-cpp-dev
   # libarchive is linked statically (cmake/StaticLibarchive.cmake): the libraries its tar code needs.
   libbz2-dev liblzma-dev liblz4-dev
 )

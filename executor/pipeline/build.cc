@@ -7,6 +7,7 @@
 #include "core/image_index.h"
 #include "executor/image/locations.h"
 #include "executor/image/publish.h"
+#include "executor/pipeline/policy_gate.h"
 #include "executor/pipeline/stages.h"
 #include "executor/pipeline/supply_chain.h"
 #include "executor/sandbox/build_namespace.h"
@@ -52,6 +53,9 @@ Status CheckOnly(const BuildOptions& options, BuildLog* log) {
   KILN_ASSIGN_OR_RETURN(FrontEnd fe, LoadPlan(FrontEndOptionsOf(options), dir));
   for (const std::string& w : fe.dockerfile.warnings) log->Warn(w);
   for (const dockerfile::CheckFinding& f : fe.checks) log->Warn(f.formatted);
+  std::vector<std::string> label_keys;
+  for (const auto& [key, value] : options.labels) label_keys.push_back(key);
+  KILN_RETURN_IF_ERROR(CheckPlanPolicy(options.policies, fe, label_keys, log).status());
   log->Info("build checks: " + std::to_string(fe.checks.size()) + " warning" + (fe.checks.size() == 1 ? "" : "s") +
             (fe.check_config.skip_all ? " (# check=skip=all)" : ""));
   return ChecksVerdict(fe);
@@ -77,6 +81,8 @@ Result<PlatformImage> BuildForPlatform(const BuildOptions& options, BuildDeps& d
   out.build->remover->Start();
   MediaTypeFamily family = ChooseFamily(out.image, options.compression == media_type::Compression::kZstd);
   KILN_ASSIGN_OR_RETURN(out.assembled, Assemble(out.image, family, *out.build->store));
+  // image.max_size: before anything is published (layers streamed ahead to a registry stay untagged).
+  KILN_RETURN_IF_ERROR(CheckImageSizePolicy(options.policies, out.build->front, out.assembled, deps.log));
   deps.log->Info("built image " + out.assembled.manifest.digest.ToString() + " (" +
                  std::to_string(out.assembled.layers.size()) + " layers" +
                  (options.platform ? ", " + options.platform->ToString() : std::string()) + ")");

@@ -17,6 +17,7 @@
 #include "core/media_types.h"
 #include "core/reference.h"
 #include "executor/log/build_log.h"
+#include "executor/policy/policy.h"
 #include "executor/steps/secrets.h"
 #include "executor/steps/ssh_forward.h"
 #include "registry/access_options.h"
@@ -158,6 +159,10 @@ struct BuildOptions {
   bool print_plan = false;
   /// --check: run the build checks (dockerfile/checks.h) and stop, as `docker build --check`.
   bool check_only = false;
+
+  // --- Policy ---
+  /// $KILN_POLICY and every --policy file, parsed (executor/policy/policy.h); all of them apply.
+  std::vector<policy::Policy> policies;
 };
 
 }  // namespace kiln::executor

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "executor/pipeline/contexts.h"
+#include "executor/pipeline/policy_gate.h"
 #include "layers/safe_path.h"
 
 namespace kiln::executor {
@@ -274,6 +275,11 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
   }
   for (const dockerfile::CheckFinding& f : b->front.checks) log->Warn(f.formatted);
   KILN_RETURN_IF_ERROR(ChecksVerdict(b->front));
+  // Policy: on the plan, before any registry is asked anything.
+  std::vector<std::string> label_keys;
+  for (const auto& [key, value] : options.labels) label_keys.push_back(key);
+  KILN_ASSIGN_OR_RETURN(std::vector<policy::PendingImage> policy_pending,
+                        CheckPlanPolicy(options.policies, b->front, label_keys, log));
   b->secrets = std::make_unique<SecretStore>(options.secrets, options.environ);
   KILN_RETURN_IF_ERROR(b->secrets->Validate());
   b->ssh_agents = std::make_unique<SshAgents>(options.ssh, options.environ);
@@ -298,6 +304,7 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
     // Base images warmed into the cache dir (`kiln warm`) are used without asking a registry.
     b->fetcher->UseCacheDir(options.cache_dir, options.cache_ttl);
   }
+  KILN_RETURN_IF_ERROR(CheckResolvedPolicy(options.policies, b->front, *b->fetcher, policy_pending, log));
   KILN_RETURN_IF_ERROR(ResolveOnbuildTriggers(*b));
   if (!b->front.plan.unused_build_args.empty()) {
     log->Warn("one or more build args were not consumed: " + UnusedBuildArgs(b->front.plan));
