@@ -1,6 +1,5 @@
 #include "executor/pipeline/policy_gate.h"
 
-#include "core/digest.h"
 
 namespace kiln::executor {
 namespace {
@@ -23,6 +22,17 @@ Result<std::vector<policy::PendingImage>> CheckPlanPolicy(const std::vector<poli
             (v.pending.empty() ? std::string()
                                : "; " + std::to_string(v.pending.size()) + " image(s) checked again once resolved"));
   return v.pending;
+}
+
+Status CheckOnbuildPolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front,
+                          const std::vector<std::string>& extra_labels, BuildLog* log) {
+  bool injected = false;
+  for (const dockerfile::PlannedStage& s : front.plan.stages) {
+    for (const dockerfile::Instruction& i : s.instructions) injected = injected || i.from_onbuild;
+  }
+  if (policies.empty() || !injected) return OkStatus();
+  policy::PlanVerdict v = policy::EvaluatePlan(policies, front.plan, extra_labels);
+  return policy::Verdict(v.violations, policies);
 }
 
 Status CheckResolvedPolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front, ImageFetcher& fetcher,

@@ -21,6 +21,11 @@ Result<std::vector<policy::PendingImage>> CheckPlanPolicy(const std::vector<poli
                                                           const FrontEnd& front,
                                                           const std::vector<std::string>& extra_labels, BuildLog* log);
 
+/// After a base image's ONBUILD triggers entered the plan (ReplanWithTriggers): the plan checks again,
+/// so a trigger cannot bring in what the policy forbids. OK at once when no trigger was injected.
+Status CheckOnbuildPolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front,
+                          const std::vector<std::string>& extra_labels, BuildLog* log);
+
 /// Resolves each pending image (manifest and config only; results are cached by the fetcher) and
 /// checks it against the digest it resolved to.
 Status CheckResolvedPolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front, ImageFetcher& fetcher,

@@ -146,7 +146,7 @@ TEST(PolicyEvalTest, BasesAllowMatchesNormalisedNames) {
   // '*' stays within one part of the path; ** crosses them.
   EXPECT_EQ(Check(allow, "FROM registry.example.org/team/base:1\n"), (std::vector<std::string>{"bases.allow@1:1"}));
   EXPECT_TRUE(Check("bases: {allow: [\"registry.example.org/**\"]}\n", "FROM registry.example.org/team/base:1\n").empty());
-  EXPECT_EQ(Check(allow, "FROM alpine:edge\nFROM busybox AS b\nFROM scratch\nCOPY --from=b / /\n"),
+  EXPECT_EQ(Check(allow, "FROM alpine:edge AS a\nFROM busybox AS b\nFROM scratch\nCOPY --from=a / /\nCOPY --from=b / /\n"),
             (std::vector<std::string>{"bases.allow@1:1", "bases.allow@2:1"}));
   // COPY --from an image is pulled too; a stage that is not needed is not.
   EXPECT_EQ(Check(allow, "FROM evil.example/x AS unused\nFROM alpine:3.19\nCOPY --from=ghcr.io/x/y:1 /a /a\n"),
@@ -163,7 +163,7 @@ TEST(PolicyEvalTest, ForbiddenAndAllowedTags) {
   EXPECT_TRUE(Check(forbid, "FROM busybox@sha256:" + std::string(64, 'a') + "\n").empty());
   const char* allow_tags = "bases: {allow_tags: [\"1.*\"]}\n";
   EXPECT_TRUE(Check(allow_tags, "FROM busybox:1.36\n").empty());
-  EXPECT_EQ(Check(allow_tags, "FROM busybox:2\nFROM busybox\n"),
+  EXPECT_EQ(Check(allow_tags, "FROM busybox:2 AS a\nFROM busybox\nCOPY --from=a / /\n"),
             (std::vector<std::string>{"bases.allow_tags@1:1", "bases.allow_tags@2:1"}));
 }
 
