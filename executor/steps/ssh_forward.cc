@@ -145,8 +145,13 @@ Result<std::string> SshAgents::AgentSocket(const std::string& id, const std::str
                               started.status().message());
   }
   agents_.push_back(pid);
-  for (int i = 0; i < 200 && !IsSocket(sock); ++i) ::usleep(10000);
-  if (!IsSocket(sock)) return FailedPrecondition("--ssh " + id + ": ssh-agent did not start");
+  // The socket file appears at bind(), before the agent listens: wait until it answers a connect.
+  bool up = false;
+  for (int i = 0; i < 300 && !up; ++i) {
+    up = IsSocket(sock) && Connect(sock).ok();
+    if (!up) ::usleep(10000);
+  }
+  if (!up) return FailedPrecondition("--ssh " + id + ": ssh-agent did not start");
   for (const std::string& key : s.paths) {
     KILN_ASSIGN_OR_RETURN(int status, Spawn({"ssh-add", "-q", key}, {"SSH_AUTH_SOCK=" + sock}, nullptr, true));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -286,7 +286,9 @@ TEST_F(BuildMountsTest, SshAgentIsForwardedToTheStepOnly) {
     EXPECT_EQ(Stat(img.rootfs, "default-keys").content, "1 key(s)\nkiln-test-key\n");
     EXPECT_EQ(Stat(img.rootfs, "deploy-keys").content.substr(0, 9), "1 key(s)\n");  // kiln's own agent with the key
     // The ptrace tier names the socket by its host path: its tracer does not translate socket addresses.
-    if (std::string(tier.name) != "ptrace") EXPECT_EQ(Stat(img.rootfs, "sock-path").content, "/tmp/deploy.sock\n");
+    if (std::string(tier.name) != "ptrace") {
+      EXPECT_EQ(Stat(img.rootfs, "sock-path").content, "/tmp/deploy.sock\n");
+    }
     EXPECT_EQ(Stat(img.rootfs, "no-agent").content, "no agent\n");
     EXPECT_EQ(Stat(img.rootfs, "run/buildkit").type, '-');
     EXPECT_EQ(Stat(img.rootfs, "tmp/deploy.sock").type, '-');
