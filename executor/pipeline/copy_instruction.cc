@@ -75,6 +75,13 @@ Result<std::string> StageBuild::FromRoot(size_t index, const std::string& from_t
   return InternalError("--from=" + from_text + " was not resolved by the plan");
 }
 
+// What a COPY/ADD reads, for its key: from a stage or image, that one's key (which stands for its
+// whole tree, so its files need not be read); from the context, the content of the files.
+Result<std::optional<Digest>> StageBuild::CopySourcesKey(size_t index, const CopySource& src, const CopyRequest& req) {
+  if (std::optional<Digest> from_key = FromKey(index)) return std::optional<Digest>(CopyFromKeySources(*from_key, req));
+  return HashCopySources(src, req);
+}
+
 Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCommon& c, bool add, const std::string& from,
                  bool parents, const std::string& checksum) {
   CopySource src;
@@ -134,13 +141,7 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
     // RUN steps stay cacheable.
     // From the context: the content of what it reads. From a stage: that stage's key, which
     // stands for its whole tree, so its files need not be read (nor even exist yet).
-    Result<std::optional<Digest>> sources = std::optional<Digest>();
-    std::optional<Digest> from_key = FromKey(index);
-    if (from_key) {
-      sources = std::optional<Digest>(CopyFromKeySources(*from_key, req));
-    } else {
-      sources = HashCopySources(src, req);
-    }
+    Result<std::optional<Digest>> sources = CopySourcesKey(index, src, req);
     if (!sources.ok()) return sources.status().WithContext(inst.keyword + " failed");
     if (!*sources) {
       cache_.MarkUnkeyable();  // e.g. ADD of a URL without --checksum: nothing after it can be keyed

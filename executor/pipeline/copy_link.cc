@@ -43,10 +43,7 @@ Status StageBuild::CopyLinked(size_t index, const Instruction& inst, const CopyS
     }
   }
   if (CacheOn(true)) {
-    Result<std::optional<Digest>> sources = std::optional<Digest>();
-    std::optional<Digest> from_key = from.empty() ? std::nullopt : FromKey(index);
-    sources = from_key ? Result<std::optional<Digest>>(std::optional<Digest>(CopyFromKeySources(*from_key, req)))
-                       : HashCopySources(src, req);
+    Result<std::optional<Digest>> sources = CopySourcesKey(index, src, req);
     if (!sources.ok()) return sources.status().WithContext(inst.keyword + " failed");
     if (!*sources) {
       cache_.MarkUnkeyable();

@@ -104,6 +104,7 @@ class StageBuild {
   // `name`: only the reference written so (a RUN may mount from several); "" = the instruction's first.
   std::optional<Digest> FromKey(size_t index, const std::string& name = "");
   Result<std::string> FromRoot(size_t index, const std::string& from_text, bool match_name = false);
+  Result<std::optional<Digest>> CopySourcesKey(size_t index, const CopySource& src, const CopyRequest& req);
   Status CopyOrAdd(size_t index, const dockerfile::Instruction& inst, const dockerfile::CopyCommon& c, bool add,
                    const std::string& from, bool parents, const std::string& checksum);
 
