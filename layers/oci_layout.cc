@@ -104,8 +104,18 @@ Result<OciLayout> OciLayout::OpenOrCreate(const std::string& dir) {
   if (!Exists(dir + "/index.json")) {
     Index idx;
     idx.media_type = std::string(media_type::kOciIndex);
-    std::string tmp = dir + "/.index.json-" + std::to_string(::getpid());
-    KILN_RETURN_IF_ERROR(WriteSmallFile(tmp, SerializeIndex(idx)));
+    // A name no other creator uses, in this process or another (threads share a pid).
+    std::string tmp = dir + "/.index.json-XXXXXX";
+    int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("creating " + dir + "/index.json", errno);
+    ::fchmod(fd, 0644);
+    FdWriter out(fd, /*owned=*/true, tmp);
+    Status wrote = out.Write(SerializeIndex(idx));
+    if (wrote.ok()) wrote = out.Close();
+    if (!wrote.ok()) {
+      ::unlink(tmp.c_str());
+      return wrote;
+    }
     int rc = ::link(tmp.c_str(), (dir + "/index.json").c_str());
     int err = errno;
     ::unlink(tmp.c_str());
