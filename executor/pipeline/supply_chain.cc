@@ -90,6 +90,17 @@ Result<std::shared_ptr<registry::Repository>> DestinationRepository(PreparedBuil
 
 }  // namespace
 
+std::string PlatformFileName(const std::string& path, const Platform& platform) {
+  std::string tag = platform.ToString();
+  for (char& c : tag) c = c == '/' ? '-' : c;
+  size_t slash = path.rfind('/');
+  size_t base = slash == std::string::npos ? 0 : slash + 1;
+  if (path.size() > base + 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+    return path.substr(0, path.size() - 5) + "." + tag + ".json";
+  }
+  return path + "." + tag;
+}
+
 Status AttachSupplyChain(const BuildOptions& options, PreparedBuild& build, const AssembledImage& image,
                          const std::vector<Reference>& pushed, BuildLog* log) {
   if (!options.sbom && !options.provenance) return OkStatus();

@@ -238,5 +238,52 @@ TEST_F(BuildSupplyChainTest, TwoStateDirsGiveTheSameDigestWithSourceDateEpoch) {
   EXPECT_NE(sboms[0].find("\"created\": \"2023-11-14T22:13:20Z\""), std::string::npos) << sboms[0];
 }
 
+// A build for two platforms: each platform's image gets its own SBOM (its own dpkg database) and
+// provenance, attached to its own manifest under the index, and written to per-platform files.
+TEST_F(BuildSupplyChainTest, MultiPlatformBuildAttachesEachPlatformsOwnDocuments) {
+  auto status_for = [](const std::string& pkg, const std::string& arch) {
+    return "Package: " + pkg + "\nStatus: install ok installed\nArchitecture: " + arch + "\nVersion: 1.0\n";
+  };
+  std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.status /var/lib/dpkg/status\n"},
+                                   {"amd64.status", status_for("only-on-amd64", "amd64")},
+                                   {"arm64.status", status_for("only-on-arm64", "arm64")}});
+  std::string out = env_->NewDir("mp-docs");
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("sc/multi:1") + " --custom-platform linux/amd64,linux/arm64" +
+                                " --sbom=" + out + "/sbom.json --provenance=" + out + "/prov.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::string body;
+  ASSERT_EQ(Get("/v2/sc/multi/manifests/1", "application/vnd.oci.image.index.v1+json", &body), 200) << body;
+  json index = json::parse(body);
+  ASSERT_EQ(index["manifests"].size(), 2u) << body;
+  for (const json& child : index["manifests"]) {
+    std::string arch = child["platform"]["architecture"];
+    std::string platform = "linux-" + arch + (child["platform"].contains("variant")
+                                                  ? "-" + child["platform"]["variant"].get<std::string>() : "");
+    std::string digest = child["digest"];
+    std::string sbom_bytes = ReadFile(out + "/sbom." + platform + ".json");
+    json sbom = json::parse(sbom_bytes);
+    EXPECT_EQ(sbom["packages"][0]["checksums"][0]["checksumValue"], digest.substr(7)) << arch;
+    EXPECT_NE(sbom_bytes.find("only-on-" + arch), std::string::npos) << sbom_bytes;
+    EXPECT_EQ(sbom_bytes.find(arch == "amd64" ? "only-on-arm64" : "only-on-amd64"), std::string::npos) << sbom_bytes;
+    json prov = json::parse(ReadFile(out + "/prov." + platform + ".json"));
+    EXPECT_EQ(prov["subject"][0]["digest"]["sha256"], digest.substr(7));
+
+    // Discovery for that platform's manifest finds both documents, the SBOM being the file's bytes.
+    ASSERT_EQ(Get("/v2/sc/multi/manifests/sha256-" + digest.substr(7), "application/vnd.oci.image.index.v1+json", &body),
+              200) << arch;
+    json refs = json::parse(body);
+    ASSERT_EQ(refs["manifests"].size(), 2u) << body;
+    for (const json& entry : refs["manifests"]) {
+      if (entry["artifactType"] != "application/spdx+json") continue;
+      ASSERT_EQ(Get("/v2/sc/multi/manifests/" + entry["digest"].get<std::string>(),
+                    "application/vnd.oci.image.manifest.v1+json", &body), 200);
+      json m = json::parse(body);
+      EXPECT_EQ(m["subject"]["digest"], digest);
+      ASSERT_EQ(Get("/v2/sc/multi/blobs/" + m["layers"][0]["digest"].get<std::string>(), "*/*", &body), 200);
+      EXPECT_EQ(body, sbom_bytes) << arch;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln
