@@ -1,5 +1,7 @@
 #include "executor/image/sbom.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <tuple>
 
@@ -101,6 +103,7 @@ std::string SpdxDocument(const SbomSubject& subject, const std::vector<Package>&
   for (size_t i = 0; i < packages.size(); ++i) {
     const Package& p = packages[i];
     std::string id = "SPDXRef-Package-" + p.type + "-" + std::to_string(i + 1);
+    for (char& c : id) c = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '-';
     ordered_json j;
     j["name"] = p.name;
     j["SPDXID"] = id;
@@ -112,7 +115,7 @@ std::string SpdxDocument(const SbomSubject& subject, const std::vector<Package>&
     // the comment, and licenseDeclared stays NOASSERTION rather than risk an invalid document.
     j["licenseDeclared"] = "NOASSERTION";
     if (!p.license.empty()) j["licenseComments"] = "recorded by the package database: " + p.license;
-    j["sourceInfo"] = "installed package database: " + p.source;
+    j["sourceInfo"] = !p.source.empty() && p.source.front() == '/' ? "installed package database: " + p.source : p.source;
     j["externalRefs"] = {
         {{"referenceCategory", "PACKAGE-MANAGER"}, {"referenceType", "purl"}, {"referenceLocator", p.purl}}};
     pkgs.push_back(std::move(j));

@@ -164,7 +164,7 @@ Result<BuildResult> RunMultiPlatformBuild(const BuildOptions& options, BuildDeps
     one.platform = i.build->front.target;
     if (!one.sbom_file.empty()) one.sbom_file = PlatformFileName(options.sbom_file, *one.platform);
     if (!one.provenance_file.empty()) one.provenance_file = PlatformFileName(options.provenance_file, *one.platform);
-    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *i.build, i.assembled, result.pushed, deps.log)
+    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *i.build, i.assembled, i.image.base.get(), result.pushed, deps.log)
                              .WithContext("for " + one.platform->ToString()));
   }
   return result;
@@ -208,7 +208,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     result.config_bytes = a.config_bytes;
     KILN_RETURN_IF_ERROR(
         PublishToOutputs(PublicationOf(a, *images[0].build->store, images[0].image.base), images, one, log, result));
-    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *images[0].build, a, result.pushed, log));
+    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *images[0].build, a, images[0].image.base.get(), result.pushed, log));
   }
   log->Info("done in " + FormatDuration(Clock::now() - build_start) + ": " + result.times.Summary());
   return result;

@@ -23,10 +23,12 @@ namespace kiln::executor {
 /// platform before a last ".json", else appended as ".linux-arm64-v8").
 std::string PlatformFileName(const std::string& path, const Platform& platform);
 
-/// Does nothing unless options.sbom or options.provenance. `pushed`: the destinations the image
+/// Does nothing unless options.sbom or options.provenance. `base`: the image the final image is built
+/// on (nullptr for scratch); the packages of its own SBOM, when it has one attached, join the SBOM's.
+/// `pushed`: the destinations the image
 /// went to (each opened in build.destinations). Fails (after the image is pushed) when a document
 /// cannot be made, written or attached.
 Status AttachSupplyChain(const BuildOptions& options, PreparedBuild& build, const AssembledImage& image,
-                         const std::vector<Reference>& pushed, BuildLog* log);
+                         const SourceImage* base, const std::vector<Reference>& pushed, BuildLog* log);
 
 }  // namespace kiln::executor

@@ -79,6 +79,30 @@ class BuildSupplyChainTest : public testing::BuildEnvSuite {
     return std::atoi(code.c_str());
   }
 
+  // Uploads `bytes` as a blob of `repo` (POST, then a monolithic PUT), as oras does.
+  static void PushBlob(const std::string& repo, const std::string& bytes) {
+    std::string file = env_->NewDir("blob") + "/b";
+    testing::WriteFile(file, bytes);
+    std::string host = "http://" + env_->reg().host(), out;
+    std::string script =
+        "loc=$(curl -s -D - -o /dev/null -X POST " + host + "/v2/" + repo + "/blobs/uploads/ | tr -d '\\r' | "
+        "sed -n 's/^[Ll]ocation: //p'); case \"$loc\" in http*) ;; *) loc=\"" + host + "$loc\";; esac; "
+        "case \"$loc\" in *\\?*) sep='&';; *) sep='?';; esac; "
+        "curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary @" + ShellQuote(file) +
+        " \"$loc${sep}digest=sha256:" + Sha256Hex(bytes) + "\"";
+    ASSERT_EQ(RunShell(script, &out), 0) << out;
+  }
+  static void PushManifest(const std::string& repo, const std::string& ref, const std::string& media_type,
+                           const std::string& bytes) {
+    std::string file = env_->NewDir("manifest") + "/m", out;
+    testing::WriteFile(file, bytes);
+    ASSERT_EQ(RunShell("curl -sf -X PUT -H " + ShellQuote("Content-Type: " + media_type) + " --data-binary @" +
+                           ShellQuote(file) + " http://" + env_->reg().host() + "/v2/" + repo + "/manifests/" + ref,
+                       &out),
+              0)
+        << out;
+  }
+
   static std::string Sha256Hex(const std::string& bytes) {
     std::string f = env_->NewDir("hash") + "/f";
     FILE* fp = fopen(f.c_str(), "wb");
@@ -282,6 +306,65 @@ TEST_F(BuildSupplyChainTest, MultiPlatformBuildAttachesEachPlatformsOwnDocuments
       ASSERT_EQ(Get("/v2/sc/multi/blobs/" + m["layers"][0]["digest"].get<std::string>(), "*/*", &body), 200);
       EXPECT_EQ(body, sbom_bytes) << arch;
     }
+  }
+}
+
+// A base image with an SBOM of its own attached (here by hand, as `oras attach` would): the SBOM of
+// an image built on it adds the packages only that SBOM knows (a Go binary's module), while what the
+// layers' databases show is listed once, from the layers.
+TEST_F(BuildSupplyChainTest, TheBaseImagesOwnSbomAddsWhatTheLayersCannotShow) {
+  std::string base_ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nCOPY tool /usr/local/bin/tool\n"},
+                                        {"tool", "a static binary\n"}});
+  auto base = env_->Build(base_ctx, "--destination " + env_->Ref("sc/sbombase:1"));
+  ASSERT_EQ(base.rc, 0) << base.err;
+  auto img = env_->Read("sc/sbombase:1", false);
+  std::string doc = R"({"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "base",
+    "packages": [
+      {"name": "base", "SPDXID": "SPDXRef-Root", "versionInfo": "1",
+       "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:oci/base@x"}]},
+      {"name": "example.org/tool", "SPDXID": "SPDXRef-Go", "versionInfo": "v1.2.3",
+       "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:golang/example.org/tool@v1.2.3"}]},
+      {"name": "libfoo1", "SPDXID": "SPDXRef-Deb", "versionInfo": "1:2.3+dfsg-1",
+       "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:deb/debian/libfoo1@1%3A2.3%2Bdfsg-1?arch=amd64"}]}],
+    "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Root"}]})";
+  PushBlob("sc/sbombase", "{}");
+  PushBlob("sc/sbombase", doc);
+  json manifest = {{"schemaVersion", 2},
+                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                   {"artifactType", "application/spdx+json"},
+                   {"config", {{"mediaType", "application/vnd.oci.empty.v1+json"},
+                               {"digest", "sha256:" + Sha256Hex("{}")}, {"size", 2}}},
+                   {"layers", json::array({{{"mediaType", "application/spdx+json"},
+                                            {"digest", "sha256:" + Sha256Hex(doc)}, {"size", doc.size()}}})},
+                   {"subject", {{"mediaType", img.manifest["mediaType"]}, {"digest", img.digest},
+                                {"size", img.manifest_raw.size()}}}};
+  std::string mbytes = manifest.dump();
+  std::string mdigest = "sha256:" + Sha256Hex(mbytes);
+  PushManifest("sc/sbombase", mdigest, "application/vnd.oci.image.manifest.v1+json", mbytes);
+  json fallback = {{"schemaVersion", 2},
+                   {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                   {"manifests", json::array({{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                                               {"digest", mdigest}, {"size", mbytes.size()},
+                                               {"artifactType", "application/spdx+json"}}})}};
+  PushManifest("sc/sbombase", "sha256-" + img.digest.substr(7), "application/vnd.oci.image.index.v1+json",
+               fallback.dump());
+
+  std::string out = env_->NewDir("child-sbom");
+  std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/sc/sbombase:1\nCOPY status /var/lib/dpkg/status\n"},
+                                   {"status", kDpkgStatus}});
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("sc/sbomchild:1") + " --sbom=" + out + "/sbom.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("has its own SBOM (" + mdigest + "): 2 packages"), std::string::npos) << r.err;
+  json sbom = json::parse(ReadFile(out + "/sbom.json"));
+  std::vector<std::string> purls = Purls(sbom);
+  EXPECT_EQ(std::count(purls.begin(), purls.end(), "pkg:golang/example.org/tool@v1.2.3"), 1) << sbom.dump(1);
+  EXPECT_EQ(std::count(purls.begin(), purls.end(), "pkg:deb/debian/libfoo1@1%3A2.3%2Bdfsg-1?arch=amd64"), 1);
+  EXPECT_EQ(std::count(purls.begin(), purls.end(), "pkg:oci/base@x"), 0);
+  for (const json& p : sbom["packages"]) {
+    if (p["name"] == "example.org/tool") {
+      EXPECT_EQ(p["sourceInfo"], "the SBOM attached to " + env_->reg().host() + "/sc/sbombase@" + img.digest);
+    }
+    if (p["name"] == "libfoo1") EXPECT_EQ(p["sourceInfo"], "installed package database: /var/lib/dpkg/status");
   }
 }
 

@@ -96,3 +96,31 @@ TEST(ProvenanceTest, SecretLookingBuildArgsAreRedacted) {
 
 }  // namespace
 }  // namespace kiln::executor
+
+namespace kiln::executor {
+namespace {
+
+TEST(SpdxPackagesTest, PackagesWithPurlsExceptWhatTheDocumentDescribes) {
+  auto pkgs = ParseSpdxPackages(R"({"spdxVersion": "SPDX-2.2", "documentDescribes": ["SPDXRef-Img"], "packages": [
+      {"name": "img", "SPDXID": "SPDXRef-Img", "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:generic/img@1"}]},
+      {"name": "other-image", "SPDXID": "SPDXRef-O", "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:oci/x@sha256%3Aab"}]},
+      {"name": "no-purl", "SPDXID": "SPDXRef-N"},
+      {"name": "zlib", "SPDXID": "SPDXRef-Z", "versionInfo": "1.3",
+       "externalRefs": [{"referenceType": "cpe23Type", "referenceLocator": "cpe:2.3:a:zlib:zlib:1.3"},
+                        {"referenceType": "purl", "referenceLocator": "pkg:apk/alpine/zlib@1.3?arch=x86_64"}]}]})",
+                                "base SBOM");
+  ASSERT_TRUE(pkgs.ok()) << pkgs.status().ToString();
+  ASSERT_EQ(pkgs->size(), 1u);
+  EXPECT_EQ((*pkgs)[0].type, "apk");
+  EXPECT_EQ((*pkgs)[0].name, "zlib");
+  EXPECT_EQ((*pkgs)[0].version, "1.3");
+  EXPECT_EQ((*pkgs)[0].purl, "pkg:apk/alpine/zlib@1.3?arch=x86_64");
+  EXPECT_EQ((*pkgs)[0].source, "base SBOM");
+
+  EXPECT_FALSE(ParseSpdxPackages("{\"bomFormat\": \"CycloneDX\"}", "x").ok());
+  EXPECT_FALSE(ParseSpdxPackages("not json", "x").ok());
+  EXPECT_TRUE(ParseSpdxPackages("{\"spdxVersion\": \"SPDX-2.3\"}", "x")->empty());
+}
+
+}  // namespace
+}  // namespace kiln::executor
