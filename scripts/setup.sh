@@ -9,6 +9,8 @@ BUILD_PKGS=(
   libcli11-dev libgtest-dev libgmock-dev libdeflate-dev
   # --policy files (YAML or JSON): executor/policy.
   libyaml-cpp-dev
+  # --sbom reads RPM databases (rpmdb.sqlite): executor/image/rpm_db.
+  libsqlite3-dev
   # libarchive is linked statically (cmake/StaticLibarchive.cmake): the libraries its tar code needs.
   libbz2-dev liblzma-dev liblz4-dev
 )
@@ -18,6 +20,8 @@ TEST_PKGS=(
   groff-base man-db bsdextrautils tmux
   # RUN --mount=type=ssh tests: a test agent and key (ssh-agent, ssh-keygen, ssh-add).
   openssh-client
+  # --sbom tests: a real rpmdb.sqlite made by rpm and rpmbuild.
+  rpm
   # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).
   amazon-ecr-credential-helper
 )

@@ -11,6 +11,7 @@
 #include "tests/testing/base_images.h"
 #include "tests/testing/build_env_suite.h"
 #include "tests/testing/certs.h"
+#include "tests/testing/rpm_fixture.h"
 
 namespace kiln {
 namespace {
@@ -366,6 +367,29 @@ TEST_F(BuildSupplyChainTest, TheBaseImagesOwnSbomAddsWhatTheLayersCannotShow) {
     }
     if (p["name"] == "libfoo1") EXPECT_EQ(p["sourceInfo"], "installed package database: /var/lib/dpkg/status");
   }
+}
+
+// An image with an RPM database (rpmdb.sqlite, as dnf leaves it in Fedora and UBI 9 images, here
+// written by Debian's rpm): its packages are in the SBOM, named by the os-release ID.
+TEST_F(BuildSupplyChainTest, RpmPackagesFromTheSqliteDatabase) {
+  if (!testing::HaveRpm()) GTEST_SKIP() << "rpm and rpmbuild are not installed (scripts/setup.sh installs them)";
+  std::string fixture = env_->NewDir("rpm"), error;
+  std::string db = testing::MakeRpmDatabase(fixture, &error);
+  ASSERT_FALSE(db.empty()) << error;
+  std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nCOPY os-release /etc/os-release\n"
+                                                  "COPY rpmdb.sqlite /usr/lib/sysimage/rpm/rpmdb.sqlite\n"},
+                                   {"os-release", "NAME=Fedora Linux\nID=fedora\nVERSION_ID=40\n"},
+                                   {"rpmdb.sqlite", ReadFile(db)}});
+  std::string out = env_->NewDir("rpm-sbom");
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("sc/rpm:1") + " --sbom=" + out + "/sbom.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("SBOM: 1 package from /usr/lib/sysimage/rpm/rpmdb.sqlite"), std::string::npos) << r.err;
+  json sbom = json::parse(ReadFile(out + "/sbom.json"));
+  EXPECT_EQ(Purls(sbom), (std::vector<std::string>{
+                             "pkg:oci/rpm@sha256%3A" + env_->Read("sc/rpm:1", false).digest.substr(7) +
+                                 "?repository_url=" + Encoded(env_->Ref("sc/rpm")),
+                             "pkg:rpm/fedora/kiln-hello@1.2.3-4?arch=noarch&epoch=2"}));
+  EXPECT_EQ(sbom["packages"][1]["versionInfo"], "2:1.2.3-4");
 }
 
 }  // namespace
