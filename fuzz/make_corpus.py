@@ -290,4 +290,32 @@ for i, (mode, word) in enumerate([
     (0, "${LONG//x/yy}"),
 ]):
     write("shell_expand", f"w{i}", bytes([mode]) + word.encode())
+
+# ---------------------------------------------------------------- package databases (--sbom)
+# The first byte picks the reader: 0 dpkg, 1 apk, 2 npm lockfile, 3 SPDX, 4 RPM header, 5 rpmdb.sqlite.
+import struct
+
+
+def rpm_header(entries):
+    index, data = b"", b""
+    for tag, typ, value in entries:
+        index += struct.pack(">IIII", tag, typ, len(data), 1)
+        data += value
+    return struct.pack(">II", len(entries), len(data)) + index + data
+
+
+write("package_db", "dpkg", b"\x00Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2-1\n\n"
+      b"Package: x\nVersion: 1\n")
+write("package_db", "apk", b"\x01P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\n\nP:busybox\nV:1.36\n")
+write("package_db", "npm", b"\x02" + json.dumps({"lockfileVersion": 3, "packages": {
+    "": {"name": "app"}, "node_modules/a": {"version": "1.0.0", "license": "MIT"},
+    "node_modules/@s/b": {"version": "2.0.0"}, "node_modules/l": {"link": True}}}).encode())
+write("package_db", "spdx", b"\x03" + json.dumps({"spdxVersion": "SPDX-2.3", "documentDescribes": ["SPDXRef-I"],
+    "packages": [{"name": "i", "SPDXID": "SPDXRef-I"},
+                 {"name": "zlib", "SPDXID": "SPDXRef-Z", "versionInfo": "1.3", "externalRefs": [
+                     {"referenceType": "purl", "referenceLocator": "pkg:apk/alpine/zlib@1.3"}]}]}).encode())
+write("package_db", "rpm_header", b"\x04" + rpm_header([(1000, 6, b"bash\0"), (1003, 4, b"\0\0\0\1"),
+                                                        (1001, 6, b"5.1\0"), (1002, 6, b"1.el9\0"),
+                                                        (1022, 6, b"x86_64\0")]))
+write("package_db", "sqlite_magic", b"\x05SQLite format 3\0" + b"\x10\x00\x02\x02" + b"\0" * 80)
 print("corpora written to", ROOT)
