@@ -127,6 +127,7 @@ layers::ExtractOptions StageBuild::ExtractOpts() {
   layers::ExtractOptions o;
   BuildLog* log = svc_.log;
   o.warn = [log](std::string_view m) { log->Warn(m); };
+  o.limits = svc_.layer_limits;
   return o;
 }
 
