@@ -63,8 +63,10 @@ std::string Join(const std::vector<std::string>& components) {
   return out;
 }
 
-// What of another process a step must not read (see SetOwnProcess); what `ps` reads is not here.
-constexpr std::string_view kPrivateProcEntries[] = {"environ", "mem",     "maps",         "smaps", "auxv",
+// What of another process a step must not read (see SetOwnProcess). `ps` still lists every process
+// by its stat and status; the command line is private, as hidepid makes it, since CI jobs pass
+// tokens and passwords there.
+constexpr std::string_view kPrivateProcEntries[] = {"environ", "cmdline", "mem", "maps",         "smaps", "auxv",
                                                     "fd",      "fdinfo",  "cwd",          "root",  "exe",
                                                     "map_files", "pagemap", "smaps_rollup", "stack", "syscall",
                                                     "personality"};

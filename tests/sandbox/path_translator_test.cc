@@ -507,8 +507,8 @@ TEST_F(PathTranslatorTest, PathsBelowProcessCwdAndFdLinksAreRefused) {
   EXPECT_EQ(Host("/proc/self/status"), "/proc/self/status");
 }
 
-// With an own-process predicate, other processes' private /proc entries are refused; what ps reads
-// and the step's own processes stay open.
+// With an own-process predicate, other processes' private /proc entries (command lines too) are
+// refused; what ps lists them by and the step's own processes stay open.
 TEST_F(PathTranslatorTest, OtherProcessesPrivatePartsAreRefused) {
   PathTranslator tr(root_, {"/proc", "/dev", "/sys"});
   tr.SetOwnProcess([](std::string_view pid) { return pid == "42"; });
@@ -522,7 +522,8 @@ TEST_F(PathTranslatorTest, OtherProcessesPrivatePartsAreRefused) {
   EXPECT_EQ(host("/proc/1/task/1/environ"), Err(EACCES));
   EXPECT_EQ(host("/proc/1/root/etc/passwd"), root_ + "/etc/passwd");  // any root link leads into the rootfs
   EXPECT_EQ(host("/proc/1/status"), "/proc/1/status");
-  EXPECT_EQ(host("/proc/1/cmdline"), "/proc/1/cmdline");
+  EXPECT_EQ(host("/proc/1/cmdline"), Err(EACCES));  // command lines carry tokens
+  EXPECT_EQ(host("/proc/42/cmdline"), "/proc/42/cmdline");
   EXPECT_EQ(host("/proc/1/task/1/stat"), "/proc/1/task/1/stat");
   EXPECT_EQ(host("/proc/42/environ"), "/proc/42/environ");
   EXPECT_EQ(host("/proc/self/environ"), "/proc/self/environ");
