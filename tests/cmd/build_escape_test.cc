@@ -48,7 +48,7 @@ const char* const kAttempts[] = {
     "state-dir-list", "state-dir-store",  "docker-config-env", "docker-config-file", "host-file",
     "host-file-dotdot", "own-environ",    "other-environ",     "host-cmdline",       "host-pid-visible",
     "proc-sysrq", "proc-sys-core-pattern",
-    "proc-sys-hostname", "mount-bind-state-dir", "mount-bind-root", "ptrace-kiln",
+    "proc-sys-hostname", "host-disk", "mount-bind-state-dir", "mount-bind-root", "ptrace-kiln",
 };
 
 std::string ReadLine(const char* path) {

@@ -177,6 +177,32 @@ int main(int argc, char** argv) {
       Report("proc-sys-hostname", false, Err("open"));
     }
   }
+  // 6b. The host's disk, as a device node under /dev (the first one /proc/partitions lists).
+  {
+    std::string parts, name;
+    if (ReadFile("/proc/partitions", &parts)) {
+      size_t at = 0;
+      while (name.empty() && at < parts.size()) {
+        size_t end = parts.find('\n', at);
+        std::string line = parts.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        at = end == std::string::npos ? parts.size() : end + 1;
+        unsigned major, minor;
+        unsigned long long blocks;
+        char dev[64];
+        if (sscanf(line.c_str(), " %u %u %llu %63s", &major, &minor, &blocks, dev) == 4) name = dev;
+      }
+    }
+    if (name.empty()) name = "sda";
+    int fd = open(("/dev/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char b[512];
+      ssize_t n = read(fd, b, sizeof b);
+      close(fd);
+      Report("host-disk", n > 0, "opened /dev/" + name + ", read " + std::to_string(n) + " bytes");
+    } else {
+      Report("host-disk", false, Err(("open /dev/" + name).c_str()));
+    }
+  }
   // 6. A mount bringing something from outside the rootfs in.
   {
     mkdir("/escape-mnt", 0755);

@@ -336,6 +336,17 @@ TEST_F(PathTranslatorTest, PassthroughDirectoriesAreTheHosts) {
   EXPECT_EQ(Host("/usr/dev/null"), root_ + "/usr/dev/null");
 }
 
+// Only what a container's /dev holds: never the host's disks or kernel interfaces.
+TEST_F(PathTranslatorTest, OnlyAContainersDevicesArePassedThrough) {
+  EXPECT_EQ(Host("/dev/zero"), "/dev/zero");
+  EXPECT_EQ(Host("/dev/urandom"), "/dev/urandom");
+  EXPECT_EQ(Host("/dev/pts"), "/dev/pts");
+  EXPECT_EQ(Host("/dev/shm"), "/dev/shm");
+  for (const char* dev : {"/dev/vda", "/dev/sda", "/dev/kmsg", "/dev/mem", "/dev/disk/by-id", "/dev/../dev/sda1"}) {
+    EXPECT_EQ(Host(dev), Err(ENOENT)) << dev;
+  }
+}
+
 TEST_F(PathTranslatorTest, ProcPidRootLeadsBackIntoTheRootfs) {
   EXPECT_EQ(Host("/proc/self/root/etc/passwd"), root_ + "/etc/passwd");
   EXPECT_EQ(Host("/proc/self/root"), root_);
