@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +47,7 @@ struct BuildFlags {
   std::vector<std::string> ssh;
   std::vector<std::string> policy_files;
   std::string cache_mount_max_size;
+  std::string max_layer_size, decompression_ratio_min_size;
   std::string verbosity = "info";
   std::vector<std::string> insecure_registries;
   std::vector<std::string> skip_tls_verify_registries;
@@ -218,6 +220,16 @@ Status ParseTypedFlags(BuildFlags& f) {
                              f.cache_mount_max_size + "\"");
     }
     o.cache_mount_max_bytes = static_cast<uint64_t>(*n);
+  }
+  for (const auto& [flag, value, dest] :
+       {std::tuple{"--max-layer-size", &f.max_layer_size, &o.max_layer_bytes},
+        std::tuple{"--decompression-ratio-min-size", &f.decompression_ratio_min_size, &o.decompression_ratio_min_bytes}}) {
+    if (value->empty()) continue;
+    Result<int64_t> n = dockerfile::ParseRamInBytes(*value);
+    if (!n.ok() || *n < 0) {
+      return InvalidArgument(std::string(flag) + " must be a size such as 512m or 64g, not \"" + *value + "\"");
+    }
+    *dest = static_cast<uint64_t>(*n);
   }
   for (const std::string& s : f.ssh) {
     Result<executor::SshSource> ssh = executor::ParseSshFlag(s);
@@ -494,6 +506,17 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
                   "Build up to N stages that do not depend on each other at once (default: the number of cores; "
                   "1: one after the other)")
       ->check(CLI::NonNegativeNumber)
+      ->group("kiln's own flags");
+  sub->add_option("--max-layer-size", f->max_layer_size,
+                  "Fail when a pulled layer decompresses to more than this, e.g. 64g (default 64g; 0 = no limit)")
+      ->group("kiln's own flags");
+  sub->add_option("--max-decompression-ratio", o.max_decompression_ratio,
+                  "Fail when a pulled layer expands more than N times its compressed size, once past "
+                  "--decompression-ratio-min-size (default 1000; 0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("kiln's own flags");
+  sub->add_option("--decompression-ratio-min-size", f->decompression_ratio_min_size,
+                  "Where --max-decompression-ratio starts to apply (default 1g)")
       ->group("kiln's own flags");
   sub->add_flag("--keep-work", o.keep_work, "Keep the rootfs directories (for debugging)")->group("kiln's own flags");
   sub->add_flag("--print-plan", o.print_plan, "Print the stage plan as JSON and stop")->group("kiln's own flags");

@@ -3,6 +3,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -153,7 +154,72 @@ class DetectedReader : public Reader {
   std::unique_ptr<Reader> decoder_;
 };
 
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (u < 4 && n >= 1024 && n % 1024 == 0) {
+    n /= 1024;
+    ++u;
+  }
+  return std::to_string(n) + " " + units[u];
+}
+
+class BombGuardReader : public Reader {
+ public:
+  BombGuardReader(Reader* src, std::function<uint64_t()> compressed, DecompressionLimits limits, std::string what)
+      : src_(src), compressed_(std::move(compressed)), limits_(std::move(limits)), what_(std::move(what)) {}
+
+  Result<size_t> Read(void* buf, size_t n) override {
+    if (!failed_.ok()) return failed_;
+    KILN_ASSIGN_OR_RETURN(size_t got, src_->Read(buf, n));
+    total_ += got;
+    if (limits_.max_bytes > 0 && total_ > limits_.max_bytes) {
+      failed_ = InvalidArgument(what_ + " decompresses to more than " + HumanBytes(limits_.max_bytes) +
+                                ", the limit for one layer (a decompression bomb?)" +
+                                Hint(limits_.max_bytes_setting));
+      return failed_;
+    }
+    if (limits_.max_ratio > 0 && total_ > limits_.ratio_min_bytes) {
+      uint64_t in = std::max<uint64_t>(compressed_ ? compressed_() : 0, 1);
+      if ((total_ - 1) / in >= limits_.max_ratio) {  // total_ > in × max_ratio, without overflow
+        failed_ = InvalidArgument(what_ + " expands more than " + std::to_string(limits_.max_ratio) +
+                                  " times (" + std::to_string(in) + " compressed bytes gave " +
+                                  std::to_string(total_) + " so far; a decompression bomb?)" +
+                                  Hint(limits_.max_ratio_setting));
+        return failed_;
+      }
+    }
+    return got;
+  }
+
+ private:
+  static std::string Hint(const std::string& setting) {
+    return setting.empty() ? std::string() : "; " + setting + " changes the limit";
+  }
+
+  Reader* src_;
+  std::function<uint64_t()> compressed_;
+  DecompressionLimits limits_;
+  std::string what_;
+  uint64_t total_ = 0;
+  Status failed_;
+};
+
 }  // namespace
+
+DecompressionLimits DecompressionLimits::Defaults() {
+  DecompressionLimits l;
+  l.max_bytes = kDefaultMaxBytes;
+  l.max_ratio = kDefaultMaxRatio;
+  l.ratio_min_bytes = kDefaultRatioMinBytes;
+  return l;
+}
+
+std::unique_ptr<Reader> NewBombGuardReader(Reader* decompressed, std::function<uint64_t()> compressed_so_far,
+                                           DecompressionLimits limits, std::string what) {
+  return std::make_unique<BombGuardReader>(decompressed, std::move(compressed_so_far), std::move(limits),
+                                           std::move(what));
+}
 
 std::string_view CompressionName(Compression c) {
   switch (c) {

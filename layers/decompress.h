@@ -13,8 +13,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "core/io.h"
@@ -38,6 +41,31 @@ Compression DetectCompression(std::string_view prefix);
 /// every byte and can check the digest).
 std::unique_ptr<Reader> NewGzipReader(Reader* src);
 std::unique_ptr<Reader> NewZstdReader(Reader* src);
+
+/// Limits on what one compressed layer may expand to, against decompression bombs: a layer of a few
+/// KiB can declare a file of terabytes and fill the disk. Both limits count the uncompressed (tar)
+/// bytes of one layer. The ratio is checked as the stream goes (uncompressed so far against compressed
+/// read so far), but only past `ratio_min_bytes`, so that a small layer of zeros is not refused.
+/// gzip cannot exceed a ratio of about 1032 (deflate's limit), zstd can go far beyond; real layers
+/// stay well below 100.
+struct DecompressionLimits {
+  static constexpr uint64_t kDefaultMaxBytes = uint64_t{64} << 30;       // 64 GiB
+  static constexpr uint64_t kDefaultMaxRatio = 1000;
+  static constexpr uint64_t kDefaultRatioMinBytes = uint64_t{1} << 30;  // 1 GiB
+  uint64_t max_bytes = 0;        ///< 0: no byte limit
+  uint64_t max_ratio = 0;        ///< 0: no ratio limit
+  uint64_t ratio_min_bytes = 0;  ///< the ratio is only checked once the stream is past this size
+  /// How the user changes each limit (e.g. "--max-layer-size"), named in the error; may be empty.
+  std::string max_bytes_setting, max_ratio_setting;
+  /// kiln's defaults (64 GiB, a ratio of 1000 past 1 GiB).
+  static DecompressionLimits Defaults();
+};
+
+/// A reader of `decompressed` (not owned) that fails with kInvalidArgument, naming `what` (e.g. the
+/// layer's digest) and the limit, as soon as it has returned more bytes than `limits` allow.
+/// `compressed_so_far` tells how many compressed bytes the decompressor has consumed.
+std::unique_ptr<Reader> NewBombGuardReader(Reader* decompressed, std::function<uint64_t()> compressed_so_far,
+                                           DecompressionLimits limits, std::string what);
 
 /// Reads the first bytes of `src`, detects the compression, and returns a reader of the
 /// decompressed stream (the bytes read for detection are replayed). `*detected` is set when non-null.

@@ -134,6 +134,12 @@ Result<ExtractResult> ExtractLayer(Reader& blob, const LayerExpectation& expect,
                         std::to_string(options.max_uncompressed_bytes) + " bytes (a decompression bomb?)"));
     tar = limited.get();
   }
+  std::unique_ptr<Reader> guarded;
+  if (options.limits.max_bytes > 0 || options.limits.max_ratio > 0) {
+    guarded = NewBombGuardReader(tar, [&counted] { return counted.count(); }, options.limits,
+                                 "layer " + expect.digest.ToString());
+    tar = guarded.get();
+  }
   HashingReader hashed(tar);
 
   auto tree = ExtractTree::Open(rootfs, options);

@@ -63,6 +63,9 @@ struct ExtractOptions {
   bool create_device_nodes = true;
   /// Fail with kInvalidArgument once the uncompressed tar passes this many bytes (0: no limit).
   uint64_t max_uncompressed_bytes = 0;
+  /// Decompression-bomb limits (decompress.h), checked as well as max_uncompressed_bytes; the
+  /// default checks nothing. The error names the layer's digest and the limit.
+  DecompressionLimits limits;
   /// Entries at or below these paths (relative to the rootfs, e.g. "proc", "kiln/cache") are skipped,
   /// and whiteouts never delete them.
   std::vector<std::string> skip_paths;

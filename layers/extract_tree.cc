@@ -319,7 +319,11 @@ Status ExtractTree::ApplySpecial(int dirfd, const std::string& base, const std::
   mode_t type = S_IFIFO;
   if (e.type == TarEntry::Type::kChar) type = S_IFCHR;
   if (e.type == TarEntry::Type::kBlock) type = S_IFBLK;
-  if (type != S_IFIFO && !(options_.create_device_nodes && privileged_)) {
+  if (type != S_IFIFO && !options_.create_device_nodes) {
+    Warn("skipping device node " + Display(path) + ": device nodes are not created here");
+    return OkStatus();
+  }
+  if (type != S_IFIFO && !privileged_) {
     Warn("skipping device node " + Display(path) + ": not permitted");
     return OkStatus();
   }

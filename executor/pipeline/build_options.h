@@ -119,6 +119,12 @@ struct BuildOptions {
   /// --ignore-path (repeatable): paths excluded from RUN snapshots.
   std::vector<std::string> ignore_paths;
   SandboxChoice sandbox = SandboxChoice::kAuto;
+  /// Against decompression bombs in pulled layers (layers/decompress.h): --max-layer-size (bytes one
+  /// layer may decompress to), --max-decompression-ratio (uncompressed/compressed, checked past
+  /// --decompression-ratio-min-size). 0 turns a limit off.
+  uint64_t max_layer_bytes = uint64_t{64} << 30;
+  uint64_t max_decompression_ratio = 1000;
+  uint64_t decompression_ratio_min_bytes = uint64_t{1} << 30;
   /// --jobs: how many stages may be built at once (those that do not depend on each other); 0 = the
   /// number of cores, 1 = one after the other.
   int jobs = 0;

@@ -127,6 +127,11 @@ layers::ExtractOptions StageBuild::ExtractOpts() {
   layers::ExtractOptions o;
   BuildLog* log = svc_.log;
   o.warn = [log](std::string_view m) { log->Warn(m); };
+  o.limits = svc_.layer_limits;
+  // A base image's device nodes are not made in the build's rootfs: kiln has no device cgroup, so a
+  // node planted by an image (the host's disk, /dev/kmsg) would let a RUN step in the root and ptrace
+  // tiers reach the host's device. The image's own layers still carry them; RUN steps get kiln's /dev.
+  o.create_device_nodes = false;
   return o;
 }
 

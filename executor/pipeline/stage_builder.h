@@ -74,6 +74,8 @@ struct BuildServices {
   std::string work_dir;  ///< per-build directory for rootfs trees
   bool single_snapshot = false;  ///< --single-snapshot: one layer for the whole target stage
   std::vector<std::string> ignore_paths;  ///< --ignore-path: left out of RUN snapshots
+  /// --max-layer-size, --max-decompression-ratio: applied to every layer extracted.
+  layers::DecompressionLimits layer_limits;
   Platform platform;     ///< target platform
   layers::LayerOptions layer_options;
   std::string created;   ///< RFC 3339 timestamp for config and history

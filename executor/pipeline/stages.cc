@@ -149,6 +149,11 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
   svc.build_args = &build.front.build_args;
   svc.single_snapshot = options.single_snapshot;
   svc.ignore_paths = options.ignore_paths;
+  svc.layer_limits.max_bytes = options.max_layer_bytes;
+  svc.layer_limits.max_ratio = options.max_decompression_ratio;
+  svc.layer_limits.ratio_min_bytes = options.decompression_ratio_min_bytes;
+  svc.layer_limits.max_bytes_setting = "--max-layer-size";
+  svc.layer_limits.max_ratio_setting = "--max-decompression-ratio";
   svc.runner = [&]() -> Result<sandbox::CommandRunner*> {
     std::lock_guard<std::mutex> lock(runner_mu);
     if (deps.runner) {

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <net/if.h>
@@ -103,6 +104,30 @@ void Mkdir(const char* path, mode_t mode) {
   if (::mkdir(path, mode) == 0) ::chmod(path, mode);  // mode without the umask
 }
 
+// The proc of a pid namespace still shows the host's kernel settings, and a step whose root is the
+// host's root (kiln as root, identity mapping) may write them: kernel.core_pattern would run a
+// program of its choosing as the host's root. As runc does, they are made read-only. No allocation
+// (we are a forked child): the paths are assembled on the stack.
+void ReadOnlyKernelSettings(const ChildPlan& plan) {
+  static const char* const kReadOnly[] = {"/sys", "/sysrq-trigger", "/irq", "/bus", "/fs"};
+  char path[PATH_MAX];
+  size_t base = std::strlen(plan.proc_target);
+  for (const char* sub : kReadOnly) {
+    size_t n = std::strlen(sub);
+    if (base + n + 1 > sizeof path) Fail(plan, Stage::kMountProc);
+    std::memcpy(path, plan.proc_target, base);
+    std::memcpy(path + base, sub, n + 1);
+    if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      if (errno == ENOENT) continue;  // not in this kernel
+      Fail(plan, Stage::kMountProc);
+    }
+    if (::mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                nullptr) != 0) {
+      Fail(plan, Stage::kMountProc);
+    }
+  }
+}
+
 // Builds the tier 1 view of the rootfs in our private mount namespace and makes it our root.
 void SetUpTier1(const ChildPlan& plan) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Fail(plan, Stage::kMakePrivate);
@@ -112,6 +137,7 @@ void SetUpTier1(const ChildPlan& plan) {
   if (::mount("proc", plan.proc_target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     Fail(plan, Stage::kMountProc);
   }
+  ReadOnlyKernelSettings(plan);
   if (::mount("tmpfs", plan.dev_target, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") != 0) {
     Fail(plan, Stage::kMountDev);
   }

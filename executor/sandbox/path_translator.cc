@@ -63,11 +63,22 @@ std::string Join(const std::vector<std::string>& components) {
   return out;
 }
 
-// What of another process a step must not read (see SetOwnProcess); what `ps` reads is not here.
-constexpr std::string_view kPrivateProcEntries[] = {"environ", "mem",     "maps",         "smaps", "auxv",
+// What of another process a step must not read (see SetOwnProcess). `ps` still lists every process
+// by its stat and status; the command line is private, as hidepid makes it, since CI jobs pass
+// tokens and passwords there.
+constexpr std::string_view kPrivateProcEntries[] = {"environ", "cmdline", "mem", "maps",         "smaps", "auxv",
                                                     "fd",      "fdinfo",  "cwd",          "root",  "exe",
                                                     "map_files", "pagemap", "smaps_rollup", "stack", "syscall",
                                                     "personality"};
+
+// The entries of /dev a container runtime provides (runc's default devices and links).
+bool IsContainerDevice(std::string_view name) {
+  for (std::string_view d : {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "fd", "stdin",
+                             "stdout", "stderr"}) {
+    if (name == d) return true;
+  }
+  return false;
+}
 
 // "self", "thread-self" or a number: a /proc entry of a process.
 bool IsPid(std::string_view s) {
@@ -155,6 +166,12 @@ PathTranslator::Translated PathTranslator::ToHost(std::string_view guest_dir, st
         refused = EACCES;
         return PermissionDenied("a path below another process's link");
       }
+    }
+    // The host's /dev holds its disks and kernel interfaces (/dev/vda, /dev/kmsg, /dev/mem); only
+    // what a container's /dev has is passed through.
+    if (done[0] == "dev" && done.size() >= 2 && !IsContainerDevice(done[1])) {
+      refused = ENOENT;
+      return NotFound("not in a container's /dev");
     }
     // Below a passthrough directory the kernel resolves links on the host; ".." is applied here,
     // so that /dev/../etc stays in the rootfs.

@@ -53,10 +53,11 @@ class PathTranslator {
   const std::string& rootfs() const { return rootfs_; }
 
   /// Says whether /proc/<pid> is one of the step's own processes ("self" and "thread-self" always
-  /// are). When set, the private parts of any other process (environ, mem, maps, auxv, fd, fdinfo,
+  /// are). When set, the private parts of any other process (environ, cmdline, mem, maps, auxv, fd, fdinfo,
   /// cwd, root, exe, map_files, pagemap, and the same below task/<tid>) are refused with EACCES: the
   /// step runs as kiln's uid, and the CI job's other processes of that uid hold its credentials in
-  /// their environment. What `ps` reads (stat, status, cmdline, comm) stays readable.
+  /// their environment, and command lines carry tokens. What `ps` lists processes by (stat, status,
+  /// comm) stays readable.
   void SetOwnProcess(std::function<bool(std::string_view pid)> own) { own_process_ = std::move(own); }
 
  private:

@@ -22,6 +22,19 @@ namespace kiln::sandbox::internal {
 
 namespace {
 
+// /proc and /sys are the host's own in this tier (no namespaces): a step running as root could
+// change the host's sysctls (kernel.core_pattern runs a program as the host's root) or trigger
+// sysrq. Opening them for writing, creating or truncating there is refused as on a read-only /proc.
+bool WritesKernelSettings(long nr, const PathArg& pa, uint64_t flags, const std::string& host) {
+  auto under = [&host](std::string_view dir) {
+    return host.compare(0, dir.size(), dir) == 0 && (host.size() == dir.size() || host[dir.size()] == '/');
+  };
+  if (!under("/proc/sys") && !under("/sys") && host != "/proc/sysrq-trigger") return false;
+  if (nr == SYS_creat || nr == SYS_truncate) return true;
+  if (pa.follow != FollowRule::kOpenFlags) return false;
+  return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) != 0;
+}
+
 std::optional<std::string> ReadLink(const std::string& path) {
   char buf[PATH_MAX];
   ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
@@ -158,6 +171,7 @@ void Tracer::OnSeccompStop(pid_t tid) {
           break;
       }
       PathTranslator::Translated h = tr_.ToHost(dir, *path, follow ? PathTranslator::Follow::kYes : PathTranslator::Follow::kNo);
+      if (h.error == 0 && WritesKernelSettings(nr, pa, flags, h.host)) h.error = EROFS;
       if (h.error != 0) {
         Fail(tid, t, regs, h.error);
         return;

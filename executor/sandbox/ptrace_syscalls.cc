@@ -90,6 +90,17 @@ const SyscallRule kRules[] = {
 const long kRefused[] = {SYS_openat2, SYS_execveat, SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register,
                          SYS_name_to_handle_at, SYS_open_by_handle_at};
 
+// Calls that reach other processes or the mount table, refused with EPERM as Docker's default
+// seccomp profile refuses them: with ptrace or process_vm_writev a step could stop or rewrite kiln's
+// tracer itself (as root it has CAP_SYS_PTRACE, so dumpability does not stop it) and leave the
+// rootfs; pidfd_getfd would take kiln's descriptors; the mount calls take host paths the tracer does
+// not rewrite; without a UTS namespace, sethostname would rename the host.
+const long kDenied[] = {SYS_ptrace,     SYS_process_vm_readv, SYS_process_vm_writev, SYS_pidfd_getfd,
+                        SYS_kcmp,       SYS_mount,            SYS_umount2,           SYS_pivot_root,
+                        SYS_open_tree,  SYS_move_mount,       SYS_fsopen,            SYS_fsconfig,
+                        SYS_fsmount,    SYS_fspick,           SYS_mount_setattr,     SYS_sethostname,
+                        SYS_setdomainname};
+
 }  // namespace
 
 const SyscallRule* FindSyscallRule(long nr) {
@@ -120,6 +131,10 @@ std::vector<sock_filter> BuildTraceFilter() {
   for (long nr : kRefused) {
     jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
     stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+  }
+  for (long nr : kDenied) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
   }
   for (const SyscallRule& r : kRules) {
     jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(r.nr), 0, 1);

@@ -373,6 +373,52 @@ TEST_P(BrokenStreamTest, DecompressionBombStopsAtTheLimit) {
   }
 }
 
+TEST_P(BrokenStreamTest, RatioLimitStopsABombEarlyAndNamesTheLayer) {
+  // 256 MiB of zeros in a 4 GiB file: zstd packs each MiB into a few dozen bytes.
+  std::string bomb = Zstd(testing::UstarHeader("bomb", uint64_t{4} << 30));
+  std::string zeros_zst = Zstd(std::string(1 << 20, '\0'), 19);
+  for (int i = 0; i < 256; ++i) bomb += zeros_zst;
+  ExtractOptions o = Options();
+  o.limits.max_ratio = 100;
+  o.limits.ratio_min_bytes = 4 << 20;
+  o.limits.max_ratio_setting = "--max-decompression-ratio";
+  auto r = ExtractBlob(bomb, root_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  const std::string m = r.status().ToString();
+  EXPECT_NE(m.find("layer " + Sha256Of(bomb).ToString() + " expands more than 100 times"), std::string::npos) << m;
+  EXPECT_NE(m.find("--max-decompression-ratio changes the limit"), std::string::npos) << m;
+  struct stat st;
+  ASSERT_EQ(::stat((root_ + "/bomb").c_str(), &st), 0);
+  EXPECT_LE(st.st_size, 8 << 20);  // stopped just past the minimum size, not at the end of the stream
+}
+
+TEST_P(BrokenStreamTest, ByteLimitNamesTheLayerAndTheSetting) {
+  std::string bomb = Gzip(testing::UstarHeader("bomb", uint64_t{1} << 30));
+  std::string zeros_gz = Gzip(std::string(1 << 20, '\0'), 9);
+  for (int i = 0; i < 64; ++i) bomb += zeros_gz;
+  ExtractOptions o = Options();
+  o.limits.max_bytes = 16 << 20;
+  o.limits.max_bytes_setting = "--max-layer-size";
+  auto r = ExtractBlob(bomb, root_, o);
+  ASSERT_FALSE(r.ok());
+  const std::string m = r.status().ToString();
+  EXPECT_NE(m.find("layer " + Sha256Of(bomb).ToString() + " decompresses to more than 16 MiB"), std::string::npos) << m;
+  EXPECT_NE(m.find("--max-layer-size changes the limit"), std::string::npos) << m;
+}
+
+TEST_P(BrokenStreamTest, DefaultLimitsLetARealLayerThrough) {
+  // A layer of zeros below the ratio's minimum size passes the default limits, as does an ordinary one.
+  std::string zeros = Zstd(TarBuilder().File("zeros", std::string(8 << 20, '\0')).Finish(), 19);
+  ExtractOptions o = Options();
+  o.limits = DecompressionLimits::Defaults();
+  auto r = ExtractBlob(zeros, root_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(r->uncompressed_bytes / r->compressed_bytes, 1000u);
+  auto v = ExtractBlob(Gzip(ValidTar()), root_, o);
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
+}
+
 const auto kModes = ::testing::Values(ResolveMode::kAuto, ResolveMode::kManual);
 const auto kName = [](const auto& info) { return info.param == ResolveMode::kAuto ? "Auto" : "Manual"; };
 INSTANTIATE_TEST_SUITE_P(Resolvers, HostileTest, kModes, kName);

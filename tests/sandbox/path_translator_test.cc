@@ -336,6 +336,17 @@ TEST_F(PathTranslatorTest, PassthroughDirectoriesAreTheHosts) {
   EXPECT_EQ(Host("/usr/dev/null"), root_ + "/usr/dev/null");
 }
 
+// Only what a container's /dev holds: never the host's disks or kernel interfaces.
+TEST_F(PathTranslatorTest, OnlyAContainersDevicesArePassedThrough) {
+  EXPECT_EQ(Host("/dev/zero"), "/dev/zero");
+  EXPECT_EQ(Host("/dev/urandom"), "/dev/urandom");
+  EXPECT_EQ(Host("/dev/pts"), "/dev/pts");
+  EXPECT_EQ(Host("/dev/shm"), "/dev/shm");
+  for (const char* dev : {"/dev/vda", "/dev/sda", "/dev/kmsg", "/dev/mem", "/dev/disk/by-id", "/dev/../dev/sda1"}) {
+    EXPECT_EQ(Host(dev), Err(ENOENT)) << dev;
+  }
+}
+
 TEST_F(PathTranslatorTest, ProcPidRootLeadsBackIntoTheRootfs) {
   EXPECT_EQ(Host("/proc/self/root/etc/passwd"), root_ + "/etc/passwd");
   EXPECT_EQ(Host("/proc/self/root"), root_);
@@ -507,8 +518,8 @@ TEST_F(PathTranslatorTest, PathsBelowProcessCwdAndFdLinksAreRefused) {
   EXPECT_EQ(Host("/proc/self/status"), "/proc/self/status");
 }
 
-// With an own-process predicate, other processes' private /proc entries are refused; what ps reads
-// and the step's own processes stay open.
+// With an own-process predicate, other processes' private /proc entries (command lines too) are
+// refused; what ps lists them by and the step's own processes stay open.
 TEST_F(PathTranslatorTest, OtherProcessesPrivatePartsAreRefused) {
   PathTranslator tr(root_, {"/proc", "/dev", "/sys"});
   tr.SetOwnProcess([](std::string_view pid) { return pid == "42"; });
@@ -522,7 +533,8 @@ TEST_F(PathTranslatorTest, OtherProcessesPrivatePartsAreRefused) {
   EXPECT_EQ(host("/proc/1/task/1/environ"), Err(EACCES));
   EXPECT_EQ(host("/proc/1/root/etc/passwd"), root_ + "/etc/passwd");  // any root link leads into the rootfs
   EXPECT_EQ(host("/proc/1/status"), "/proc/1/status");
-  EXPECT_EQ(host("/proc/1/cmdline"), "/proc/1/cmdline");
+  EXPECT_EQ(host("/proc/1/cmdline"), Err(EACCES));  // command lines carry tokens
+  EXPECT_EQ(host("/proc/42/cmdline"), "/proc/42/cmdline");
   EXPECT_EQ(host("/proc/1/task/1/stat"), "/proc/1/task/1/stat");
   EXPECT_EQ(host("/proc/42/environ"), "/proc/42/environ");
   EXPECT_EQ(host("/proc/self/environ"), "/proc/self/environ");
