@@ -61,10 +61,11 @@ void MkdirMode(const std::string& path, mode_t mode, int uid = 0, int gid = 0) {
 }
 
 // The busybox tree described in the header.
-void MakeBusyboxTree(const std::string& root) {
+// `busybox`: the binary put at /bin/busybox (the applet list is always the host's busybox's).
+void MakeBusyboxTree(const std::string& root, const std::string& busybox = "/bin/busybox") {
   MkdirMode(root, 0755);
   MkdirMode(root + "/bin", 0755);
-  WriteFile(root + "/bin/busybox", ReadFile("/bin/busybox"), 0755);
+  WriteFile(root + "/bin/busybox", ReadFile(busybox), 0755);
   std::istringstream applets(Must("/bin/busybox --list-full"));
   for (std::string line; std::getline(applets, line);) {
     if (line.empty() || line == "bin/busybox") continue;
@@ -121,6 +122,46 @@ const std::string& BusyboxLayout(const std::string& kiln) {
     MakeBusyboxTree(tree);
     std::string dir = Cache().Sub("busybox.oci");
     Pack(kiln, tree, dir + ":latest");
+    return dir;
+  }();
+  return layout;
+}
+
+std::string Arm64Busybox(std::string* why) {
+  static std::string path, problem;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    std::string out = Cache().Sub("busybox-arm64"), log;
+    int rc = RunShell(Quote(std::string(KILN_TESTING_DIR) + "/../../scripts/foreign-busybox.sh") + " " + Quote(out) +
+                          " arm64",
+                      &log);
+    if (rc == 0) {
+      path = out;
+    } else {
+      problem = "Debian's busybox-static:arm64 could not be had (scripts/foreign-busybox.sh exited " +
+                std::to_string(rc) + "): " + log;
+    }
+  }
+  if (why != nullptr) *why = problem;
+  return path;
+}
+
+std::string QemuAarch64() {
+  for (const char* p : {"/usr/bin/qemu-aarch64-static", "/usr/local/bin/qemu-aarch64-static"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+const std::string& Arm64BusyboxLayout(const std::string& kiln) {
+  static const std::string layout = [&] {
+    std::string why, busybox = Arm64Busybox(&why);
+    if (busybox.empty()) Die(why);
+    std::string tree = Cache().Sub("busybox-arm64-tree");
+    MakeBusyboxTree(tree, busybox);
+    std::string dir = Cache().Sub("busybox-arm64.oci");
+    Pack(kiln, tree, dir + ":latest", "linux/arm64");
     return dir;
   }();
   return layout;
