@@ -19,7 +19,7 @@ TEST_PKGS=(
   # RUN --mount=type=ssh tests: a test agent and key (ssh-agent, ssh-keygen, ssh-add).
   openssh-client
   # RUN for a foreign platform without a binfmt_misc handler: static qemu-user under the ptrace tracer
-  # (tests/cmd/build_foreign_test.cc, whose arm64 busybox scripts/foreign-busybox.sh downloads).
+  # (tests/cmd/build_foreign_test.cc, whose arm64 programs scripts/foreign-debs.sh downloads).
   qemu-user-static
   # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).
   amazon-ecr-credential-helper

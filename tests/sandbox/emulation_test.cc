@@ -95,6 +95,23 @@ TEST_F(EmulationTest, AnAutomaticRunnerRunsAnEmulatedStepUnderTheTracer) {
   EXPECT_FALSE(no.status.ok() && no.result.success()) << no.output;
 }
 
+// Real images are dynamically linked: qemu loads the guest's PT_INTERP (/lib/ld-linux-aarch64.so.1)
+// and glibc loads its libraries, all through the tracer into the rootfs.
+TEST_F(EmulationTest, DynamicallyLinkedProgramsOfADebianUserland) {
+  std::string why, userland = kiln::testing::Arm64DebianUserland(&why);
+  if (userland.empty()) GTEST_SKIP() << why;
+  auto runner = Runner(LinuxCommandRunnerOptions::Tier::kAuto);
+  ASSERT_NE(runner, nullptr);
+  RunSpec spec = Spec("uname -m; echo \"$0\"; readlink -f /proc/self/exe; ls /lib/ld-linux-aarch64.so.1; "
+                      "printf '#!/bin/dash\\necho script $0 $1\\n' > /tmp/s && chmod +x /tmp/s && /tmp/s x");
+  spec.rootfs = userland;
+  spec.env = {"PATH=/usr/bin:/bin"};
+  Ran r = Run(*runner, spec);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.output, "aarch64\n/bin/sh\n/bin/readlink\n/lib/ld-linux-aarch64.so.1\nscript /tmp/s x\n") << r.output;
+  EXPECT_TRUE(r.result.success());
+}
+
 TEST_F(EmulationTest, ARunnerForcedToPtraceRunsItToo) {
   auto runner = Runner(LinuxCommandRunnerOptions::Tier::kPtrace);
   ASSERT_NE(runner, nullptr);

@@ -127,24 +127,46 @@ const std::string& BusyboxLayout(const std::string& kiln) {
   return layout;
 }
 
+namespace {
+
+// scripts/foreign-debs.sh DIR arm64 PACKAGES, once per process; "" with `problem` when it fails.
+std::string ForeignDebs(const std::string& name, const std::string& packages, std::string* problem) {
+  std::string dir = Cache().Sub(name), log;
+  int rc = RunShell(Quote(std::string(KILN_TESTING_DIR) + "/../../scripts/foreign-debs.sh") + " " + Quote(dir) +
+                        " arm64 " + packages,
+                    &log);
+  if (rc == 0) return dir;
+  *problem = "Debian's " + packages + " for arm64 could not be had (scripts/foreign-debs.sh exited " +
+             std::to_string(rc) + "): " + log;
+  return "";
+}
+
+}  // namespace
+
 std::string Arm64Busybox(std::string* why) {
-  static std::string path, problem;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    std::string out = Cache().Sub("busybox-arm64"), log;
-    int rc = RunShell(Quote(std::string(KILN_TESTING_DIR) + "/../../scripts/foreign-busybox.sh") + " " + Quote(out) +
-                          " arm64",
-                      &log);
-    if (rc == 0) {
-      path = out;
-    } else {
-      problem = "Debian's busybox-static:arm64 could not be had (scripts/foreign-busybox.sh exited " +
-                std::to_string(rc) + "): " + log;
-    }
-  }
+  static std::string problem;
+  static const std::string path = [] {
+    std::string dir = ForeignDebs("debs-busybox-arm64", "busybox-static", &problem);
+    return dir.empty() ? dir : dir + "/bin/busybox";
+  }();
   if (why != nullptr) *why = problem;
   return path;
+}
+
+std::string Arm64DebianUserland(std::string* why) {
+  static std::string problem;
+  static const std::string root = [] {
+    std::string dir = ForeignDebs("debs-userland-arm64",
+                                  "libc6 dash coreutils libacl1 libattr1 libgmp10 libselinux1 libpcre2-8-0 libcap2",
+                                  &problem);
+    if (!dir.empty()) {
+      ::symlink("dash", (dir + "/bin/sh").c_str());
+      std::filesystem::create_directories(dir + "/tmp");
+    }
+    return dir;
+  }();
+  if (why != nullptr) *why = problem;
+  return root;
 }
 
 std::string QemuAarch64() {

@@ -44,10 +44,13 @@ const std::string& MultiPlatformLayout(const std::string& kiln);
 /// "os/arch[/variant]" of the index's two images; native is this machine's.
 std::string NativePlatform();
 std::string ForeignPlatform();
-/// Debian's busybox-static built for arm64 (scripts/foreign-busybox.sh: downloaded from Debian's
-/// mirror once, cached in $KILN_CACHE_DIR), copied into this process's scratch area. "" when it
+/// Debian's busybox-static built for arm64 (scripts/foreign-debs.sh: downloaded from Debian's
+/// mirror once, cached in $KILN_CACHE_DIR), unpacked into this process's scratch area. "" when it
 /// cannot be had, with the reason in `*why`.
 std::string Arm64Busybox(std::string* why);
+/// A directory holding Debian's arm64 dash (as /bin/sh), coreutils and the libraries they load
+/// (libc6 and the rest), the dynamically linked programs of a real image; "" with `*why` otherwise.
+std::string Arm64DebianUserland(std::string* why);
 /// A static qemu-user for aarch64 on this machine (Debian's qemu-user-static), or "".
 std::string QemuAarch64();
 /// OCI layout directory holding the busybox base built from Arm64Busybox() (same tree as `busybox`),
