@@ -386,23 +386,6 @@ std::string LinuxCommandRunner::DescribeTier() const {
   return out;
 }
 
-Result<SandboxTier> LinuxCommandRunner::EmulationTier(const RunSpec& spec) const {
-  if (tier_ == SandboxTier::kPtrace) return tier_;
-  std::string what = "RUN through " + spec.emulation.qemu + " needs the ptrace sandbox (only its tracer can hand " +
-                     "each exec of a " + spec.emulation.machine + " program to qemu when binfmt_misc has no handler)";
-  if (options_.tier != LinuxCommandRunnerOptions::Tier::kAuto) {
-    return FailedPrecondition(what + ", and the " + std::string(SandboxTierName(tier_)) +
-                              " sandbox was asked for (--sandbox); use --sandbox=auto or --sandbox=ptrace, or "
-                              "register a qemu binfmt_misc handler with the F flag on the node");
-  }
-  if (!detection_.ptrace) {
-    return FailedPrecondition(what + ", which is unavailable here: " + detection_.ptrace_problem +
-                              "; register a qemu binfmt_misc handler with the F flag on the node instead");
-  }
-  if (options_.tracer_binary.empty()) return NotFound(what + ": cannot find kiln's own binary (/proc/self/exe)");
-  return SandboxTier::kPtrace;
-}
-
 Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   KILN_RETURN_IF_ERROR(ValidateRunSpec(spec));
   SandboxTier tier = tier_;
@@ -484,19 +467,10 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     case SandboxTier::kChroot:
       plan.drop_sys_chroot = detection_.can_drop_sys_chroot;
       break;
-    case SandboxTier::kPtrace: {
-      Status ids = RequireKilnsOwnIds(spec, tier);
-      if (!ids.ok() && tier != tier_) {
-        return FailedPrecondition("RUN as uid " + std::to_string(spec.uid) + ", gid " + std::to_string(spec.gid) +
-                                  ": programs for " + spec.emulation.machine + " run through qemu under the ptrace " +
-                                  "tracer, which runs steps only as kiln's own uid " + std::to_string(::geteuid()) +
-                                  " and gid " + std::to_string(::getegid()) + "; register a qemu binfmt_misc " +
-                                  "handler with the F flag on the node to run them as other users");
-      }
-      KILN_RETURN_IF_ERROR(ids);
+    case SandboxTier::kPtrace:
+      KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier));
       plan.change_ids = false;
       break;
-    }
     case SandboxTier::kInPlace:
       if (::geteuid() != 0) {
         KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier));
