@@ -88,6 +88,10 @@ int RunPlan(const PlanCommandOptions& o) {
       std::cerr << " (" << verdict.pending.size() << " image(s) match an allowed pattern only by digest, which "
                 << "kiln build checks once it resolves them)";
     }
+    if (verdict.inherited) {
+      std::cerr << " (the USER or labels the image inherits from " << verdict.inherited->image
+                << " are checked by kiln build on its config)";
+    }
     std::cerr << "\n";
   }
   if (Status verdict = executor::ChecksVerdict(*fe); !verdict.ok()) {

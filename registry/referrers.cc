@@ -96,4 +96,30 @@ Result<Descriptor> PushReferrer(Repository& repo, const Descriptor& subject, con
   return entry;
 }
 
+Result<std::vector<Descriptor>> FindReferrers(Repository& repo, const Digest& subject, std::string_view artifact_type) {
+  std::string what = "looking for " + std::string(artifact_type) + " referrers of " + repo.Describe() + "@" +
+                     subject.ToString();
+  auto api = repo.GetReferrers(subject);
+  if (!api.ok()) return api.status().WithContext(what);
+  std::string bytes;
+  if (*api) {
+    bytes = std::move(**api);
+  } else {
+    std::string tag = ReferrersTag(subject);
+    auto head = repo.HeadManifest(tag);
+    if (!head.ok()) return head.status().WithContext(what);
+    if (!*head) return std::vector<Descriptor>{};
+    auto raw = repo.GetManifest(tag);
+    if (!raw.ok()) return raw.status().WithContext(what);
+    bytes = std::move(raw->bytes);
+  }
+  auto index = ParseIndex(bytes);
+  if (!index.ok()) return index.status().WithContext(what);
+  std::vector<Descriptor> out;
+  for (Descriptor& d : index->manifests) {
+    if (d.artifact_type == artifact_type) out.push_back(std::move(d));
+  }
+  return out;
+}
+
 }  // namespace kiln::registry

@@ -8,6 +8,8 @@
 
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/image_model.h"
 #include "core/status.h"
@@ -35,5 +37,10 @@ std::string ArtifactManifest(const Artifact& artifact, const Descriptor& subject
 /// Not safe against another client updating the same fallback tag at the same moment (the spec's
 /// fallback has no locking; the last writer wins).
 Result<Descriptor> PushReferrer(Repository& repo, const Descriptor& subject, const Artifact& artifact);
+
+/// The artifact manifests attached to `subject` in `repo` whose artifactType is `artifact_type`: the
+/// referrers API's answer when the registry has the API, else the fallback tag's index; empty when
+/// neither lists any. Entries come as listed (each with its artifact_type set).
+Result<std::vector<Descriptor>> FindReferrers(Repository& repo, const Digest& subject, std::string_view artifact_type);
 
 }  // namespace kiln::registry

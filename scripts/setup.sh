@@ -9,6 +9,8 @@ BUILD_PKGS=(
   libcli11-dev libgtest-dev libgmock-dev libdeflate-dev
   # --policy files (YAML or JSON): executor/policy.
   libyaml-cpp-dev
+  # --sbom reads RPM databases (rpmdb.sqlite): executor/image/rpm_db.
+  libsqlite3-dev
   # libarchive is linked statically (cmake/StaticLibarchive.cmake): the libraries its tar code needs.
   libbz2-dev liblzma-dev liblz4-dev
 )
@@ -21,6 +23,8 @@ TEST_PKGS=(
   # RUN for a foreign platform without a binfmt_misc handler: static qemu-user under the ptrace tracer
   # (tests/cmd/build_foreign_test.cc, whose arm64 programs scripts/foreign-debs.sh downloads).
   qemu-user-static
+  # --sbom tests: a real rpmdb.sqlite made by rpm and rpmbuild.
+  rpm
   # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).
   amazon-ecr-credential-helper
 )

@@ -42,7 +42,7 @@ Status ArchiveError(struct archive* a, const layers::ArchiveInput& src, const st
 // its path) are applied to `files` at once — it holds only the lower layers — while the layer's
 // own wanted files are collected apart and laid over them at the end.
 Status ReadLayer(Reader& blob, const std::string& what, const ImagePathFilter& wanted, size_t max_bytes,
-                 std::map<std::string, std::string>& files) {
+                 std::map<std::string, std::string>& files, std::vector<std::string>* oversized) {
   auto tar = layers::NewDecompressingReader(&blob);
   if (!tar.ok()) return tar.status().WithContext(what);
   layers::ArchiveInput src(**tar);
@@ -74,6 +74,11 @@ Status ReadLayer(Reader& blob, const std::string& what, const ImagePathFilter& w
     bool regular = archive_entry_filetype(ae) == AE_IFREG && archive_entry_hardlink(ae) == nullptr;
     if (!regular || !wanted(path)) continue;
     if (archive_entry_size(ae) > static_cast<la_int64_t>(max_bytes)) {
+      if (oversized != nullptr) {
+        upper.erase(path);
+        oversized->push_back("/" + path + " (" + std::to_string(archive_entry_size(ae)) + " bytes)");
+        continue;
+      }
       return InvalidArgument(what + ": /" + path + " is larger than " + std::to_string(max_bytes) + " bytes");
     }
     std::string content(static_cast<size_t>(archive_entry_size(ae)), '\0');
@@ -103,12 +108,13 @@ Status ReadLayer(Reader& blob, const std::string& what, const ImagePathFilter& w
 
 Result<std::map<std::string, std::string>> ReadImageFiles(const std::vector<ImageLayer>& layers,
                                                           const layers::OciLayout& store,
-                                                          const ImagePathFilter& wanted, size_t max_bytes) {
+                                                          const ImagePathFilter& wanted, size_t max_bytes,
+                                                          std::vector<std::string>* oversized) {
   std::map<std::string, std::string> files;
   for (const ImageLayer& layer : layers) {
     std::string what = "reading layer " + layer.desc.digest.Short();
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, OpenLayerBlob(layer, store));
-    KILN_RETURN_IF_ERROR(ReadLayer(*blob, what, wanted, max_bytes, files));
+    KILN_RETURN_IF_ERROR(ReadLayer(*blob, what, wanted, max_bytes, files, oversized));
   }
   return files;
 }

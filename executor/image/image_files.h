@@ -21,11 +21,13 @@ using ImagePathFilter = std::function<bool(std::string_view path)>;
 
 /// The content of every regular file of the image that `wanted` selects, by path, as the final
 /// image shows it (later layers replace earlier ones; whiteouts delete). Files over `max_bytes`
-/// fail with kInvalidArgument naming the path. Each layer is opened with OpenLayerBlob (from the
+/// fail with kInvalidArgument naming the path, or, when `oversized` is given, are left out and
+/// listed there ("/path (N bytes)"). Each layer is opened with OpenLayerBlob (from the
 /// store, else its origin registry) and verified as it streams.
 Result<std::map<std::string, std::string>> ReadImageFiles(const std::vector<ImageLayer>& layers,
                                                           const layers::OciLayout& store,
                                                           const ImagePathFilter& wanted,
-                                                          size_t max_bytes = 64u << 20);
+                                                          size_t max_bytes = 64u << 20,
+                                                          std::vector<std::string>* oversized = nullptr);
 
 }  // namespace kiln::executor

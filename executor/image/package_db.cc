@@ -1,6 +1,7 @@
 #include "executor/image/package_db.h"
 
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -169,6 +170,53 @@ std::string OsReleaseId(std::string_view text) {
     return std::string(v);
   }
   return "";
+}
+
+Result<std::vector<Package>> ParseSpdxPackages(std::string_view text, const std::string& source) {
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return InvalidArgument(source + ": not JSON");
+  if (!doc.contains("spdxVersion") || !doc["spdxVersion"].is_string() ||
+      doc["spdxVersion"].get<std::string>().rfind("SPDX-2.", 0) != 0) {
+    return InvalidArgument(source + ": not an SPDX 2 document");
+  }
+  std::set<std::string> described;
+  if (doc.contains("documentDescribes") && doc["documentDescribes"].is_array()) {
+    for (const auto& d : doc["documentDescribes"]) {
+      if (d.is_string()) described.insert(d.get<std::string>());
+    }
+  }
+  if (doc.contains("relationships") && doc["relationships"].is_array()) {
+    for (const auto& r : doc["relationships"]) {
+      if (r.is_object() && r.value("relationshipType", "") == "DESCRIBES" && r.contains("relatedSpdxElement") &&
+          r["relatedSpdxElement"].is_string()) {
+        described.insert(r["relatedSpdxElement"].get<std::string>());
+      }
+    }
+  }
+  std::vector<Package> out;
+  if (!doc.contains("packages") || !doc["packages"].is_array()) return out;
+  for (const auto& p : doc["packages"]) {
+    if (!p.is_object() || described.count(p.value("SPDXID", ""))) continue;
+    if (!p.contains("externalRefs") || !p["externalRefs"].is_array()) continue;
+    std::string purl;
+    for (const auto& ref : p["externalRefs"]) {
+      if (ref.is_object() && ref.value("referenceType", "") == "purl" && ref.contains("referenceLocator") &&
+          ref["referenceLocator"].is_string()) {
+        purl = ref["referenceLocator"].get<std::string>();
+      }
+    }
+    size_t slash = purl.find('/');
+    if (purl.rfind("pkg:", 0) != 0 || slash == std::string::npos || slash <= 4) continue;
+    Package pkg;
+    pkg.type = purl.substr(4, slash - 4);
+    if (pkg.type == "oci" || pkg.type == "docker") continue;  // another image, not a package in this one
+    pkg.name = p.value("name", "");
+    pkg.version = p.contains("versionInfo") && p["versionInfo"].is_string() ? p["versionInfo"].get<std::string>() : "";
+    pkg.source = source;
+    pkg.purl = purl;
+    if (!pkg.name.empty()) out.push_back(std::move(pkg));
+  }
+  return out;
 }
 
 }  // namespace kiln::executor

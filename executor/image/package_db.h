@@ -18,7 +18,9 @@ struct Package {
   std::string version;
   std::string arch;     ///< "amd64", "x86_64"; "" when the database does not say (npm)
   std::string license;  ///< as recorded ("" when not: dpkg keeps licenses in copyright files)
-  std::string source;   ///< the file it was found in: "/var/lib/dpkg/status"
+  /// Where it was found: the file ("/var/lib/dpkg/status"), or for a package taken from a base
+  /// image's own SBOM, "the SBOM attached to REG/REPO@sha256:…" (never starting with '/').
+  std::string source;
   std::string purl;     ///< "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64"
 };
 
@@ -31,6 +33,11 @@ std::vector<Package> ParseApkInstalled(std::string_view text, const std::string&
 /// The packages of an npm package-lock.json (v2/v3 "packages"; links and the root project itself
 /// are left out). kInvalidArgument for malformed JSON or a lockfile without "packages" (v1).
 Result<std::vector<Package>> ParseNpmLock(std::string_view text, const std::string& source);
+
+/// The packages of an SPDX 2.x JSON document (a base image's own SBOM): each package with a purl
+/// external reference, except what the document DESCRIBES (the image itself). Name and version from
+/// the package, type from the purl. kInvalidArgument for malformed JSON or a document that is not SPDX.
+Result<std::vector<Package>> ParseSpdxPackages(std::string_view text, const std::string& source);
 
 /// The ID= of an os-release file ("debian", "alpine"), or "" when it has none.
 std::string OsReleaseId(std::string_view text);

@@ -1,11 +1,14 @@
 #include "executor/image/sbom.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "executor/image/image_files.h"
+#include "executor/image/rpm_db.h"
 
 namespace kiln::executor {
 namespace {
@@ -17,6 +20,11 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 constexpr std::string_view kDpkgStatus = "var/lib/dpkg/status";
 constexpr std::string_view kDpkgStatusDir = "var/lib/dpkg/status.d/";
 constexpr std::string_view kApkInstalled = "lib/apk/db/installed";
+// RPM's SQLite database: /var/lib/rpm (RHEL/UBI 9, Amazon Linux 2023), /usr/lib/sysimage/rpm (Fedora
+// ≥ 36, where /var/lib/rpm is a symbolic link to it).
+constexpr std::string_view kRpmSqlite[] = {"var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"};
+
+bool IsRpmSqlite(std::string_view path) { return path == kRpmSqlite[0] || path == kRpmSqlite[1]; }
 
 bool IsNpmLock(std::string_view path) {
   return (path == "package-lock.json" || EndsWith(path, "/package-lock.json")) &&
@@ -24,7 +32,8 @@ bool IsNpmLock(std::string_view path) {
 }
 
 bool Wanted(std::string_view path) {
-  if (path == kDpkgStatus || path == kApkInstalled || path == "etc/os-release" || path == "usr/lib/os-release") {
+  if (path == kDpkgStatus || path == kApkInstalled || path == "etc/os-release" || path == "usr/lib/os-release" ||
+      IsRpmSqlite(path)) {
     return true;
   }
   if (path.substr(0, kDpkgStatusDir.size()) == kDpkgStatusDir) {
@@ -37,22 +46,31 @@ bool Wanted(std::string_view path) {
 }  // namespace
 
 Result<ImagePackages> ReadImagePackages(const std::vector<ImageLayer>& layers, const layers::OciLayout& store) {
-  KILN_ASSIGN_OR_RETURN(auto files, ReadImageFiles(layers, store, Wanted));
+  std::vector<std::string> oversized;
+  KILN_ASSIGN_OR_RETURN(auto files, ReadImageFiles(layers, store, Wanted, 64u << 20, &oversized));
   std::string distro;
   for (const char* p : {"etc/os-release", "usr/lib/os-release"}) {
     auto it = files.find(p);
     if (distro.empty() && it != files.end()) distro = OsReleaseId(it->second);
   }
   ImagePackages out;
+  for (const std::string& f : oversized) out.warnings.push_back("SBOM: " + f + " is too large to read; its packages are left out");
   auto add = [&out](std::vector<Package> pkgs) {
     for (Package& p : pkgs) out.packages.push_back(std::move(p));
   };
-  for (const auto& [path, content] : files) {
+  for (auto& [path, content] : files) {
     std::string source = "/" + path;
     if (path == kDpkgStatus || path.compare(0, kDpkgStatusDir.size(), kDpkgStatusDir) == 0) {
       add(ParseDpkgStatus(content, source, distro.empty() || distro == "alpine" ? "debian" : distro));
     } else if (path == kApkInstalled) {
       add(ParseApkInstalled(content, source, distro.empty() ? "alpine" : distro));
+    } else if (IsRpmSqlite(path)) {
+      Result<std::vector<Package>> rpm = ParseRpmSqlite(std::move(content), source, distro.empty() || distro == "rhel" ? "redhat" : distro);
+      if (rpm.ok()) {
+        add(std::move(rpm).value());
+      } else {
+        out.warnings.push_back("SBOM: " + rpm.status().message());
+      }
     } else if (IsNpmLock(path)) {
       Result<std::vector<Package>> npm = ParseNpmLock(content, source);
       if (npm.ok()) {
@@ -101,6 +119,7 @@ std::string SpdxDocument(const SbomSubject& subject, const std::vector<Package>&
   for (size_t i = 0; i < packages.size(); ++i) {
     const Package& p = packages[i];
     std::string id = "SPDXRef-Package-" + p.type + "-" + std::to_string(i + 1);
+    for (char& c : id) c = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '-';
     ordered_json j;
     j["name"] = p.name;
     j["SPDXID"] = id;
@@ -112,7 +131,7 @@ std::string SpdxDocument(const SbomSubject& subject, const std::vector<Package>&
     // the comment, and licenseDeclared stays NOASSERTION rather than risk an invalid document.
     j["licenseDeclared"] = "NOASSERTION";
     if (!p.license.empty()) j["licenseComments"] = "recorded by the package database: " + p.license;
-    j["sourceInfo"] = "installed package database: " + p.source;
+    j["sourceInfo"] = !p.source.empty() && p.source.front() == '/' ? "installed package database: " + p.source : p.source;
     j["externalRefs"] = {
         {{"referenceCategory", "PACKAGE-MANAGER"}, {"referenceType", "purl"}, {"referenceLocator", p.purl}}};
     pkgs.push_back(std::move(j));

@@ -23,9 +23,6 @@ Status CheckOptions(const BuildOptions& options) {
   if (options.sandbox == SandboxChoice::kInPlace) {
     return Unsupported("in-place builds (RUN in kiln's own filesystem, Kaniko's mode) are not implemented yet");
   }
-  if (options.platforms.size() > 1 && (options.sbom || options.provenance)) {
-    return Unsupported("--sbom and --provenance describe one image; a build for several platforms is not covered yet");
-  }
   if (options.platforms.size() > 1) {
     for (const ImageLocation& out : options.local_outputs) {
       if (out.kind == ImageLocation::Kind::kDockerArchive) {
@@ -160,6 +157,16 @@ Result<BuildResult> RunMultiPlatformBuild(const BuildOptions& options, BuildDeps
   result.manifest_bytes = root.bytes;
   deps.log->Info("built index " + root.digest.ToString() + " (" + std::to_string(images.size()) + " platforms)");
   KILN_RETURN_IF_ERROR(PublishToOutputs(index, images, options, deps.log, result));
+  // SBOM and provenance describe one image each: every platform's own, attached to its manifest
+  // (as BuildKit attaches per-platform attestations), written to per-platform files.
+  for (PlatformImage& i : images) {
+    BuildOptions one = options;
+    one.platform = i.build->front.target;
+    if (!one.sbom_file.empty()) one.sbom_file = PlatformFileName(options.sbom_file, *one.platform);
+    if (!one.provenance_file.empty()) one.provenance_file = PlatformFileName(options.provenance_file, *one.platform);
+    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *i.build, i.assembled, i.image.base.get(), result.pushed, deps.log)
+                             .WithContext("for " + one.platform->ToString()));
+  }
   return result;
 }
 
@@ -201,7 +208,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     result.config_bytes = a.config_bytes;
     KILN_RETURN_IF_ERROR(
         PublishToOutputs(PublicationOf(a, *images[0].build->store, images[0].image.base), images, one, log, result));
-    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *images[0].build, a, result.pushed, log));
+    KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *images[0].build, a, images[0].image.base.get(), result.pushed, log));
   }
   log->Info("done in " + FormatDuration(Clock::now() - build_start) + ": " + result.times.Summary());
   return result;

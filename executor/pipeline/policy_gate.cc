@@ -52,6 +52,24 @@ Status CheckResolvedPolicy(const std::vector<policy::Policy>& policies, const Fr
   return policy::Verdict(violations, policies);
 }
 
+Status CheckInheritedPolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front, ImageFetcher& fetcher,
+                            const std::vector<std::string>& extra_labels, BuildLog* log) {
+  if (policies.empty()) return OkStatus();
+  policy::PlanVerdict v = policy::EvaluatePlan(policies, front.plan, extra_labels);
+  if (!v.inherited) return OkStatus();
+  const policy::InheritedCheck& check = *v.inherited;
+  Result<std::shared_ptr<const SourceImage>> img = fetcher.Resolve(check.image, check.platform);
+  if (!img.ok()) {
+    return img.status().WithMessage(
+        front.plan.source.Format(check.loc, "resolving " + check.image + " for the policy: " + img.status().message()));
+  }
+  KILN_RETURN_IF_ERROR(policy::Verdict(
+      policy::EvaluateInherited(policies, check, (*img)->config.config, front.plan.source), policies));
+  log->Info("policy " + Origins(policies) + ": what the image inherits from " + check.image +
+            " (its USER, labels) complies");
+  return OkStatus();
+}
+
 Status CheckImageSizePolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front,
                             const AssembledImage& image, BuildLog* log) {
   if (policies.empty()) return OkStatus();

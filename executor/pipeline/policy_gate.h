@@ -31,6 +31,12 @@ Status CheckOnbuildPolicy(const std::vector<policy::Policy>& policies, const Fro
 Status CheckResolvedPolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front, ImageFetcher& fetcher,
                            const std::vector<policy::PendingImage>& pending, BuildLog* log);
 
+/// The user and label rules the final image inherits from its base image (the Dockerfile sets no USER,
+/// or not every required label): decided on that image's config, resolved through `fetcher` (after
+/// the ONBUILD triggers entered the plan, since a trigger may set them).
+Status CheckInheritedPolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front, ImageFetcher& fetcher,
+                            const std::vector<std::string>& extra_labels, BuildLog* log);
+
 /// image.max_size against the assembled image's compressed layer bytes.
 Status CheckImageSizePolicy(const std::vector<policy::Policy>& policies, const FrontEnd& front,
                             const AssembledImage& image, BuildLog* log);

@@ -307,6 +307,7 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
   KILN_RETURN_IF_ERROR(CheckResolvedPolicy(options.policies, b->front, *b->fetcher, policy_pending, log));
   KILN_RETURN_IF_ERROR(ResolveOnbuildTriggers(*b));
   KILN_RETURN_IF_ERROR(CheckOnbuildPolicy(options.policies, b->front, label_keys, log));
+  KILN_RETURN_IF_ERROR(CheckInheritedPolicy(options.policies, b->front, *b->fetcher, label_keys, log));
   if (!b->front.plan.unused_build_args.empty()) {
     log->Warn("one or more build args were not consumed: " + UnusedBuildArgs(b->front.plan));
   }

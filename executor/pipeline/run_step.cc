@@ -104,6 +104,7 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
   }
   spec.network = run.network == "none" ? sandbox::NetworkMode::kNone : sandbox::NetworkMode::kHost;
   spec.output = svc_.log->StepOutput();
+  spec.cancel = svc_.cancelled;
   StepMountsHeld held;  // released after the step, whatever happens
   KILN_RETURN_IF_ERROR(PrepareMounts(index, mounts, &spec, &held));
 
@@ -113,6 +114,7 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
   svc_.times->run += Clock::now() - t;
   if (!rr.ok()) return rr.status().WithContext("RUN could not start");
   if (!rr->success()) {
+    if (svc_.cancelled && *svc_.cancelled) return Status(ErrorCode::kCancelled, "stopped: another stage failed");
     return Status(ErrorCode::kFailedPrecondition, "RUN " + JoinArgv(spec.argv) + " failed: " + rr->Describe())
         .WithStepExitCode(rr->exit_code != 0 ? rr->exit_code : 1);
   }

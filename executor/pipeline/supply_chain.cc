@@ -2,17 +2,64 @@
 
 #include <chrono>
 #include <ctime>
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "core/io.h"
 #include "executor/image/provenance.h"
 #include "executor/image/sbom.h"
+#include "executor/image/package_db.h"
 #include "registry/referrers.h"
 
 namespace kiln::executor {
 namespace {
 
 constexpr size_t kMaxDockerfileBytes = 16 << 20;
+constexpr int64_t kMaxBaseSbomBytes = 64 << 20;
+
+// The packages the base image's own SBOMs list (SPDX documents attached to it as referrers, by kiln
+// --sbom, oras attach or a registry's scanner), for packages no database in the layers shows (a
+// static binary's modules, a distroless base's). A base without them, or in a registry that cannot
+// say, adds nothing; a document that cannot be read is a warning, never a failed build.
+std::vector<Package> BaseSbomPackages(PreparedBuild& build, const SourceImage& base, BuildLog* log) {
+  std::vector<Package> out;
+  auto location = base.source ? base.source->RegistryLocation() : std::nullopt;
+  if (!location || !build.access) return out;
+  registry::Client& client = build.access->pull_client();
+  auto repo = client.Open(client.PushEndpoint(location->first), location->second, false);
+  if (!repo.ok()) {
+    log->Warn("SBOM: cannot look for the base image's own SBOM: " + repo.status().message());
+    return out;
+  }
+  const Digest& subject = base.manifest_raw.digest;
+  auto found = registry::FindReferrers(**repo, subject, "application/spdx+json");
+  if (!found.ok()) {
+    log->Warn("SBOM: cannot look for the base image's own SBOM: " + found.status().message());
+    return out;
+  }
+  std::string name = location->first + "/" + location->second + "@" + subject.ToString();
+  for (const Descriptor& d : *found) {
+    auto fetched = [&]() -> Result<std::vector<Package>> {
+      KILN_ASSIGN_OR_RETURN(RawManifest raw, (*repo)->GetManifest(d.digest.ToString()));
+      KILN_ASSIGN_OR_RETURN(Manifest m, ParseManifest(raw.bytes));
+      if (m.layers.size() != 1 || m.layers[0].size > kMaxBaseSbomBytes) {
+        return InvalidArgument("an SBOM artifact is one document of at most 64 MiB");
+      }
+      KILN_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, (*repo)->GetBlob(m.layers[0].digest, m.layers[0].size));
+      KILN_ASSIGN_OR_RETURN(std::string text, ReadAll(*blob, kMaxBaseSbomBytes));
+      return ParseSpdxPackages(text, "the SBOM attached to " + name);
+    }();
+    if (!fetched.ok()) {
+      log->Warn("SBOM: the base image's SBOM " + d.digest.ToString() + " is left out: " + fetched.status().message());
+      continue;
+    }
+    log->Info("SBOM: the base image " + name + " has its own SBOM (" + d.digest.ToString() + "): " +
+              std::to_string(fetched->size()) + " packages");
+    out.insert(out.end(), fetched->begin(), fetched->end());
+  }
+  return out;
+}
 
 Status WriteDocument(const std::string& path, const std::string& content) {
   KILN_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::Create(path, 0644));
@@ -33,11 +80,27 @@ std::string CreatedOf(const AssembledImage& image) {
 }
 
 Result<std::string> MakeSbom(const BuildOptions& options, PreparedBuild& build, const AssembledImage& image,
-                             BuildLog* log) {
+                             const SourceImage* base, BuildLog* log) {
   auto start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(ImagePackages found, ReadImagePackages(image.layers, *build.store));
   std::string took = FormatDuration(std::chrono::steady_clock::now() - start);
   for (const std::string& w : found.warnings) log->Warn(w);
+  if (base) {
+    // What the layers show wins; the base's SBOM adds what they cannot show.
+    std::set<std::string> seen;
+    for (const Package& p : found.packages) seen.insert(p.purl);
+    size_t added = 0;
+    for (Package& p : BaseSbomPackages(build, *base, log)) {
+      if (!seen.insert(p.purl).second) continue;
+      found.packages.push_back(std::move(p));
+      ++added;
+    }
+    if (added > 0) {
+      std::sort(found.packages.begin(), found.packages.end(), [](const Package& a, const Package& b) {
+        return std::tie(a.type, a.name, a.version, a.source) < std::tie(b.type, b.name, b.version, b.source);
+      });
+    }
+  }
   std::set<std::string> sources;
   for (const Package& p : found.packages) sources.insert(p.source);
   std::string from;
@@ -90,13 +153,24 @@ Result<std::shared_ptr<registry::Repository>> DestinationRepository(PreparedBuil
 
 }  // namespace
 
+std::string PlatformFileName(const std::string& path, const Platform& platform) {
+  std::string tag = platform.ToString();
+  for (char& c : tag) c = c == '/' ? '-' : c;
+  size_t slash = path.rfind('/');
+  size_t base = slash == std::string::npos ? 0 : slash + 1;
+  if (path.size() > base + 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+    return path.substr(0, path.size() - 5) + "." + tag + ".json";
+  }
+  return path + "." + tag;
+}
+
 Status AttachSupplyChain(const BuildOptions& options, PreparedBuild& build, const AssembledImage& image,
-                         const std::vector<Reference>& pushed, BuildLog* log) {
+                         const SourceImage* base, const std::vector<Reference>& pushed, BuildLog* log) {
   if (!options.sbom && !options.provenance) return OkStatus();
   std::map<std::string, std::string> annotations = {{"org.opencontainers.image.created", CreatedOf(image)}};
   std::vector<registry::Artifact> artifacts;
   if (options.sbom) {
-    Result<std::string> doc = MakeSbom(options, build, image, log);
+    Result<std::string> doc = MakeSbom(options, build, image, base, log);
     if (!doc.ok()) return doc.status().WithContext("making the SBOM");
     if (!options.sbom_file.empty()) {
       KILN_RETURN_IF_ERROR(WriteDocument(options.sbom_file, *doc).WithContext("writing --sbom " + options.sbom_file));

@@ -7,8 +7,10 @@
 // and the rootfs trees are being removed while the image is published.
 #pragma once
 
+#include <string>
 #include <vector>
 
+#include "core/image_model.h"
 #include "core/reference.h"
 #include "core/status.h"
 #include "executor/image/built_image.h"
@@ -17,10 +19,16 @@
 
 namespace kiln::executor {
 
-/// Does nothing unless options.sbom or options.provenance. `pushed`: the destinations the image
+/// `path` for one platform of a multi-platform build: "sbom.json" → "sbom.linux-arm64-v8.json" (the
+/// platform before a last ".json", else appended as ".linux-arm64-v8").
+std::string PlatformFileName(const std::string& path, const Platform& platform);
+
+/// Does nothing unless options.sbom or options.provenance. `base`: the image the final image is built
+/// on (nullptr for scratch); the packages of its own SBOM, when it has one attached, join the SBOM's.
+/// `pushed`: the destinations the image
 /// went to (each opened in build.destinations). Fails (after the image is pushed) when a document
 /// cannot be made, written or attached.
 Status AttachSupplyChain(const BuildOptions& options, PreparedBuild& build, const AssembledImage& image,
-                         const std::vector<Reference>& pushed, BuildLog* log);
+                         const SourceImage* base, const std::vector<Reference>& pushed, BuildLog* log);
 
 }  // namespace kiln::executor

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/image_model.h"
 #include "core/status.h"
 #include "executor/dockerfile/glob.h"
 #include "executor/dockerfile/plan.h"
@@ -83,9 +84,26 @@ struct PendingImage {
   size_t policy = 0;  ///< index of the policy that asks
 };
 
+/// Rules the plan cannot decide because the final image inherits what they look at from the base
+/// image its stage chain starts FROM: the chain sets no USER, or lacks a required label. They are
+/// decided on that image's config once it is resolved (EvaluateInherited). A chain FROM scratch
+/// inherits nothing and is decided on the plan.
+struct InheritedCheck {
+  std::string image;  ///< the chain's base image, as the plan holds it
+  Platform platform;
+  dockerfile::Location loc;  ///< its FROM
+  struct Rules {
+    size_t policy = 0;
+    bool user = false;                ///< the user rules apply to the base's USER
+    std::vector<std::string> labels;  ///< required labels the Dockerfile does not set
+  };
+  std::vector<Rules> rules;
+};
+
 struct PlanVerdict {
   std::vector<Violation> violations;
   std::vector<PendingImage> pending;
+  std::optional<InheritedCheck> inherited;
 };
 
 /// Checks the plan against every policy. `extra_labels`: keys added outside the Dockerfile (--label).
@@ -96,6 +114,10 @@ PlanVerdict EvaluatePlan(const std::vector<Policy>& policies, const dockerfile::
 /// bases.allow for a pending image, given the digest it resolved to ("sha256:…").
 std::vector<Violation> EvaluateResolved(const std::vector<Policy>& policies, const PendingImage& image,
                                         const std::string& digest, const dockerfile::Source& source);
+
+/// The inherited rules against the chain's base image's runtime config.
+std::vector<Violation> EvaluateInherited(const std::vector<Policy>& policies, const InheritedCheck& check,
+                                         const ContainerConfig& base, const dockerfile::Source& source);
 
 /// image.max_size against the final image's compressed layer bytes; reported at the target's FROM.
 std::vector<Violation> EvaluateImageSize(const std::vector<Policy>& policies, uint64_t layer_bytes,

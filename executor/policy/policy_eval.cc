@@ -158,7 +158,57 @@ std::vector<const PlannedStage*> FinalChain(const Plan& plan) {
   return chain;
 }
 
-void CheckUser(const Policy& p, size_t pi, const Plan& plan, Collector& c) {
+// The chain's base image when the final image inherits from one (not scratch, not a named context
+// that is a directory), with its FROM.
+const PlannedStage* InheritingRoot(const Plan& plan) {
+  std::vector<const PlannedStage*> chain = FinalChain(plan);
+  if (chain.empty()) return nullptr;
+  const PlannedStage* root = chain.back();
+  return root->base.kind == SourceRef::Kind::kImage ? root : nullptr;
+}
+
+InheritedCheck::Rules& RulesFor(InheritedCheck& check, size_t pi) {
+  for (InheritedCheck::Rules& r : check.rules) {
+    if (r.policy == pi) return r;
+  }
+  check.rules.push_back({pi, false, {}});
+  return check.rules.back();
+}
+
+void StartInherited(const PlannedStage& root, std::optional<InheritedCheck>& inherited) {
+  if (inherited) return;
+  inherited.emplace();
+  inherited->image = root.base.image;
+  inherited->platform = root.platform;
+  inherited->loc = root.loc;
+}
+
+// `value` is a USER value ("app", "1000:1000"); `what` says whose it is, for the message.
+void CheckUserValue(const Policy& p, size_t pi, const std::string& value, const std::string& what,
+                    const Location& loc, Collector& c) {
+  std::string name = value.substr(0, value.find(':'));
+  if (p.user.require_non_root) {
+    bool root = name.empty() || name == "root" || std::all_of(name.begin(), name.end(), [](char ch) {
+                  return ch == '0';
+                });
+    if (root) {
+      c.Add(pi, "user.require_non_root",
+            value.empty() ? what + " no USER, so the image runs as root; add USER with a non-root user"
+                          : what + " " + value + " runs the image as root",
+            loc);
+    }
+  }
+  if (!p.user.allow.empty() && std::find(p.user.allow.begin(), p.user.allow.end(), name) == p.user.allow.end() &&
+      std::find(p.user.allow.begin(), p.user.allow.end(), value) == p.user.allow.end()) {
+    std::string l;
+    for (const std::string& u : p.user.allow) l += (l.empty() ? "" : ", ") + u;
+    c.Add(pi, "user.allow",
+          (value.empty() ? what + " no USER" : what + " " + value + " is not an allowed user") + " (allowed: " + l + ")",
+          loc);
+  }
+}
+
+void CheckUser(const Policy& p, size_t pi, const Plan& plan, Collector& c, std::optional<InheritedCheck>& inherited) {
   if (!p.user.require_non_root && p.user.allow.empty()) return;
   const Instruction* user = nullptr;
   for (const PlannedStage* s : FinalChain(plan)) {
@@ -167,43 +217,28 @@ void CheckUser(const Policy& p, size_t pi, const Plan& plan, Collector& c) {
     }
     if (user != nullptr) break;
   }
-  const PlannedStage& target = plan.stages.back();
   if (user == nullptr) {
-    if (p.user.require_non_root) {
-      c.Add(pi, "user.require_non_root",
-            "the final stage sets no USER, so the image runs as its base image's user (root unless the base says "
-            "otherwise); add USER with a non-root user",
-            target.loc);
-    } else {
-      c.Add(pi, "user.allow", "the final stage sets no USER; allowed users: " +
-                                  [&] { std::string l; for (const auto& u : p.user.allow) l += (l.empty() ? "" : ", ") + u; return l; }(),
-            target.loc);
+    // No USER in the Dockerfile: the image runs as its base image's user, decided once it is resolved.
+    if (const PlannedStage* root = InheritingRoot(plan)) {
+      StartInherited(*root, inherited);
+      RulesFor(*inherited, pi).user = true;
+      return;
     }
+    CheckUserValue(p, pi, "", "the final stage is built FROM scratch and sets", plan.stages.back().loc, c);
     return;
   }
   std::string value = std::get<dockerfile::UserInst>(user->cmd).user;
-  std::string name = value.substr(0, value.find(':'));
   if (value.find('$') != std::string::npos) {
     c.Add(pi, p.user.require_non_root ? "user.require_non_root" : "user.allow",
           "USER " + value + " uses a variable, so the user cannot be checked before the build; write it literally",
           user->loc);
     return;
   }
-  if (p.user.require_non_root) {
-    bool root = name == "root" || (!name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
-                  return ch == '0';
-                }));
-    if (root) c.Add(pi, "user.require_non_root", "USER " + value + " runs the image as root", user->loc);
-  }
-  if (!p.user.allow.empty() && std::find(p.user.allow.begin(), p.user.allow.end(), name) == p.user.allow.end() &&
-      std::find(p.user.allow.begin(), p.user.allow.end(), value) == p.user.allow.end()) {
-    std::string l;
-    for (const std::string& u : p.user.allow) l += (l.empty() ? "" : ", ") + u;
-    c.Add(pi, "user.allow", "USER " + value + " is not an allowed user (allowed: " + l + ")", user->loc);
-  }
+  CheckUserValue(p, pi, value, "USER", user->loc, c);
 }
 
-void CheckLabels(const Policy& p, size_t pi, const Plan& plan, const std::vector<std::string>& extra, Collector& c) {
+void CheckLabels(const Policy& p, size_t pi, const Plan& plan, const std::vector<std::string>& extra, Collector& c,
+                 std::optional<InheritedCheck>& inherited) {
   if (p.required_labels.empty()) return;
   std::vector<std::string> have = extra;
   for (const PlannedStage* s : FinalChain(plan)) {
@@ -213,8 +248,14 @@ void CheckLabels(const Policy& p, size_t pi, const Plan& plan, const std::vector
       }
     }
   }
+  const PlannedStage* root = InheritingRoot(plan);
   for (const std::string& want : p.required_labels) {
     if (std::find(have.begin(), have.end(), want) != have.end()) continue;
+    if (root != nullptr) {  // the base image may carry it
+      StartInherited(*root, inherited);
+      RulesFor(*inherited, pi).labels.push_back(want);
+      continue;
+    }
     c.Add(pi, "labels.required", "the image has no label " + want + " (set it with LABEL in the final stage or --label)",
           plan.stages.back().loc);
   }
@@ -260,8 +301,8 @@ PlanVerdict EvaluatePlan(const std::vector<Policy>& policies, const Plan& plan,
   for (size_t pi = 0; pi < policies.size(); ++pi) {
     const Policy& p = policies[pi];
     for (const PulledImage& img : images) CheckImage(p, pi, img, c, out.pending);
-    CheckUser(p, pi, plan, c);
-    CheckLabels(p, pi, plan, extra_labels, c);
+    CheckUser(p, pi, plan, c, out.inherited);
+    CheckLabels(p, pi, plan, extra_labels, c, out.inherited);
     CheckInstructions(p, pi, plan, c);
   }
   out.violations = std::move(c.violations());
@@ -282,6 +323,29 @@ std::vector<Violation> EvaluateResolved(const std::vector<Policy>& policies, con
     c.Add(image.policy, "bases.allow", image.what + ": " + ref->ToString() + " resolved to " + digest +
                                            ", which is not an allowed image (allowed: " + PatternList(p.bases.allow) + ")",
           image.loc);
+  }
+  return std::move(c.violations());
+}
+
+std::vector<Violation> EvaluateInherited(const std::vector<Policy>& policies, const InheritedCheck& check,
+                                         const ContainerConfig& base, const dockerfile::Source& source) {
+  Collector c(policies, source);
+  std::string what = "FROM " + check.image + ": the final stage sets no USER and the base image's";
+  for (const InheritedCheck::Rules& r : check.rules) {
+    if (r.policy >= policies.size()) continue;
+    const Policy& p = policies[r.policy];
+    if (r.user) {
+      CheckUserValue(p, r.policy, base.user,
+                     base.user.empty() ? "FROM " + check.image + ": the final stage and its base image set"
+                                       : what + " USER",
+                     check.loc, c);
+    }
+    for (const std::string& want : r.labels) {
+      if (base.labels.count(want)) continue;
+      c.Add(r.policy, "labels.required", "the image has no label " + want + ": neither the Dockerfile, --label nor the base image " +
+                                             check.image + " sets it (set it with LABEL in the final stage or --label)",
+            check.loc);
+    }
   }
   return std::move(c.violations());
 }

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -89,6 +90,10 @@ struct RunSpec {
   /// Receives the step's combined stdout and stderr as it is produced, in arbitrary chunks. Not owned;
   /// not closed by the runner; nullptr discards the output. Called only from the thread inside Run().
   Writer* output = nullptr;
+  /// When given and it becomes true while the step runs (another stage of a --jobs build failed),
+  /// the step's whole process tree is ended as on a stop of kiln; the result is then a death by
+  /// signal. Read from the thread inside Run(), polled a few times a second.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// How a step ended. A step that ran and failed is a RunResult, not an error Status.

@@ -61,7 +61,8 @@ bool LaunchResult::ProbeOk() const {
   return false;
 }
 
-Result<LaunchResult> Launch(ChildPlan plan, const IdMapPlan* mapping, Writer* output) {
+Result<LaunchResult> Launch(ChildPlan plan, const IdMapPlan* mapping, Writer* output,
+                            const std::atomic<bool>* cancel) {
   if (plan.tier == 1 && mapping == nullptr) return InternalError("tier 1 launch without an id mapping");
   Pipe report, sync, out;
   KILN_RETURN_IF_ERROR(report.Make());
@@ -91,8 +92,10 @@ Result<LaunchResult> Launch(ChildPlan plan, const IdMapPlan* mapping, Writer* ou
   int clone_err = errno;
   // A stop of kiln (SIGTERM from a cancelled job) ends the step: tier 1's supervisor is the pid
   // namespace's init (SIGKILL ends everything in it); the others end the step's group themselves.
+  const int stop_signal = plan.tier == 1 ? SIGKILL : SIGTERM;
   std::optional<StopChild> stop;
-  if (pid > 0) stop.emplace(pid, plan.tier == 1 ? SIGKILL : SIGTERM);
+  if (pid > 0) stop.emplace(pid, stop_signal);
+  bool cancelled = false;
   ::close(devnull);
   Pipe::Close(report.w);
   Pipe::Close(sync.r);
@@ -121,7 +124,12 @@ Result<LaunchResult> Launch(ChildPlan plan, const IdMapPlan* mapping, Writer* ou
     int n = 0;
     if (out.r >= 0) fds[n++] = {out.r, POLLIN, 0};
     if (report.r >= 0) fds[n++] = {report.r, POLLIN, 0};
-    int timeout = -1;
+    int timeout = cancel != nullptr && !cancelled ? 100 : -1;
+    if (cancel != nullptr && !cancelled && cancel->load()) {
+      cancelled = true;
+      ::kill(pid, stop_signal);
+      timeout = -1;
+    }
     if (report.r < 0) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline - Clock::now()).count();
       if (left <= 0) break;

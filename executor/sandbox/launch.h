@@ -2,6 +2,7 @@
 // mapping (tier 1), stream the step's output and collect the child's reports. Internal.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <vector>
@@ -27,7 +28,9 @@ struct LaunchResult {
 };
 
 /// Runs `plan` (its fd fields are filled in here) to completion. `mapping` is required for tier 1.
-/// `output` may be null. Fails only when the child could not be created at all.
-Result<LaunchResult> Launch(ChildPlan plan, const IdMapPlan* mapping, Writer* output);
+/// `output` may be null. When `cancel` becomes true the child is stopped as on a stop of kiln
+/// (core/stop_signals.h) and awaited. Fails only when the child could not be created at all.
+Result<LaunchResult> Launch(ChildPlan plan, const IdMapPlan* mapping, Writer* output,
+                            const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace kiln::sandbox::internal

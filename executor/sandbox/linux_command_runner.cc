@@ -559,7 +559,7 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   }
   st.Finish(&plan);
 
-  auto launched = internal::Launch(plan, &detection_.id_mapping, spec.output);
+  auto launched = internal::Launch(plan, &detection_.id_mapping, spec.output, spec.cancel);
   Status unstage = staging ? staging->Unstage() : OkStatus();
   Status undo = touches ? touches->Undo() : OkStatus();
   if (!unstage.ok()) return unstage;

@@ -215,6 +215,9 @@ void SshAgentRelay::Loop() {
       return;
     }
     if (fds[0].revents) return;
+    // Only the pairs polled above have entries in `fds`: one accepted below waits for the next poll
+    // (reading it now would block this thread on a socket nothing has been written to).
+    const size_t polled = pairs.size();
     if (fds[1].revents & POLLIN) {
       UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (client.valid()) {
@@ -223,7 +226,7 @@ void SshAgentRelay::Loop() {
       }
     }
     std::vector<bool> dead(pairs.size(), false);
-    for (size_t i = 0; i < pairs.size(); ++i) {
+    for (size_t i = 0; i < polled; ++i) {
       for (int side = 0; side < 2; ++side) {
         const pollfd& pf = fds[2 + 2 * i + side];
         if (!(pf.revents & (POLLIN | POLLHUP | POLLERR))) continue;

@@ -11,6 +11,7 @@
 #include "tests/testing/base_images.h"
 #include "tests/testing/build_env_suite.h"
 #include "tests/testing/certs.h"
+#include "tests/testing/rpm_fixture.h"
 
 namespace kiln {
 namespace {
@@ -77,6 +78,30 @@ class BuildSupplyChainTest : public testing::BuildEnvSuite {
     EXPECT_EQ(rc, 0) << code;
     *body = ReadFile(out);
     return std::atoi(code.c_str());
+  }
+
+  // Uploads `bytes` as a blob of `repo` (POST, then a monolithic PUT), as oras does.
+  static void PushBlob(const std::string& repo, const std::string& bytes) {
+    std::string file = env_->NewDir("blob") + "/b";
+    testing::WriteFile(file, bytes);
+    std::string host = "http://" + env_->reg().host(), out;
+    std::string script =
+        "loc=$(curl -s -D - -o /dev/null -X POST " + host + "/v2/" + repo + "/blobs/uploads/ | tr -d '\\r' | "
+        "sed -n 's/^[Ll]ocation: //p'); case \"$loc\" in http*) ;; *) loc=\"" + host + "$loc\";; esac; "
+        "case \"$loc\" in *\\?*) sep='&';; *) sep='?';; esac; "
+        "curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary @" + ShellQuote(file) +
+        " \"$loc${sep}digest=sha256:" + Sha256Hex(bytes) + "\"";
+    ASSERT_EQ(RunShell(script, &out), 0) << out;
+  }
+  static void PushManifest(const std::string& repo, const std::string& ref, const std::string& media_type,
+                           const std::string& bytes) {
+    std::string file = env_->NewDir("manifest") + "/m", out;
+    testing::WriteFile(file, bytes);
+    ASSERT_EQ(RunShell("curl -sf -X PUT -H " + ShellQuote("Content-Type: " + media_type) + " --data-binary @" +
+                           ShellQuote(file) + " http://" + env_->reg().host() + "/v2/" + repo + "/manifests/" + ref,
+                       &out),
+              0)
+        << out;
   }
 
   static std::string Sha256Hex(const std::string& bytes) {
@@ -236,6 +261,135 @@ TEST_F(BuildSupplyChainTest, TwoStateDirsGiveTheSameDigestWithSourceDateEpoch) {
   EXPECT_EQ(digests[0], digests[1]);
   EXPECT_EQ(sboms[0], sboms[1]);
   EXPECT_NE(sboms[0].find("\"created\": \"2023-11-14T22:13:20Z\""), std::string::npos) << sboms[0];
+}
+
+// A build for two platforms: each platform's image gets its own SBOM (its own dpkg database) and
+// provenance, attached to its own manifest under the index, and written to per-platform files.
+TEST_F(BuildSupplyChainTest, MultiPlatformBuildAttachesEachPlatformsOwnDocuments) {
+  auto status_for = [](const std::string& pkg, const std::string& arch) {
+    return "Package: " + pkg + "\nStatus: install ok installed\nArchitecture: " + arch + "\nVersion: 1.0\n";
+  };
+  std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.status /var/lib/dpkg/status\n"},
+                                   {"amd64.status", status_for("only-on-amd64", "amd64")},
+                                   {"arm64.status", status_for("only-on-arm64", "arm64")}});
+  std::string out = env_->NewDir("mp-docs");
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("sc/multi:1") + " --custom-platform linux/amd64,linux/arm64" +
+                                " --sbom=" + out + "/sbom.json --provenance=" + out + "/prov.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::string body;
+  ASSERT_EQ(Get("/v2/sc/multi/manifests/1", "application/vnd.oci.image.index.v1+json", &body), 200) << body;
+  json index = json::parse(body);
+  ASSERT_EQ(index["manifests"].size(), 2u) << body;
+  for (const json& child : index["manifests"]) {
+    std::string arch = child["platform"]["architecture"];
+    std::string platform = "linux-" + arch + (child["platform"].contains("variant")
+                                                  ? "-" + child["platform"]["variant"].get<std::string>() : "");
+    std::string digest = child["digest"];
+    std::string sbom_bytes = ReadFile(out + "/sbom." + platform + ".json");
+    json sbom = json::parse(sbom_bytes);
+    EXPECT_EQ(sbom["packages"][0]["checksums"][0]["checksumValue"], digest.substr(7)) << arch;
+    EXPECT_NE(sbom_bytes.find("only-on-" + arch), std::string::npos) << sbom_bytes;
+    EXPECT_EQ(sbom_bytes.find(arch == "amd64" ? "only-on-arm64" : "only-on-amd64"), std::string::npos) << sbom_bytes;
+    json prov = json::parse(ReadFile(out + "/prov." + platform + ".json"));
+    EXPECT_EQ(prov["subject"][0]["digest"]["sha256"], digest.substr(7));
+
+    // Discovery for that platform's manifest finds both documents, the SBOM being the file's bytes.
+    ASSERT_EQ(Get("/v2/sc/multi/manifests/sha256-" + digest.substr(7), "application/vnd.oci.image.index.v1+json", &body),
+              200) << arch;
+    json refs = json::parse(body);
+    ASSERT_EQ(refs["manifests"].size(), 2u) << body;
+    for (const json& entry : refs["manifests"]) {
+      if (entry["artifactType"] != "application/spdx+json") continue;
+      ASSERT_EQ(Get("/v2/sc/multi/manifests/" + entry["digest"].get<std::string>(),
+                    "application/vnd.oci.image.manifest.v1+json", &body), 200);
+      json m = json::parse(body);
+      EXPECT_EQ(m["subject"]["digest"], digest);
+      ASSERT_EQ(Get("/v2/sc/multi/blobs/" + m["layers"][0]["digest"].get<std::string>(), "*/*", &body), 200);
+      EXPECT_EQ(body, sbom_bytes) << arch;
+    }
+  }
+}
+
+// A base image with an SBOM of its own attached (here by hand, as `oras attach` would): the SBOM of
+// an image built on it adds the packages only that SBOM knows (a Go binary's module), while what the
+// layers' databases show is listed once, from the layers.
+TEST_F(BuildSupplyChainTest, TheBaseImagesOwnSbomAddsWhatTheLayersCannotShow) {
+  std::string base_ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nCOPY tool /usr/local/bin/tool\n"},
+                                        {"tool", "a static binary\n"}});
+  auto base = env_->Build(base_ctx, "--destination " + env_->Ref("sc/sbombase:1"));
+  ASSERT_EQ(base.rc, 0) << base.err;
+  auto img = env_->Read("sc/sbombase:1", false);
+  std::string doc = R"({"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "base",
+    "packages": [
+      {"name": "base", "SPDXID": "SPDXRef-Root", "versionInfo": "1",
+       "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:oci/base@x"}]},
+      {"name": "example.org/tool", "SPDXID": "SPDXRef-Go", "versionInfo": "v1.2.3",
+       "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:golang/example.org/tool@v1.2.3"}]},
+      {"name": "libfoo1", "SPDXID": "SPDXRef-Deb", "versionInfo": "1:2.3+dfsg-1",
+       "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:deb/debian/libfoo1@1%3A2.3%2Bdfsg-1?arch=amd64"}]}],
+    "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Root"}]})";
+  PushBlob("sc/sbombase", "{}");
+  PushBlob("sc/sbombase", doc);
+  json manifest = {{"schemaVersion", 2},
+                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                   {"artifactType", "application/spdx+json"},
+                   {"config", {{"mediaType", "application/vnd.oci.empty.v1+json"},
+                               {"digest", "sha256:" + Sha256Hex("{}")}, {"size", 2}}},
+                   {"layers", json::array({{{"mediaType", "application/spdx+json"},
+                                            {"digest", "sha256:" + Sha256Hex(doc)}, {"size", doc.size()}}})},
+                   {"subject", {{"mediaType", img.manifest["mediaType"]}, {"digest", img.digest},
+                                {"size", img.manifest_raw.size()}}}};
+  std::string mbytes = manifest.dump();
+  std::string mdigest = "sha256:" + Sha256Hex(mbytes);
+  PushManifest("sc/sbombase", mdigest, "application/vnd.oci.image.manifest.v1+json", mbytes);
+  json fallback = {{"schemaVersion", 2},
+                   {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                   {"manifests", json::array({{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                                               {"digest", mdigest}, {"size", mbytes.size()},
+                                               {"artifactType", "application/spdx+json"}}})}};
+  PushManifest("sc/sbombase", "sha256-" + img.digest.substr(7), "application/vnd.oci.image.index.v1+json",
+               fallback.dump());
+
+  std::string out = env_->NewDir("child-sbom");
+  std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/sc/sbombase:1\nCOPY status /var/lib/dpkg/status\n"},
+                                   {"status", kDpkgStatus}});
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("sc/sbomchild:1") + " --sbom=" + out + "/sbom.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("has its own SBOM (" + mdigest + "): 2 packages"), std::string::npos) << r.err;
+  json sbom = json::parse(ReadFile(out + "/sbom.json"));
+  std::vector<std::string> purls = Purls(sbom);
+  EXPECT_EQ(std::count(purls.begin(), purls.end(), "pkg:golang/example.org/tool@v1.2.3"), 1) << sbom.dump(1);
+  EXPECT_EQ(std::count(purls.begin(), purls.end(), "pkg:deb/debian/libfoo1@1%3A2.3%2Bdfsg-1?arch=amd64"), 1);
+  EXPECT_EQ(std::count(purls.begin(), purls.end(), "pkg:oci/base@x"), 0);
+  for (const json& p : sbom["packages"]) {
+    if (p["name"] == "example.org/tool") {
+      EXPECT_EQ(p["sourceInfo"], "the SBOM attached to " + env_->reg().host() + "/sc/sbombase@" + img.digest);
+    }
+    if (p["name"] == "libfoo1") EXPECT_EQ(p["sourceInfo"], "installed package database: /var/lib/dpkg/status");
+  }
+}
+
+// An image with an RPM database (rpmdb.sqlite, as dnf leaves it in Fedora and UBI 9 images, here
+// written by Debian's rpm): its packages are in the SBOM, named by the os-release ID.
+TEST_F(BuildSupplyChainTest, RpmPackagesFromTheSqliteDatabase) {
+  if (!testing::HaveRpm()) GTEST_SKIP() << "rpm and rpmbuild are not installed (scripts/setup.sh installs them)";
+  std::string fixture = env_->NewDir("rpm"), error;
+  std::string db = testing::MakeRpmDatabase(fixture, &error);
+  ASSERT_FALSE(db.empty()) << error;
+  std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nCOPY os-release /etc/os-release\n"
+                                                  "COPY rpmdb.sqlite /usr/lib/sysimage/rpm/rpmdb.sqlite\n"},
+                                   {"os-release", "NAME=Fedora Linux\nID=fedora\nVERSION_ID=40\n"},
+                                   {"rpmdb.sqlite", ReadFile(db)}});
+  std::string out = env_->NewDir("rpm-sbom");
+  auto r = env_->Build(ctx, "--destination " + env_->Ref("sc/rpm:1") + " --sbom=" + out + "/sbom.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("SBOM: 1 package from /usr/lib/sysimage/rpm/rpmdb.sqlite"), std::string::npos) << r.err;
+  json sbom = json::parse(ReadFile(out + "/sbom.json"));
+  EXPECT_EQ(Purls(sbom), (std::vector<std::string>{
+                             "pkg:oci/rpm@sha256%3A" + env_->Read("sc/rpm:1", false).digest.substr(7) +
+                                 "?repository_url=" + Encoded(env_->Ref("sc/rpm")),
+                             "pkg:rpm/fedora/kiln-hello@1.2.3-4?arch=noarch&epoch=2"}));
+  EXPECT_EQ(sbom["packages"][1]["versionInfo"], "2:1.2.3-4");
 }
 
 }  // namespace

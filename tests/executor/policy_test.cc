@@ -202,6 +202,40 @@ TEST(PolicyEvalTest, RequiredLabels) {
   EXPECT_TRUE(Check(p, "FROM scratch\nLABEL team=y\n", {"org.opencontainers.image.source"}).empty());
 }
 
+// No USER in the Dockerfile, or a required label it does not set: the image inherits them from its
+// base image, so the rules are decided on that image's config once it is resolved.
+TEST(PolicyEvalTest, UserAndLabelsInheritedFromTheBaseImageAreDecidedOnItsConfig) {
+  std::vector<Policy> ps = {MustParse("user: {require_non_root: true}\nlabels: {required: [team, tier]}\n")};
+  dockerfile::Plan plan = MustPlan("FROM example.org/base:1 AS b\nRUN x\nFROM b\nLABEL tier=web\n");
+  PlanVerdict v = EvaluatePlan(ps, plan, {});
+  EXPECT_TRUE(v.violations.empty()) << Rules(v.violations).size();
+  ASSERT_TRUE(v.inherited.has_value());
+  EXPECT_EQ(v.inherited->image, "example.org/base:1");
+  EXPECT_EQ(v.inherited->loc.line, 1);
+  ASSERT_EQ(v.inherited->rules.size(), 1u);
+  EXPECT_TRUE(v.inherited->rules[0].user);
+  EXPECT_EQ(v.inherited->rules[0].labels, (std::vector<std::string>{"team"}));
+
+  ContainerConfig nonroot;
+  nonroot.user = "65532:65532";
+  nonroot.labels["team"] = "platform";
+  EXPECT_TRUE(EvaluateInherited(ps, *v.inherited, nonroot, plan.source).empty());
+
+  ContainerConfig root;  // no USER: root
+  std::vector<Violation> bad = EvaluateInherited(ps, *v.inherited, root, plan.source);
+  EXPECT_EQ(Rules(bad), (std::vector<std::string>{"user.require_non_root@1:1", "labels.required@1:1"}));
+  EXPECT_NE(bad[0].message.find("the final stage and its base image set no USER"), std::string::npos) << bad[0].message;
+  root.user = "root";
+  EXPECT_EQ(Rules(EvaluateInherited(ps, *v.inherited, root, plan.source))[0], "user.require_non_root@1:1");
+
+  // A USER in the Dockerfile decides on the plan; FROM scratch inherits nothing.
+  EXPECT_FALSE(EvaluatePlan(ps, MustPlan("FROM example.org/base:1\nUSER 1000\nLABEL team=a tier=b\n"), {}).inherited);
+  PlanVerdict scratch = EvaluatePlan(ps, MustPlan("FROM scratch\n"), {});
+  EXPECT_FALSE(scratch.inherited);
+  EXPECT_EQ(Rules(scratch.violations),
+            (std::vector<std::string>{"user.require_non_root@1:1", "labels.required@1:1", "labels.required@1:1"}));
+}
+
 TEST(PolicyEvalTest, AddChecksumsAndMountTypes) {
   const char* p = "add: {require_checksum: true}\nmounts: {allow: [cache, secret]}\n";
   std::string df =
@@ -235,8 +269,8 @@ TEST(PolicyEvalTest, MessagesCarryFileLineColumnRuleAndCaret) {
 TEST(PolicyEvalTest, SeveralPoliciesAllApplyAndAreNamed) {
   std::vector<Policy> ps = {MustParse("bases: {forbid_tags: [latest]}\n"), MustParse("user: {require_non_root: true}\n")};
   ps[0].origin = "$KILN_POLICY (/etc/kiln/policy.yaml)";
-  PlanVerdict v = EvaluatePlan(ps, MustPlan("FROM busybox\n"), {});
-  EXPECT_EQ(Rules(v.violations), (std::vector<std::string>{"bases.forbid_tags@1:1", "user.require_non_root@1:1"}));
+  PlanVerdict v = EvaluatePlan(ps, MustPlan("FROM busybox\nUSER root\n"), {});
+  EXPECT_EQ(Rules(v.violations), (std::vector<std::string>{"bases.forbid_tags@1:1", "user.require_non_root@2:1"}));
   EXPECT_NE(v.violations[0].formatted.find("[$KILN_POLICY (/etc/kiln/policy.yaml)]"), std::string::npos);
   EXPECT_NE(v.violations[1].formatted.find("[policy.yaml]"), std::string::npos);
 }

@@ -96,3 +96,107 @@ TEST(ProvenanceTest, SecretLookingBuildArgsAreRedacted) {
 
 }  // namespace
 }  // namespace kiln::executor
+
+namespace kiln::executor {
+namespace {
+
+TEST(SpdxPackagesTest, PackagesWithPurlsExceptWhatTheDocumentDescribes) {
+  auto pkgs = ParseSpdxPackages(R"({"spdxVersion": "SPDX-2.2", "documentDescribes": ["SPDXRef-Img"], "packages": [
+      {"name": "img", "SPDXID": "SPDXRef-Img", "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:generic/img@1"}]},
+      {"name": "other-image", "SPDXID": "SPDXRef-O", "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:oci/x@sha256%3Aab"}]},
+      {"name": "no-purl", "SPDXID": "SPDXRef-N"},
+      {"name": "zlib", "SPDXID": "SPDXRef-Z", "versionInfo": "1.3",
+       "externalRefs": [{"referenceType": "cpe23Type", "referenceLocator": "cpe:2.3:a:zlib:zlib:1.3"},
+                        {"referenceType": "purl", "referenceLocator": "pkg:apk/alpine/zlib@1.3?arch=x86_64"}]}]})",
+                                "base SBOM");
+  ASSERT_TRUE(pkgs.ok()) << pkgs.status().ToString();
+  ASSERT_EQ(pkgs->size(), 1u);
+  EXPECT_EQ((*pkgs)[0].type, "apk");
+  EXPECT_EQ((*pkgs)[0].name, "zlib");
+  EXPECT_EQ((*pkgs)[0].version, "1.3");
+  EXPECT_EQ((*pkgs)[0].purl, "pkg:apk/alpine/zlib@1.3?arch=x86_64");
+  EXPECT_EQ((*pkgs)[0].source, "base SBOM");
+
+  EXPECT_FALSE(ParseSpdxPackages("{\"bomFormat\": \"CycloneDX\"}", "x").ok());
+  EXPECT_FALSE(ParseSpdxPackages("not json", "x").ok());
+  EXPECT_TRUE(ParseSpdxPackages("{\"spdxVersion\": \"SPDX-2.3\"}", "x")->empty());
+}
+
+}  // namespace
+}  // namespace kiln::executor
+
+#include "executor/image/rpm_db.h"
+#include "tests/testing/rpm_fixture.h"
+#include "tests/testing/temp_dir.h"
+
+namespace kiln::executor {
+namespace {
+
+// A header blob as rpm stores it: index count, data length, index entries, data.
+std::string RpmHeader(const std::vector<std::tuple<uint32_t, uint32_t, std::string>>& entries) {
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  std::string index, data;
+  for (const auto& [tag, type, value] : entries) {
+    index += be32(tag) + be32(type) + be32(static_cast<uint32_t>(data.size())) + be32(1);
+    data += value;
+  }
+  return be32(static_cast<uint32_t>(entries.size())) + be32(static_cast<uint32_t>(data.size())) + index + data;
+}
+
+TEST(RpmDbTest, HeaderFieldsMakeTheEpochVersionReleaseAndPurl) {
+  std::string epoch{"\0\0\0\3", 4};
+  std::string h = RpmHeader({{1000, 6, std::string("openssl-libs\0", 13)},
+                             {1003, 4, epoch},
+                             {1001, 6, std::string("3.0.7\0", 6)},
+                             {1002, 6, std::string("27.el9\0", 7)},
+                             {1022, 6, std::string("x86_64\0", 7)},
+                             {1014, 6, std::string("ASL 2.0\0", 8)}});
+  std::optional<Package> p = ParseRpmHeader(h, "/var/lib/rpm/rpmdb.sqlite", "redhat");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->name, "openssl-libs");
+  EXPECT_EQ(p->version, "3:3.0.7-27.el9");
+  EXPECT_EQ(p->arch, "x86_64");
+  EXPECT_EQ(p->license, "ASL 2.0");
+  EXPECT_EQ(p->purl, "pkg:rpm/redhat/openssl-libs@3.0.7-27.el9?arch=x86_64&epoch=3");
+
+  // Keys rpm trusts are not packages; truncated or lying headers are skipped, never read past.
+  EXPECT_FALSE(ParseRpmHeader(RpmHeader({{1000, 6, std::string("gpg-pubkey\0", 11)}, {1001, 6, std::string("1\0", 2)}}),
+                              "x", "fedora"));
+  EXPECT_FALSE(ParseRpmHeader(h.substr(0, h.size() - 3), "x", "fedora"));
+  std::string lying = h;
+  lying[3] = '\x7f';  // 127 index entries claimed
+  EXPECT_FALSE(ParseRpmHeader(lying, "x", "fedora"));
+  EXPECT_FALSE(ParseRpmHeader("", "x", "fedora"));
+  std::string unterminated = RpmHeader({{1000, 6, "no-nul"}, {1001, 6, std::string("1\0", 2)}});
+  unterminated.resize(unterminated.size() - 2);  // the name's string now runs off the data
+  EXPECT_FALSE(ParseRpmHeader(unterminated, "x", "fedora"));
+}
+
+// A database written by rpm itself (Debian's rpm 4.18, SQLite backend), holding one package built
+// by rpmbuild: read back from its bytes.
+TEST(RpmDbTest, ReadsADatabaseRpmWrote) {
+  if (!kiln::testing::HaveRpm()) {
+    GTEST_SKIP() << "rpm and rpmbuild are not installed (scripts/setup.sh installs Debian's rpm)";
+  }
+  kiln::testing::TempDir dir;
+  std::string out;
+  std::string path = kiln::testing::MakeRpmDatabase(dir.path(), &out);
+  ASSERT_FALSE(path.empty()) << out;
+  std::string db = kiln::testing::ReadFile(path);
+  auto pkgs = ParseRpmSqlite(db, "/var/lib/rpm/rpmdb.sqlite", "fedora");
+  ASSERT_TRUE(pkgs.ok()) << pkgs.status().ToString();
+  ASSERT_EQ(pkgs->size(), 1u);
+  EXPECT_EQ((*pkgs)[0].name, "kiln-hello");
+  EXPECT_EQ((*pkgs)[0].version, "2:1.2.3-4");
+  EXPECT_EQ((*pkgs)[0].license, "MIT");
+  EXPECT_EQ((*pkgs)[0].purl, "pkg:rpm/fedora/kiln-hello@1.2.3-4?arch=noarch&epoch=2");
+
+  EXPECT_EQ(ParseRpmSqlite("not a database at all, just some bytes", "/x", "fedora").status().code(),
+            ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kiln::executor
