@@ -5,7 +5,7 @@
 #
 #   deploy/build-image.sh [--kiln BIN] [--target release|debug] [--context-dir DIR] [--no-strip]
 #                         [--busybox BIN] [--credential-helper BIN]... [--no-credential-helpers]
-#                         [KILN-BUILD-FLAGS...]
+#                         [--qemu "MACHINE..."] [KILN-BUILD-FLAGS...]
 #
 #   --kiln BIN         the kiln binary to put in the image and to build with (default: kiln on PATH)
 #   --target T         release (default: /kaniko/executor only) or debug (adds busybox in /busybox
@@ -18,6 +18,11 @@
 #                      of Kaniko's image found on PATH: docker-credential-ecr-login (Debian package
 #                      amazon-ecr-credential-helper), docker-credential-gcr, docker-credential-acr-env
 #   --no-credential-helpers  put none in
+#   --qemu "MACHINE..." static qemu-user emulators to put in /kaniko/bin, by qemu's machine name
+#                      (aarch64, arm, ppc64le, s390x, riscv64; "" for none; about 12 MB each). kiln runs
+#                      RUN steps of a foreign --custom-platform through them under its ptrace tracer
+#                      when the node has no binfmt_misc handler (a default pod never has one).
+#                      Default: none (the image stays small); e.g. --qemu aarch64 for linux/arm64 builds.
 #
 # The binary's shared libraries (and each credential helper's) are the ones `ldd` lists, copied to
 # the same paths (plus the dynamic loader), so the image runs exactly the libraries kiln was linked
@@ -35,6 +40,7 @@ strip=true
 busybox=$(command -v busybox 2>/dev/null || true)
 helpers=
 helpers_given=false
+qemu_machines=
 
 die() { echo "build-image.sh: $*" >&2; exit 2; }
 
@@ -52,6 +58,8 @@ while [ $# -gt 0 ]; do
     --credential-helper) helpers="$helpers $2"; helpers_given=true; shift 2 ;;
     --credential-helper=*) helpers="$helpers ${1#*=}"; helpers_given=true; shift ;;
     --no-credential-helpers) helpers=; helpers_given=true; shift ;;
+    --qemu) qemu_machines=$2; shift 2 ;;
+    --qemu=*) qemu_machines=${1#*=}; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -140,6 +148,16 @@ for p in ssh-agent ssh-add; do
     chmod 0755 "$root/kaniko/bin/$p"
     copy_libs "$bin"
   fi
+done
+
+# Static qemu-user emulators (qemu-user-static) for RUN on a foreign platform without binfmt_misc:
+# kiln finds them on its PATH (/kaniko/bin). Only static ones work under kiln's tracer.
+for m in $qemu_machines; do
+  q=/usr/bin/qemu-$m-static
+  [ -x "$q" ] || die "--qemu $m: no $q (apt-get install qemu-user-static)"
+  if ldd "$q" 2>/dev/null | grep -q "=>"; then die "$q is dynamically linked; kiln's tracer needs a static qemu"; fi
+  cp "$q" "$root/kaniko/bin/qemu-$m-static"
+  chmod 0755 "$root/kaniko/bin/qemu-$m-static"
 done
 
 ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}

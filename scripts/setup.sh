@@ -20,6 +20,9 @@ TEST_PKGS=(
   groff-base man-db bsdextrautils tmux
   # RUN --mount=type=ssh tests: a test agent and key (ssh-agent, ssh-keygen, ssh-add).
   openssh-client
+  # RUN for a foreign platform without a binfmt_misc handler: static qemu-user under the ptrace tracer
+  # (tests/cmd/build_foreign_test.cc, whose arm64 programs scripts/foreign-debs.sh downloads).
+  qemu-user-static
   # --sbom tests: a real rpmdb.sqlite made by rpm and rpmbuild.
   rpm
   # Put into kiln's image by deploy/build-image.sh, as Kaniko's image has it (tests/deploy checks).

@@ -25,16 +25,24 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-// The stage's programs are built for the image's architecture: on another machine they run only
-// through a registered emulator. Said once per stage, before the first RUN starts.
+// The stage's programs are built for the image's architecture: on another machine they run through
+// an emulator (foreign_exec.h decides which way). Said once per stage, before the first RUN starts.
 Status StageBuild::CheckArchitecture() {
-  if (foreign_checked_) return OkStatus();
+  if (foreign_checked_) return foreign_status_;
   foreign_checked_ = true;
   Platform want = image_.config.platform();
   if (want.architecture.empty()) return OkStatus();
-  sandbox::ForeignExec exec = sandbox::ProbeForeignExec(want, Platform::Host());
-  if (exec.emulated) svc_.log->Info("RUN steps for " + want.ToString() + " run " + exec.how);
-  if (!exec.native && !exec.emulated) return FailedPrecondition(exec.problem);
+  Platform host = Platform::Host();
+  sandbox::ForeignExecEnv where;
+  where.qemu_dirs = svc_.qemu_dirs;
+  sandbox::ForeignExec exec = sandbox::ProbeForeignExec(want, host, where);
+  if (exec.way == sandbox::ForeignExec::Way::kNone) {
+    foreign_status_ = FailedPrecondition(exec.problem);
+    return foreign_status_;
+  }
+  // This machine's own architecture goes without saying.
+  if (want.architecture != host.architecture) svc_.log->Info(exec.how);
+  if (exec.way == sandbox::ForeignExec::Way::kQemuTraced) emulation_ = {exec.machine, exec.qemu};
   return OkStatus();
 }
 
@@ -81,6 +89,7 @@ Status StageBuild::Run(size_t index, const Instruction& inst, const RunInst& run
   sandbox::RunSpec spec;
   spec.rootfs = rootfs_;
   spec.argv = argv;
+  spec.emulation = emulation_;
   KILN_ASSIGN_OR_RETURN(ResolvedUser user, CurrentUser());
   spec.uid = user.uid;
   spec.gid = user.gid;

@@ -129,6 +129,8 @@ class StageBuild {
   std::optional<snapshot::Snapshotter> snap_;
   bool snap_stale_ = true;
   bool foreign_checked_ = false;  // RUN for another architecture: emulation looked for once
+  Status foreign_status_;         // ... and why it is missing (every RUN of the stage fails so)
+  sandbox::RunSpec::Emulation emulation_;  // ... and qemu under the ptrace tracer when that is the way
   size_t materialized_ = 0;  // how many of image_.layers the rootfs reflects
   StepCache cache_;          // the layer cache: the key chain, the step waiting to be stored after a miss
   int steps_ = 0;

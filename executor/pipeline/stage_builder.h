@@ -71,6 +71,9 @@ struct BuildServices {
   /// Creates the RUN sandbox on first use (a build without RUN never needs one).
   std::function<Result<sandbox::CommandRunner*>()> runner;
   UrlFetcher* url_fetcher = nullptr;
+  /// Where RUN for another architecture looks for a static qemu-user binary when binfmt_misc has no
+  /// handler (sandbox::ForeignExecEnv::qemu_dirs): kiln's PATH, then /usr/bin and /usr/local/bin.
+  std::vector<std::string> qemu_dirs{"/usr/bin", "/usr/local/bin"};
   std::string work_dir;  ///< per-build directory for rootfs trees
   bool single_snapshot = false;  ///< --single-snapshot: one layer for the whole target stage
   std::vector<std::string> ignore_paths;  ///< --ignore-path: left out of RUN snapshots

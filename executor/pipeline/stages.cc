@@ -5,6 +5,7 @@
 #include <atomic>
 #include <ctime>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "executor/cache/cache_dir.h"
@@ -190,6 +191,15 @@ Result<BuiltImage> BuildStages(PreparedBuild& build, const BuildOptions& options
     svc.url_fetcher = owned_fetcher.get();
   }
   svc.uploads = uploads;
+  if (auto path = options.environ.find("PATH"); path != options.environ.end()) {
+    std::vector<std::string> dirs;
+    std::stringstream in(path->second);
+    for (std::string dir; std::getline(in, dir, ':');) {
+      if (!dir.empty() && dir[0] == '/') dirs.push_back(dir);
+    }
+    dirs.insert(dirs.end(), svc.qemu_dirs.begin(), svc.qemu_dirs.end());
+    svc.qemu_dirs = std::move(dirs);
+  }
   svc.git = deps.git ? deps.git : CliGitRunnerFactory(options.environ);
   svc.git_commit_mtime = options.source_date_epoch.has_value();
   svc.git_allow_file = options.environ.count("KILN_ALLOW_FILE_GIT") && options.environ.at("KILN_ALLOW_FILE_GIT") == "1";

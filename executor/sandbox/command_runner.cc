@@ -73,6 +73,9 @@ Status ValidateRunSpec(const RunSpec& spec) {
       }
     }
   }
+  if (!spec.emulation.machine.empty() && (spec.emulation.qemu.empty() || spec.emulation.qemu[0] != '/')) {
+    return InvalidArgument("RUN for " + spec.emulation.machine + ": the qemu-user binary must be an absolute host path");
+  }
   return OkStatus();
 }
 

@@ -77,6 +77,16 @@ struct RunSpec {
   std::string hostname;
   /// RUN --mount: what the step sees at each target (see StepMount).
   std::vector<StepMount> mounts;
+  /// Programs built for another machine, run through qemu-user when binfmt_misc has no handler for
+  /// them (foreign_exec.h, ForeignExec::Way::kQemuTraced): every exec of an ELF for `machine` (qemu's
+  /// name, "aarch64") runs `qemu`, the absolute host path of a static qemu-user binary, on it. Only the
+  /// ptrace tier's tracer can put qemu in front of each exec, so LinuxCommandRunner runs such a step in
+  /// that tier whatever tier it picked for others (see there). Empty `machine`: no emulation.
+  struct Emulation {
+    std::string machine;
+    std::string qemu;
+  };
+  Emulation emulation;
   /// Receives the step's combined stdout and stderr as it is produced, in arbitrary chunks. Not owned;
   /// not closed by the runner; nullptr discards the output. Called only from the thread inside Run().
   Writer* output = nullptr;

@@ -36,6 +36,7 @@ std::optional<ExecTarget> InspectExecutable(const std::string& host_path) {
     ::close(fd);
     return t;
   }
+  if (n > 0) t.machine = ElfMachineName(reinterpret_cast<const unsigned char*>(head), static_cast<size_t>(n));
   if (n >= static_cast<ssize_t>(sizeof(Elf64_Ehdr)) && std::memcmp(head, ELFMAG, SELFMAG) == 0 &&
       head[EI_CLASS] == ELFCLASS64) {
     Elf64_Ehdr eh;
@@ -53,6 +54,37 @@ std::optional<ExecTarget> InspectExecutable(const std::string& host_path) {
   }
   ::close(fd);
   return t;
+}
+
+std::string ElfMachineName(const unsigned char* head, size_t size) {
+  if (size < 20 || std::memcmp(head, ELFMAG, SELFMAG) != 0) return "";
+  const bool is64 = head[EI_CLASS] == ELFCLASS64, le = head[EI_DATA] == ELFDATA2LSB;
+  if (!is64 && head[EI_CLASS] != ELFCLASS32) return "";
+  if (!le && head[EI_DATA] != ELFDATA2MSB) return "";
+  // e_machine sits at offset 18 in both classes, in the file's byte order.
+  unsigned machine = le ? head[18] | (head[19] << 8) : (head[18] << 8) | head[19];
+  switch (machine) {
+    case EM_X86_64: return "x86_64";
+    case EM_386: return "i386";
+    case EM_AARCH64: return le ? "aarch64" : "aarch64_be";
+    case EM_ARM: return le ? "arm" : "armeb";
+    case EM_PPC64: return le ? "ppc64le" : "ppc64";
+    case EM_PPC: return "ppc";
+    case EM_S390: return is64 ? "s390x" : "";
+    case EM_RISCV: return is64 ? "riscv64" : "riscv32";
+    case EM_MIPS: return is64 ? (le ? "mips64el" : "mips64") : (le ? "mipsel" : "mips");
+    case EM_LOONGARCH: return is64 ? "loongarch64" : "";
+    default: return "";
+  }
+}
+
+std::vector<ArgvSlot> EmulatedArgv(const std::string& qemu, const std::string& program, size_t guest_argc) {
+  std::string path = program.empty() || program[0] == '/' ? program : "./" + program;
+  std::vector<ArgvSlot> out = {{qemu}, {"-L"}, {"/"}, {"-0"}};
+  out.push_back(guest_argc > 0 ? ArgvSlot{"", 0} : ArgvSlot{program});
+  out.push_back({path});
+  for (size_t i = 1; i < guest_argc; ++i) out.push_back({"", static_cast<int>(i)});
+  return out;
 }
 
 }  // namespace kiln::sandbox::internal

@@ -1,16 +1,17 @@
 #include "executor/sandbox/foreign_exec.h"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 #include <vector>
 
-namespace kiln::sandbox {
-namespace {
+#include "executor/sandbox/exec_target.h"
 
-// qemu's name for an OCI architecture ("" when qemu has none).
-std::string QemuArch(const Platform& p) {
+namespace kiln::sandbox {
+
+std::string QemuMachine(const Platform& p) {
   const std::string& a = p.architecture;
   if (a == "amd64") return "x86_64";
   if (a == "386") return "i386";
@@ -20,8 +21,12 @@ std::string QemuArch(const Platform& p) {
   if (a == "s390x") return "s390x";
   if (a == "riscv64") return "riscv64";
   if (a == "mips64le") return "mips64el";
+  if (a == "mips64") return "mips64";
+  if (a == "loong64") return "loongarch64";
   return "";
 }
+
+namespace {
 
 // Architectures a host runs without emulation: its own, and 32-bit x86 on amd64 / 32-bit ARM on
 // arm64 hardware that keeps AArch32 (assumed, as Docker does for linux/arm on arm64).
@@ -50,17 +55,36 @@ Handler ReadHandler(const std::string& path) {
   return h;
 }
 
+// A static qemu-user binary for `machine` in `dirs`; `dynamic` gets the first one that is not static.
+std::string FindStaticQemu(const std::string& machine, const std::vector<std::string>& dirs, std::string* dynamic) {
+  for (const char* suffix : {"-static", ""}) {
+    for (const std::string& dir : dirs) {
+      if (dir.empty() || dir[0] != '/') continue;  // a relative PATH entry would depend on the cwd
+      std::string path = dir + "/qemu-" + machine + suffix;
+      if (::access(path.c_str(), X_OK) != 0) continue;
+      std::optional<internal::ExecTarget> t = internal::InspectExecutable(path);
+      if (!t || t->script || t->machine.empty()) continue;
+      if (t->interpreter.empty()) return path;
+      if (dynamic->empty()) *dynamic = path;
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
-ForeignExec ProbeForeignExec(const Platform& target, const Platform& host, const std::string& binfmt_dir) {
+ForeignExec ProbeForeignExec(const Platform& target, const Platform& host, const ForeignExecEnv& env) {
+  using Way = ForeignExec::Way;
   ForeignExec out;
+  const std::string plat = target.ToString();
   if (RunsNatively(target, host)) {
-    out.native = true;
-    out.how = "natively";
+    out.way = Way::kNative;
+    out.how = "RUN for " + plat + ": natively";
     return out;
   }
-  std::string qemu = QemuArch(target);
-  std::string wanted = "qemu-" + qemu;
+  const std::string qemu = QemuMachine(target);
+  const std::string wanted = "qemu-" + qemu;
+  const std::string& binfmt_dir = env.binfmt_dir;
   std::string without_f;
   if (!qemu.empty()) {
     if (DIR* d = ::opendir(binfmt_dir.c_str())) {
@@ -77,27 +101,45 @@ ForeignExec ProbeForeignExec(const Platform& target, const Platform& host, const
           without_f = h.interpreter;
           continue;
         }
-        out.emulated = true;
-        out.how = "through " + h.interpreter + " (binfmt_misc, F flag)";
+        out.way = Way::kBinfmt;
+        out.how = "RUN for " + plat + ": through " + h.interpreter + " (binfmt_misc, F flag)";
         break;
       }
       ::closedir(d);
     }
   }
-  if (out.emulated) return out;
-  std::string plat = target.ToString();
+  if (out.way == Way::kBinfmt) return out;
   if (qemu.empty()) {
     out.problem = "RUN for " + plat + " cannot run on this " + host.ToString() + " machine: qemu has no emulator for " +
                   target.architecture;
-  } else if (!without_f.empty()) {
+    return out;
+  }
+  std::string dynamic;
+  std::string found = FindStaticQemu(qemu, env.qemu_dirs, &dynamic);
+  const std::string why_not_binfmt = without_f.empty()
+                                         ? "binfmt_misc has no handler"
+                                         : "binfmt_misc's handler " + without_f + " lacks the F flag";
+  if (!found.empty()) {
+    out.way = Way::kQemuTraced;
+    out.machine = qemu;
+    out.qemu = found;
+    out.how = "RUN for " + plat + ": through " + found + " under the ptrace tracer (" + why_not_binfmt + ")";
+    return out;
+  }
+  std::string install = "install a static " + wanted + " (Debian and Ubuntu: `apt-get install qemu-user-static`; " +
+                        "kiln looks in its PATH, /usr/bin and /usr/local/bin) and kiln runs the steps through it " +
+                        "under its ptrace tracer";
+  if (!dynamic.empty()) install += " (" + dynamic + " is dynamically linked, which the tracer cannot run)";
+  if (!without_f.empty()) {
     out.problem = "RUN for " + plat + " needs emulation, and the binfmt_misc handler " + without_f +
                   " is registered without the F flag, so it cannot start inside the build's root; register it with "
-                  "F (e.g. `update-binfmts` from qemu-user-static 7+, or the tonistiigi/binfmt image)";
+                  "F (e.g. `update-binfmts` from qemu-user-static 7+, or the tonistiigi/binfmt image), or " + install;
   } else {
     out.problem = "RUN for " + plat + " needs emulation on this " + host.ToString() + " machine, and no " + wanted +
-                  " handler is registered in binfmt_misc (" + binfmt_dir + "). Register qemu-user-static on the node "
-                  "(a pod cannot), build this platform on a runner of its architecture and merge with `kiln index "
-                  "create`, or keep RUN out of the stages built for it (FROM --platform=$BUILDPLATFORM)";
+                  " handler is registered in binfmt_misc (" + binfmt_dir + "): " + install + ", register " +
+                  "qemu-user-static on the node (a pod cannot), build this platform on a runner of its architecture "
+                  "and merge with `kiln index create`, or keep RUN out of the stages built for it "
+                  "(FROM --platform=$BUILDPLATFORM)";
   }
   return out;
 }

@@ -351,10 +351,12 @@ Result<std::unique_ptr<LinuxCommandRunner>> LinuxCommandRunner::Create(LinuxComm
       tier = SandboxTier::kInPlace;
       break;
   }
-  if (tier == SandboxTier::kPtrace) {
+  if (tier == SandboxTier::kPtrace || d.ptrace) {  // the ptrace tier may also run emulated steps
     std::string self = options.tracer_binary.empty() ? "/proc/self/exe" : options.tracer_binary;
     options.tracer_binary = RealPath(self);
-    if (options.tracer_binary.empty()) return NotFound("the ptrace RUN sandbox: cannot find kiln's own binary (" + self + ")");
+    if (options.tracer_binary.empty() && tier == SandboxTier::kPtrace) {
+      return NotFound("the ptrace RUN sandbox: cannot find kiln's own binary (" + self + ")");
+    }
   }
   if (options.scratch_dir.empty()) {
     const char* t = ::getenv("TMPDIR");
@@ -386,11 +388,15 @@ std::string LinuxCommandRunner::DescribeTier() const {
 
 Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   KILN_RETURN_IF_ERROR(ValidateRunSpec(spec));
+  SandboxTier tier = tier_;
+  if (!spec.emulation.machine.empty()) {
+    KILN_ASSIGN_OR_RETURN(tier, EmulationTier(spec));
+  }
   PlanStorage st;
   internal::ChildPlan plan;
-  plan.tier = static_cast<int>(tier_);
+  plan.tier = static_cast<int>(tier);
 
-  if (tier_ == SandboxTier::kInPlace) {
+  if (tier == SandboxTier::kInPlace) {
     if (spec.rootfs != "/") return InvalidArgument("RUN: the in-place sandbox runs only in \"/\", not " + spec.rootfs);
     st.rootfs = "/";
   } else {
@@ -420,7 +426,7 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
 
   // Who the step runs as, and whether this tier can make it so.
   st.groups = spec.supplementary_groups;
-  switch (tier_) {
+  switch (tier) {
     case SandboxTier::kUserNamespace: {
       const IdMapPlan& m = detection_.id_mapping;
       const IdMapPlan& shown = options_.build_namespace ? *options_.build_namespace : m;
@@ -462,12 +468,12 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
       plan.drop_sys_chroot = detection_.can_drop_sys_chroot;
       break;
     case SandboxTier::kPtrace:
-      KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier_));
+      KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier));
       plan.change_ids = false;
       break;
     case SandboxTier::kInPlace:
       if (::geteuid() != 0) {
-        KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier_));
+        KILN_RETURN_IF_ERROR(RequireKilnsOwnIds(spec, tier));
         plan.change_ids = false;
       }
       break;
@@ -475,17 +481,21 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   plan.uid = spec.uid;
   plan.gid = spec.gid;
   plan.net_none = spec.network == NetworkMode::kNone;
-  if (plan.net_none && tier_ != SandboxTier::kUserNamespace) {
+  if (plan.net_none && tier != SandboxTier::kUserNamespace) {
     return Unsupported("RUN --network=none needs the rootless (user namespace) sandbox; this one is " +
-                       std::string(SandboxTierName(tier_)));
+                       std::string(SandboxTierName(tier)));
   }
-  if (tier_ == SandboxTier::kUserNamespace) st.hostname = spec.hostname;
+  if (tier == SandboxTier::kUserNamespace) st.hostname = spec.hostname;
   st.workdir = spec.workdir;
   st.env = spec.env;
-  if (tier_ == SandboxTier::kPtrace) {
+  if (tier == SandboxTier::kPtrace) {
     // The step child execs the tracer, which looks up and starts the command under the rootfs.
     // argv[0] "kiln": installed as /kaniko/executor, kiln would read its arguments as Kaniko's.
-    st.argv = {"kiln", "sandbox-trace", "3", st.rootfs, spec.workdir};
+    st.argv = {"kiln", "sandbox-trace"};
+    if (!spec.emulation.machine.empty()) {
+      st.argv.push_back("--emulate=" + spec.emulation.machine + "=" + spec.emulation.qemu);
+    }
+    st.argv.insert(st.argv.end(), {"3", st.rootfs, spec.workdir});
     st.argv.insert(st.argv.end(), spec.argv.begin(), spec.argv.end());
     st.candidates = {options_.tracer_binary};
     st.workdir = "/";
@@ -494,14 +504,14 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     st.candidates = ExecCandidates(spec.argv[0], spec.env);
   }
 
-  if (!spec.mounts.empty() && tier_ == SandboxTier::kInPlace) {
+  if (!spec.mounts.empty() && tier == SandboxTier::kInPlace) {
     return Unsupported("RUN --mount is not available in the in-place sandbox");
   }
   // The ptrace tier does not translate socket addresses: a step's connect() reaches the host's path.
   // A socket mounted there (the ssh agent relay) is therefore named to the step by its host path in
   // the variables that name its target (SSH_AUTH_SOCK), once staging has put it in the rootfs.
   std::vector<size_t> ptrace_sockets;
-  if (tier_ == SandboxTier::kPtrace) {
+  if (tier == SandboxTier::kPtrace) {
     for (size_t i = 0; i < spec.mounts.size(); ++i) {
       struct stat ss;
       if (::stat(spec.mounts[i].source.c_str(), &ss) == 0 && S_ISSOCK(ss.st_mode)) ptrace_sockets.push_back(i);
@@ -514,20 +524,20 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   std::unique_ptr<RootfsTouches> touches;
   ScratchDir scratch;
   std::unique_ptr<internal::MountStaging> staging;
-  if (tier_ != SandboxTier::kInPlace) {
+  if (tier != SandboxTier::kInPlace) {
     KILN_ASSIGN_OR_RETURN(touches, RootfsTouches::Open(st.rootfs));
     UniqueFd root_fd(::open(st.rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_fd.valid()) return ErrnoStatus("opening the rootfs " + st.rootfs, errno);
     HostNetworkFiles files = ReadHostNetworkFiles(options_, st.hostname);
-    if (tier_ == SandboxTier::kUserNamespace || !spec.mounts.empty()) {
+    if (tier == SandboxTier::kUserNamespace || !spec.mounts.empty()) {
       KILN_RETURN_IF_ERROR(scratch.Create(options_.scratch_dir));
     }
-    if (tier_ == SandboxTier::kUserNamespace) {
+    if (tier == SandboxTier::kUserNamespace) {
       KILN_RETURN_IF_ERROR(PrepareUserNamespaceRootfs(files, scratch.path(), *touches, &st));
       KILN_RETURN_IF_ERROR(PrepareStepMounts(spec.mounts, root_fd.get(), scratch.path(), *touches, &st));
     } else {
       // Tier 3 sees the host's /dev through the tracer: no device nodes needed.
-      bool mknod = tier_ == SandboxTier::kChroot && detection_.can_mknod;
+      bool mknod = tier == SandboxTier::kChroot && detection_.can_mknod;
       KILN_RETURN_IF_ERROR(PrepareChrootRootfs(files, mknod, *touches));
       if (!spec.mounts.empty()) {
         staging = std::make_unique<internal::MountStaging>(std::move(root_fd), scratch.path(), ::geteuid() == 0);
@@ -563,7 +573,7 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
   if (!status) return InternalError("RUN: the sandbox's supervisor ended without reporting the step's exit status");
   RunResult r;
   r.duration = l.duration;
-  r.creator_ids_not_on_disk = tier_ == SandboxTier::kPtrace;
+  r.creator_ids_not_on_disk = tier == SandboxTier::kPtrace;
   if (WIFSIGNALED(*status)) {
     r.signal = WTERMSIG(*status);
     r.exit_code = 128 + r.signal;
@@ -571,7 +581,7 @@ Result<RunResult> LinuxCommandRunner::Run(const RunSpec& spec) {
     r.exit_code = WEXITSTATUS(*status);
   }
   const IdMapPlan& ids = options_.build_namespace ? *options_.build_namespace : detection_.id_mapping;
-  if (r.exit_code != 0 && tier_ == SandboxTier::kUserNamespace && ids.kind == IdMapPlan::Kind::kSingle) {
+  if (r.exit_code != 0 && tier == SandboxTier::kUserNamespace && ids.kind == IdMapPlan::Kind::kSingle) {
     // The usual cause of a failing step here (chown, useradd, apt's _apt user), said in the error.
     r.failure_hint = "this sandbox maps only root, " + ids.Describe() +
                      ": chown to any other id fails with \"Invalid argument\" and steps run only as root; add ranges "

@@ -62,6 +62,9 @@ class LinuxCommandRunner : public CommandRunner {
   static Result<std::unique_ptr<LinuxCommandRunner>> Create(LinuxCommandRunnerOptions options = {});
 
   /// Runs `spec` in the chosen tier. Tier 4 requires spec.rootfs == "/"; tiers 1 to 3 refuse "/".
+  /// A spec with an Emulation runs in the ptrace tier (its tracer puts qemu in front of each foreign
+  /// exec) when the tier was picked automatically and ptrace works here; it then runs only as kiln's
+  /// own uid and gid. Fails with kFailedPrecondition when a tier was forced or ptrace is unusable.
   /// Thread-safe in tiers 1 to 3: Runs in different rootfs directories may overlap (parallel stages;
   /// the forked child makes only raw system calls and closes what other threads had open).
   Result<RunResult> Run(const RunSpec& spec) override;
@@ -75,6 +78,9 @@ class LinuxCommandRunner : public CommandRunner {
  private:
   LinuxCommandRunner(LinuxCommandRunnerOptions options, TierDetection detection, SandboxTier tier)
       : options_(std::move(options)), detection_(std::move(detection)), tier_(tier) {}
+
+  // The tier a step with an Emulation runs in (see Run), or why it cannot run.
+  Result<SandboxTier> EmulationTier(const RunSpec& spec) const;
 
   LinuxCommandRunnerOptions options_;
   TierDetection detection_;

@@ -1,5 +1,6 @@
 // The tracer's execve rewriting: the program, #! interpreters and the image's own dynamic loader are
-// looked up inside the rootfs, and the argument vector is rebuilt in the step's scratch area.
+// looked up inside the rootfs, another machine's program is handed to its qemu-user emulator, and the
+// argument vector is rebuilt in the step's scratch area.
 #include "executor/sandbox/ptrace_loop.h"
 
 #if defined(__x86_64__)
@@ -74,6 +75,21 @@ bool Tracer::HandleExecve(pid_t tid, ThreadState& t, user_regs_struct& regs, Scr
     // non-executable file fails with EACCES rather than run through an interpreter.
     if (::access(host.host.c_str(), X_OK) != 0) break;
     std::optional<internal::ExecTarget> target = internal::InspectExecutable(host.host);
+    auto emulator = target && !target->script ? emulators_.find(target->machine) : emulators_.end();
+    if (emulator != emulators_.end()) {
+      // Another machine's program (static or dynamic: qemu loads its PT_INTERP itself, through us).
+      if (!rewritten) {
+        if (!load_args()) break;
+        rewritten = true;
+      }
+      std::vector<ArgvEntry> next;
+      for (const ArgvSlot& slot : EmulatedArgv(emulator->second, prog, args.size())) {
+        next.push_back(slot.from_guest >= 0 ? args[static_cast<size_t>(slot.from_guest)] : ArgvEntry{0, slot.text});
+      }
+      args = std::move(next);
+      host.host = emulator->second;  // the one host path an exec may name: not translated
+      break;
+    }
     if (!target || target->interpreter.empty()) break;  // static, unknown or unreadable: the kernel runs it
     if (!rewritten) {
       if (!load_args()) break;

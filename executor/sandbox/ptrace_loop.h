@@ -10,6 +10,7 @@
 #include <sys/user.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -36,7 +37,9 @@ struct ThreadState {
 
 class Tracer {
  public:
-  Tracer(PathTranslator translator, pid_t first) : tr_(std::move(translator)), first_(first) {
+  // `emulators`: TraceSpec::emulators.
+  Tracer(PathTranslator translator, pid_t first, std::map<std::string, std::string> emulators = {})
+      : tr_(std::move(translator)), first_(first), emulators_(std::move(emulators)) {
     started_.insert(first);
     // Only the step's own processes are open to it under /proc (see PathTranslator::SetOwnProcess).
     tr_.SetOwnProcess([this](std::string_view pid) {
@@ -71,6 +74,7 @@ class Tracer {
 
   PathTranslator tr_;
   pid_t first_;
+  std::map<std::string, std::string> emulators_;  // ELF machine → host path of a static qemu-user
   std::unordered_map<pid_t, ThreadState> threads_;
   std::unordered_map<pid_t, std::string> exe_;  // tgid → guest path of the program it runs
   std::unordered_set<pid_t> started_;            // processes and threads past their first stop

@@ -118,7 +118,7 @@ Result<int> RunTraced(const TraceSpec& spec) {
     ::kill(child, SIGKILL);
     return ErrnoStatus("ptrace sandbox: PTRACE_SETOPTIONS", err);
   }
-  Tracer tracer(PathTranslator(spec.rootfs, {"/proc", "/dev", "/sys"}), child);
+  Tracer tracer(PathTranslator(spec.rootfs, {"/proc", "/dev", "/sys"}), child, spec.emulators);
   ::ptrace(PTRACE_CONT, child, nullptr, nullptr);
   return tracer.Loop();
 }

@@ -18,6 +18,7 @@
 // anything else that uid can); it gives cooperating build steps the rootfs as their "/". x86_64 only.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct TraceSpec {
   std::string workdir = "/";       // guest path; must exist in the rootfs
   std::vector<std::string> argv;   // argv[0] without '/' is looked up in $PATH inside the rootfs
   int report_fd = -1;              // the sandbox's report pipe (child.h records), or -1
+  // ELF machine by qemu's name ("aarch64") → absolute host path of a static qemu-user binary that
+  // runs it. Only foreign machines belong here; an ELF of a machine not listed goes to the kernel.
+  std::map<std::string, std::string> emulators;
   // The environment is the calling process's own (the sandbox execs the tracer with the step's).
 };
 

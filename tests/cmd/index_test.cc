@@ -195,7 +195,9 @@ TEST_F(IndexCreateTest, RunForAnotherArchitectureNeedsAnEmulator) {
   sandbox::ForeignExec exec = sandbox::ProbeForeignExec(*Platform::Parse(other), host);
   std::string ctx = env_->Context({{"Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\nRUN [\"/bin/true\"]\n"}, {"a.txt", "a"}});
   auto r = env_->Build(ctx, "--no-push --custom-platform " + other);
-  if (exec.emulated) GTEST_SKIP() << "this machine emulates " << other << " (" << exec.how << "): nothing to refuse";
+  if (exec.way != sandbox::ForeignExec::Way::kNone) {
+    GTEST_SKIP() << exec.how << ": nothing to refuse (build_foreign_test runs RUN through qemu)";
+  }
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("Dockerfile:3"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("needs emulation"), std::string::npos) << r.err;

@@ -61,10 +61,11 @@ void MkdirMode(const std::string& path, mode_t mode, int uid = 0, int gid = 0) {
 }
 
 // The busybox tree described in the header.
-void MakeBusyboxTree(const std::string& root) {
+// `busybox`: the binary put at /bin/busybox (the applet list is always the host's busybox's).
+void MakeBusyboxTree(const std::string& root, const std::string& busybox = "/bin/busybox") {
   MkdirMode(root, 0755);
   MkdirMode(root + "/bin", 0755);
-  WriteFile(root + "/bin/busybox", ReadFile("/bin/busybox"), 0755);
+  WriteFile(root + "/bin/busybox", ReadFile(busybox), 0755);
   std::istringstream applets(Must("/bin/busybox --list-full"));
   for (std::string line; std::getline(applets, line);) {
     if (line.empty() || line == "bin/busybox") continue;
@@ -121,6 +122,68 @@ const std::string& BusyboxLayout(const std::string& kiln) {
     MakeBusyboxTree(tree);
     std::string dir = Cache().Sub("busybox.oci");
     Pack(kiln, tree, dir + ":latest");
+    return dir;
+  }();
+  return layout;
+}
+
+namespace {
+
+// scripts/foreign-debs.sh DIR arm64 PACKAGES, once per process; "" with `problem` when it fails.
+std::string ForeignDebs(const std::string& name, const std::string& packages, std::string* problem) {
+  std::string dir = Cache().Sub(name), log;
+  int rc = RunShell(Quote(std::string(KILN_TESTING_DIR) + "/../../scripts/foreign-debs.sh") + " " + Quote(dir) +
+                        " arm64 " + packages,
+                    &log);
+  if (rc == 0) return dir;
+  *problem = "Debian's " + packages + " for arm64 could not be had (scripts/foreign-debs.sh exited " +
+             std::to_string(rc) + "): " + log;
+  return "";
+}
+
+}  // namespace
+
+std::string Arm64Busybox(std::string* why) {
+  static std::string problem;
+  static const std::string path = [] {
+    std::string dir = ForeignDebs("debs-busybox-arm64", "busybox-static", &problem);
+    return dir.empty() ? dir : dir + "/bin/busybox";
+  }();
+  if (why != nullptr) *why = problem;
+  return path;
+}
+
+std::string Arm64DebianUserland(std::string* why) {
+  static std::string problem;
+  static const std::string root = [] {
+    std::string dir = ForeignDebs("debs-userland-arm64",
+                                  "libc6 dash coreutils libacl1 libattr1 libgmp10 libselinux1 libpcre2-8-0 libcap2",
+                                  &problem);
+    if (!dir.empty()) {
+      ::symlink("dash", (dir + "/bin/sh").c_str());
+      std::filesystem::create_directories(dir + "/tmp");
+    }
+    return dir;
+  }();
+  if (why != nullptr) *why = problem;
+  return root;
+}
+
+std::string QemuAarch64() {
+  for (const char* p : {"/usr/bin/qemu-aarch64-static", "/usr/local/bin/qemu-aarch64-static"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+const std::string& Arm64BusyboxLayout(const std::string& kiln) {
+  static const std::string layout = [&] {
+    std::string why, busybox = Arm64Busybox(&why);
+    if (busybox.empty()) Die(why);
+    std::string tree = Cache().Sub("busybox-arm64-tree");
+    MakeBusyboxTree(tree, busybox);
+    std::string dir = Cache().Sub("busybox-arm64.oci");
+    Pack(kiln, tree, dir + ":latest", "linux/arm64");
     return dir;
   }();
   return layout;

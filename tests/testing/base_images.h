@@ -4,6 +4,7 @@
 // The bases are real root filesystems packed by `kiln pack` into OCI layouts (built once per test
 // process, then cached) and pushed into a harness registry by skopeo:
 //   busybox: Debian's static /bin/busybox with every applet as a symlink (busybox --list-full),
+//            (arm64: the same tree around Debian's arm64 busybox-static, for RUN through qemu-user)
 //            /etc/passwd and /etc/group (root, nobody, app 1000:1000 with supplementary group
 //            staff 50 and devs 2000), /tmp 1777, /root 0700, /home/app owned by app.
 //   multi:   an image index (written by hand) of two images: the host's platform (busybox plus
@@ -43,6 +44,18 @@ const std::string& MultiPlatformLayout(const std::string& kiln);
 /// "os/arch[/variant]" of the index's two images; native is this machine's.
 std::string NativePlatform();
 std::string ForeignPlatform();
+/// Debian's busybox-static built for arm64 (scripts/foreign-debs.sh: downloaded from Debian's
+/// mirror once, cached in $KILN_CACHE_DIR), unpacked into this process's scratch area. "" when it
+/// cannot be had, with the reason in `*why`.
+std::string Arm64Busybox(std::string* why);
+/// A directory holding Debian's arm64 dash (as /bin/sh), coreutils and the libraries they load
+/// (libc6 and the rest), the dynamically linked programs of a real image; "" with `*why` otherwise.
+std::string Arm64DebianUserland(std::string* why);
+/// A static qemu-user for aarch64 on this machine (Debian's qemu-user-static), or "".
+std::string QemuAarch64();
+/// OCI layout directory holding the busybox base built from Arm64Busybox() (same tree as `busybox`),
+/// platform linux/arm64, as tag "latest". REQUIRES: Arm64Busybox() found it.
+const std::string& Arm64BusyboxLayout(const std::string& kiln);
 /// OCI layout directory holding Debian bookworm minbase as tag "latest" (runs scripts/debian-rootfs.sh).
 const std::string& DebianLayout(const std::string& kiln);
 
