@@ -279,7 +279,9 @@ int RunBuild(const TreeFlags& f) {
     tree::EmitOptions o;
     o.naming = s.naming;
     o.tree_dir = f.emit_dir.empty() ? f.dir : f.emit_dir;
-    if (!f.kiln_image.empty()) o.kiln_image = f.kiln_image;
+    o.kiln_image = !f.kiln_image.empty() ? f.kiln_image
+                   : f.emit == "k8s"     ? "registry.example.com/kiln/kiln:latest"
+                                         : "registry.example.com/kiln/kiln:debug";
     if (!f.git_url.empty()) o.git_url = f.git_url;
     if (!f.git_ref.empty()) o.git_ref = f.git_ref;
     o.extra_args = RegistryArgs(f.registries);
@@ -432,7 +434,7 @@ void RegisterTree(CLI::App& app, int* exit_code) {
   build->add_option("--emit", f->emit, "Write a pipeline instead of building: gitlab-ci or k8s");
   build->add_option("-o,--output", f->output, "With --emit: the file to write (default stdout)");
   build->add_option("--emit-dir", f->emit_dir, "With --emit: the tree's path in the pipeline's checkout (default DIR)");
-  build->add_option("--kiln-image", f->kiln_image, "With --emit: kiln's image for the jobs");
+  build->add_option("--kiln-image", f->kiln_image, "With --emit: kiln's image for the jobs (GitLab needs its :debug image, for the shell)");
   build->add_option("--git-url", f->git_url, "With --emit k8s: the repository the Jobs clone");
   build->add_option("--git-ref", f->git_ref, "With --emit k8s: the branch the Jobs clone");
   build->add_option("--kiln-arg", f->kiln_args, "An argument for every kiln build, e.g. --kiln-arg=--cache (repeatable)")

@@ -93,13 +93,14 @@ struct EmitJob {
 struct EmitOptions {
   std::string tree_dir;        // as the job sees it (relative to the checkout)
   TreeNaming naming;
-  std::string kiln_image = "registry.example.com/kiln/kiln:latest";
+  std::string kiln_image;  // GitLab: a shell is needed (kiln's :debug image); Kubernetes: kiln's image
   std::vector<std::string> extra_args;  // passed to every `kiln tree build` (e.g. --insecure-registry=R)
   std::string git_url = "https://git.example.com/team/images.git";  // k8s: the checkout
   std::string git_ref = "main";
 };
 
-/// A GitLab CI child pipeline: one job per image, `needs:` following the tree.
+/// A GitLab CI child pipeline: one job per image, `needs:` following the tree; each job writes
+/// $CI_REGISTRY's credentials (when set) to a private docker config first.
 std::string EmitGitlabCi(const std::vector<EmitJob>& jobs, const EmitOptions& o);
 /// Kubernetes Jobs, one per image; each waits for its parents' tags in init containers.
 std::string EmitKubernetes(const std::vector<EmitJob>& jobs, const EmitOptions& o);

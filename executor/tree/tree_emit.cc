@@ -55,6 +55,13 @@ std::string JobName(const std::string& image) {
   return n.substr(0, 63);
 }
 
+// GitLab's predefined registry credentials, when the job has them, as a docker config.json in a
+// private directory (the job's image is kiln's debug image: busybox sh).
+constexpr char kGitlabCredentials[] =
+    "if [ -n \"${CI_REGISTRY_PASSWORD:-}\" ]; then export DOCKER_CONFIG=\"$(mktemp -d)\"; "
+    "printf '{\"auths\":{\"%s\":{\"username\":\"%s\",\"password\":\"%s\"}}}' \"$CI_REGISTRY\" "
+    "\"$CI_REGISTRY_USER\" \"$CI_REGISTRY_PASSWORD\" > \"$DOCKER_CONFIG/config.json\"; fi";
+
 }  // namespace
 
 std::string EmitGitlabCi(const std::vector<EmitJob>& jobs, const EmitOptions& o) {
@@ -71,6 +78,7 @@ std::string EmitGitlabCi(const std::vector<EmitJob>& jobs, const EmitOptions& o)
     for (const std::string& a : BuildArgs(j, o, o.tree_dir)) cmd += " " + ShellQuote(a);
     y << Q("build:" + j.name) << ":\n"
       << "  image:\n    name: " << Q(o.kiln_image) << "\n    entrypoint: [\"\"]\n"
+      << "  before_script:\n    - " << Q(kGitlabCredentials) << "\n"
       << "  script:\n    - " << Q(cmd) << "\n"
       << "  needs:";
     if (j.needs.empty()) y << " []";
