@@ -18,7 +18,7 @@ using testing::ReadFile;
 using testing::RunKiln;
 using testing::WriteFile;
 
-class TreeTest : public testing::BuildEnvSuite {
+class TreeCommandTest : public testing::BuildEnvSuite {
  protected:
   // A three-level tree: base FROM busybox, runtime FROM base, svc-a and svc-b FROM runtime.
   std::string MakeTree() {
@@ -52,7 +52,7 @@ class TreeTest : public testing::BuildEnvSuite {
   inline static int counter_ = 0;
 };
 
-TEST_F(TreeTest, BuildsInOrderSkipsWhatExistsAndRebuildsDescendantsWithBumpedVersions) {
+TEST_F(TreeCommandTest, BuildsInOrderSkipsWhatExistsAndRebuildsDescendantsWithBumpedVersions) {
   std::string dir = MakeTree(), ns = Ns();
   KilnRun first = Tree("build", dir, ns);
   ASSERT_EQ(first.rc, 0) << first.out << first.err;
@@ -109,7 +109,7 @@ TEST_F(TreeTest, BuildsInOrderSkipsWhatExistsAndRebuildsDescendantsWithBumpedVer
   Pos(fourth.out, "nothing to build");
 }
 
-TEST_F(TreeTest, OutdatedReportsImagesWhoseBaseTagMoved) {
+TEST_F(TreeCommandTest, OutdatedReportsImagesWhoseBaseTagMoved) {
   std::string dir = MakeTree(), ns = Ns();
   KilnRun built = Tree("build", dir, ns, "--jobs 3");
   ASSERT_EQ(built.rc, 0) << built.out << built.err;
@@ -139,7 +139,7 @@ nlohmann::json YamlToJson(const std::string& path) {
   return nlohmann::json::parse(ReadFile(out));
 }
 
-TEST_F(TreeTest, EmitsGitlabChildPipelineAndKubernetesJobsFollowingTheTree) {
+TEST_F(TreeCommandTest, EmitsGitlabChildPipelineAndKubernetesJobsFollowingTheTree) {
   std::string dir = MakeTree(), ns = Ns();
   std::string out = env_->NewDir("emit");
   KilnRun gl = Tree("build", dir, ns, "--emit gitlab-ci -o " + out + "/child.yml --emit-dir images");
@@ -189,7 +189,7 @@ TEST_F(TreeTest, EmitsGitlabChildPipelineAndKubernetesJobsFollowingTheTree) {
   EXPECT_EQ(wait.rc, 0) << wait.err;
 }
 
-TEST_F(TreeTest, BuildsDockerPkgLayout) {
+TEST_F(TreeCommandTest, BuildsDockerPkgLayout) {
   std::string dir = env_->NewDir("dpkg"), ns = Ns();
   WriteFile(dir + "/images/dbase/Dockerfile.template", "FROM {{ registry }}/busybox:latest\nRUN echo d > /d\n");
   WriteFile(dir + "/images/dbase/changelog",
@@ -211,7 +211,7 @@ TEST_F(TreeTest, BuildsDockerPkgLayout) {
   EXPECT_EQ(ReadFile(dir + "/images/dapp/changelog").rfind("dapp (1.0.0-s3) wikimedia; urgency=medium\n\n  * Rebuild for dbase 0.2.0\n", 0), 0u);
 }
 
-TEST_F(TreeTest, BadTreesFailNamingTheFile) {
+TEST_F(TreeCommandTest, BadTreesFailNamingTheFile) {
   std::string ns = Ns();
   std::string cyc = env_->NewDir("cycle");
   WriteFile(cyc + "/a/image.yaml", "name: a\nversion: '1'\n");
