@@ -323,10 +323,14 @@ int RunBuild(const TreeFlags& f) {
     return kExitOk;
   }
   TreeBuildResult r = RunTreeBuilds(builds, f.jobs, work);
-  int failed = 0;
-  for (const auto& [n, st] : r.status) failed += st.ok() ? 0 : 1;
-  std::cout << builds.size() - failed << " built, " << failed << " failed, " << plan.size() - builds.size()
-            << " skipped\n";
+  size_t failed = 0, abandoned = 0;
+  for (const auto& [n, st] : r.status) {
+    if (!st.ok()) (st.message().rfind("not built:", 0) == 0 ? abandoned : failed) += 1;
+  }
+  std::cout << builds.size() - failed - abandoned << " built, " << failed << " failed, ";
+  if (abandoned > 0) std::cout << abandoned << " not built (a parent failed), ";
+  std::cout << plan.size() - builds.size() << " skipped\n";
+  failed += abandoned;
   scratch.keep = failed > 0;
   return failed == 0 ? kExitOk : kExitFailure;
 }

@@ -211,6 +211,30 @@ TEST_F(TreeCommandTest, BuildsDockerPkgLayout) {
   EXPECT_EQ(ReadFile(dir + "/images/dapp/changelog").rfind("dapp (1.0.0-s3) wikimedia; urgency=medium\n\n  * Rebuild for dbase 0.2.0\n", 0), 0u);
 }
 
+TEST_F(TreeCommandTest, AFailedImageStopsItsDescendantsOnlyAndTheNextRunFinishes) {
+  std::string dir = MakeTree(), ns = Ns();
+  WriteFile(dir + "/lone/image.yaml", "name: lone\nversion: '1'\n");
+  WriteFile(dir + "/lone/Dockerfile", "FROM " + env_->Ref("busybox:latest") + "\nRUN sleep 1 && echo lone > /lone\n");
+  std::string good = ReadFile(dir + "/runtime/Dockerfile");
+  WriteFile(dir + "/runtime/Dockerfile", good + "RUN echo broken-runtime && exit 3\n");
+  KilnRun r = Tree("build", dir, ns);
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  Pos(r.out, "FAILED runtime: kiln build failed (exit code 3)");
+  Pos(r.out, "broken-runtime");  // the tail of its log
+  Pos(r.out, "skipped svc-a: runtime failed");
+  Pos(r.out, "skipped svc-b: runtime failed");
+  Pos(r.out, "2 built, 1 failed, 2 not built (a parent failed), 0 skipped");
+  EXPECT_TRUE(env_->TagExists(ns + "/base:1.0"));
+  EXPECT_TRUE(env_->TagExists(ns + "/lone:1"));
+  EXPECT_FALSE(env_->TagExists(ns + "/svc-a:3.0"));
+
+  WriteFile(dir + "/runtime/Dockerfile", good);
+  KilnRun fixed = Tree("build", dir, ns);
+  ASSERT_EQ(fixed.rc, 0) << fixed.out << fixed.err;
+  Pos(fixed.out, "3 built, 0 failed, 2 skipped");
+  EXPECT_TRUE(env_->TagExists(ns + "/svc-a:3.0"));
+}
+
 TEST_F(TreeCommandTest, BadTreesFailNamingTheFile) {
   std::string ns = Ns();
   std::string cyc = env_->NewDir("cycle");
