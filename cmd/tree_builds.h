@@ -3,6 +3,10 @@
 // most `jobs` at once. A child process per image rather than the build pipeline in-process: every
 // build keeps its own sandbox, namespaces, signal handling and work directory exactly as a lone
 // `kiln build` has them, and one image's crash cannot take the others down.
+//
+// Not executor::RunJobGraph (kiln build --jobs): that stops every job at the first failure, which is
+// right for the stages of one image; here a failed image stops only its descendants and the other
+// branches of the tree still build.
 #pragma once
 
 #include <functional>
