@@ -176,18 +176,18 @@ TreeBuild MakeBuild(const tree::ImageTree& t, const std::string& name, const std
   for (const std::string& a : f.kiln_args) b.args.push_back(a);
   b.prepare = [&t, &img, &s, versions, dockerfile](std::vector<std::string>& args) -> Status {
     KILN_ASSIGN_OR_RETURN(std::string text, tree::RenderDockerfile(t, img, s.naming, versions));
+    std::optional<std::string> base = tree::FinalBase(text);
+    if (base && base->find('@') == std::string::npos) {
+      // The base is pinned to the digest its tag has now, so the recorded digest is the one built on.
+      KILN_ASSIGN_OR_RETURN(auto digest, s.Head(*base));
+      if (!digest) return NotFound("base image " + *base + " is not in its registry");
+      text = tree::PinBase(text, *base, digest->ToString());
+      args.push_back(std::string("--label=") + kBaseNameLabel + "=" + *base);
+      args.push_back(std::string("--label=") + kBaseDigestLabel + "=" + digest->ToString());
+    }
     KILN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(dockerfile));
     KILN_RETURN_IF_ERROR(out->Write(text));
-    KILN_RETURN_IF_ERROR(out->Close());
-    std::optional<std::string> base = tree::FinalBase(text);
-    if (!base) return OkStatus();
-    // The digest the tag has now is what the child pulls a moment later (a re-push in between is
-    // the one window where the label could name an older base than the one built on).
-    KILN_ASSIGN_OR_RETURN(auto digest, s.Head(*base));
-    if (!digest) return NotFound("base image " + *base + " is not in its registry");
-    args.push_back(std::string("--label=") + kBaseNameLabel + "=" + *base);
-    args.push_back(std::string("--label=") + kBaseDigestLabel + "=" + digest->ToString());
-    return OkStatus();
+    return out->Close();
   };
   return b;
 }

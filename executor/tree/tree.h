@@ -73,6 +73,10 @@ Result<std::string> RenderDockerfile(const ImageTree& tree, const TreeImage& ima
 /// nullopt for `scratch` or a FROM that uses a build argument.
 std::optional<std::string> FinalBase(const std::string& dockerfile);
 
+/// `dockerfile` with every FROM of exactly `base` pinned to `base@digest` (Docker's tag@digest form:
+/// the tag stays readable, the digest decides).
+std::string PinBase(const std::string& dockerfile, const std::string& base, const std::string& digest);
+
 /// docker-pkg's rule: "1.2.3" → "1.2.3-s1", "1.2.3-s1" → "1.2.3-s2".
 std::string BumpVersion(const std::string& version);
 

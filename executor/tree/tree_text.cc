@@ -251,6 +251,16 @@ std::optional<std::string> FinalBase(const std::string& dockerfile) {
   return last;
 }
 
+std::string PinBase(const std::string& dockerfile, const std::string& base, const std::string& digest) {
+  std::string out;
+  for (std::string l : Lines(dockerfile)) {
+    auto f = ParseFrom(l);
+    if (f && f->ref == base) l.replace(f->ref_pos, f->ref.size(), base + "@" + digest);
+    out += l + "\n";
+  }
+  return out;
+}
+
 std::string BumpVersion(const std::string& version) {
   static const std::regex re(R"(^(.*)-s([0-9]+)$)");
   std::smatch m;

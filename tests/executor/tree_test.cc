@@ -27,6 +27,11 @@ TEST(TreeTest, FinalBaseResolvesStagesAndSkipsScratchAndArgs) {
   EXPECT_EQ(FinalBase("ARG V\nFROM img:$V\n"), std::nullopt);
 }
 
+TEST(TreeTest, PinBasePinsEveryFromOfThatBase) {
+  EXPECT_EQ(PinBase("FROM r/a:1 AS x\nRUN y\nFROM r/a:1\nFROM r/a:2\n", "r/a:1", "sha256:ab"),
+            "FROM r/a:1@sha256:ab AS x\nRUN y\nFROM r/a:1@sha256:ab\nFROM r/a:2\n");
+}
+
 TEST(TreeTest, LoadsKilnLayoutOrdersAndRendersTreeReferences) {
   TempDir d;
   WriteFile(d.Sub("z/image.yaml"), "name: zbase\nversion: '1'\n");
