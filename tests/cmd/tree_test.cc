@@ -155,6 +155,13 @@ TEST_F(TreeCommandTest, EmitsGitlabChildPipelineAndKubernetesJobsFollowingTheTre
   Pos(script, "/kaniko/executor tree build --context=images --only=svc-a --destination=" + env_->Ref(ns + "/svc-a:3.0"));
   Pos(script, "--set-version=base=1.0 --set-version=runtime=2.0 --set-version=svc-a=3.0");
   EXPECT_FALSE(env_->TagExists(ns + "/base:1.0"));  // emitting builds nothing
+  // The job's before_script turns GitLab's registry variables into a docker config.
+  WriteFile(out + "/before.sh", ci["build:svc-a"]["before_script"][0].get<std::string>() + "\n");
+  ASSERT_EQ(testing::RunShell("cd '" + out + "' && CI_REGISTRY=r.example CI_REGISTRY_USER=u CI_REGISTRY_PASSWORD='p w' "
+                              "sh -c '. ./before.sh && cat \"$DOCKER_CONFIG/config.json\"' > cfg.json"), 0);
+  nlohmann::json cfg = nlohmann::json::parse(ReadFile(out + "/cfg.json"));
+  EXPECT_EQ(cfg["auths"]["r.example"]["username"], "u");
+  EXPECT_EQ(cfg["auths"]["r.example"]["password"], "p w");
 
   // One job's command, run here (kiln for /kaniko/executor): it builds exactly that image.
   std::string base_script = ci["build:base"]["script"][0];
