@@ -34,10 +34,11 @@ int main(int argc, char** argv) {
     }
   }
   // Installed as Kaniko's /kaniko/executor, the binary takes Kaniko's command line unchanged;
-  // `executor version` (Kaniko's subcommand) and `executor --version` stay what they are.
+  // `executor version` (Kaniko's subcommand) and `executor --version` stay what they are, and so does
+  // `executor tree ...` (the jobs `kiln tree build --emit` writes run kiln's image that way).
   std::string self = argv[0];
   bool own_word = argc >= 2 && (std::strcmp(argv[1], "build") == 0 || std::strcmp(argv[1], "version") == 0 ||
-                                std::strcmp(argv[1], "--version") == 0);
+                                std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "tree") == 0);
   if (self.substr(self.rfind('/') + 1) == "executor" && !own_word) words.insert(words.begin() + 1, "build");
   std::vector<char*> args;
   for (std::string& w : words) args.push_back(w.data());
