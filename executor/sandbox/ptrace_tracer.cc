@@ -21,7 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
+
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -40,6 +44,21 @@ namespace {
 
 using internal::Tracer;
 
+// A root step keeps only the capabilities a container's root has by default (Docker's and runc's
+// set), as in the other tiers: this tier has no namespaces, so without this a root step could load
+// modules, reach raw devices, change the clock or open files by handle past the tracer's paths.
+void DropToContainerCapabilities() {
+  static const int kKept[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,     CAP_MKNOD,
+                              CAP_NET_RAW, CAP_SETGID,      CAP_SETUID,           CAP_SETFCAP,    CAP_SETPCAP,
+                              CAP_NET_BIND_SERVICE,         CAP_SYS_CHROOT,       CAP_KILL,       CAP_AUDIT_WRITE};
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (std::find(std::begin(kKept), std::end(kKept), cap) != std::end(kKept)) continue;
+    // EINVAL past the kernel's last capability: nothing more to drop.
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break;
+  }
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
 // In the traced child: stop for the tracer, install the filter, go to the working directory and exec.
 [[noreturn]] void TraceeMain(const TraceSpec& spec, const std::vector<sock_filter>& filter,
                              const std::vector<std::string>& candidates) {
@@ -57,6 +76,7 @@ using internal::Tracer;
   // and /proc/PID/cwd), so it becomes dumpable again, as any exec would make it.
   ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   ::raise(SIGSTOP);
+  if (::geteuid() == 0) DropToContainerCapabilities();
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ::_exit(125);
   sock_fprog prog{static_cast<unsigned short>(filter.size()), const_cast<sock_filter*>(filter.data())};
   if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {

@@ -429,6 +429,16 @@ TEST_P(PtraceTest, OtherProcessesEnvironmentIsOutOfReach) {
   EXPECT_EQ(r.output, "environ-denied\nfd-denied\ncwd-denied\n1\n1\n1\n");
 }
 
+// As root, the ptrace tier has no namespace to confine the step: it keeps only a container root's
+// default capabilities (Docker's and runc's set: no SYS_ADMIN, SYS_MODULE, SYS_RAWIO, DAC_READ_SEARCH…).
+TEST_P(PtraceTest, ARootStepHasAContainersDefaultCapabilities) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  Ran r = Sh("grep -E '^Cap(Eff|Prm|Bnd|Amb):' /proc/self/status");
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.output,
+            "CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\n");
+}
+
 TEST_P(PtraceTest, ThreadsRewritePathsConcurrently) {
   WriteFile(rootfs_ + "/t", ReadFile(THREADS_HELPER), 0755);
   for (int i = 0; i < 4; ++i) WriteFile(rootfs_ + "/data/f" + std::to_string(i), "f" + std::to_string(i) + "\n");
