@@ -53,6 +53,9 @@ struct ClientOptions {
   /// (4 parallel uploads stay at 64 MiB, under kiln's 128 MiB budget), a resend after a fault costs at
   /// most 16 MiB, and the per-request overhead is negligible (a 2 GiB layer is 128 requests).
   uint64_t resumable_chunk_size = 16 << 20;
+  /// After a connection cut mid-PATCH, wait this long before asking the registry where the upload
+  /// stands, so the request it may still be writing ends first.
+  std::chrono::milliseconds resume_settle{300};
   /// Called (from upload threads) with a one-line notice when an upload resumes or restarts.
   std::function<void(std::string_view)> notice;
   /// How many times a blob stream cut mid-way is resumed with a Range request.
@@ -116,6 +119,7 @@ class Repository {
   std::string Url(std::string_view kind, std::string_view ref) const;
   Status Fail(Status s, std::string_view what) const;
   Result<std::string> StartUpload(std::string_view query, bool* mounted);
+  Status CheckStored(const Digest& digest, uint64_t size, std::string_view after);
   Result<Descriptor> FinishUpload(const std::string& location, const Digest& digest, int64_t size,
                                   Reader* body, std::optional<int64_t> body_size);
 

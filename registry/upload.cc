@@ -12,6 +12,7 @@
 // error so the caller (CopyImage's blob attempts) opens the source again.
 #include <algorithm>
 #include <charconv>
+#include <thread>
 
 #include "registry/client.h"
 #include "registry/errors.h"
@@ -38,6 +39,18 @@ std::optional<uint64_t> ParseUploadRange(std::string_view range) {
   auto [ptr, ec] = std::from_chars(end.data(), end.data() + end.size(), n);
   if (ec != std::errc() || ptr != end.data() + end.size()) return std::nullopt;
   return n == 0 ? 0 : n + 1;
+}
+
+// After the registry's 201, what it serves for the digest must be the blob: docker-registry 2.8 under
+// faults has been seen to answer 201 and then serve the digest as 0 bytes (its blob descriptor
+// cache), and a manifest pushed over that would tag a broken image.
+Status Repository::CheckStored(const Digest& digest, uint64_t size, std::string_view after) {
+  auto have = HeadBlob(digest);
+  if (!have.ok()) return have.status();
+  if (*have && **have == static_cast<int64_t>(size)) return OkStatus();
+  return Unavailable("after " + std::string(after) + " the registry serves " +
+                     (*have ? std::to_string(**have) + " bytes" : std::string("nothing")) + " for " +
+                     digest.ToString() + " instead of " + std::to_string(size));
 }
 
 Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest> expected,
@@ -76,6 +89,7 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
     Digest got = hashing.Finish();
     if (got != *expected) return DigestMismatch(what + ": the content hashes to " + got.ToString());
     d->size = static_cast<int64_t>(hashing.size());
+    if (Status s = CheckStored(got, hashing.size(), "the upload"); !s.ok()) return s.WithContext(what);
     return d;
   }
 
@@ -97,6 +111,7 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
   };
 
   bool restarted = false;
+  bool resumed = false;
   std::string chunk;
   while (true) {
     chunk.resize(chunk_size);
@@ -139,6 +154,11 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
         return failure.WithContext(what);
       }
       ++resumes;
+      if (!resp.ok() && options_->resume_settle.count() > 0) {
+        // A cut connection may leave the registry still writing the request it had: let that end
+        // before asking, or a resumed PATCH races it into the same session file.
+        std::this_thread::sleep_for(options_->resume_settle);
+      }
       auto standing = query();
       bool lost = !standing.ok() && standing.status().code() == ErrorCode::kNotFound;
       if (!standing.ok() && !lost) {
@@ -146,7 +166,8 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
         return standing.status().WithContext("asking where the upload stands after: " + failure.message())
             .WithContext(what);
       }
-      if (!lost && (standing->held < start || standing->held > start + got)) lost = true;
+      // "0-0" is either nothing or one byte (distribution); a fresh session is the safe reading.
+      if (!lost && (standing->held == 0 || standing->held < start || standing->held > start + got)) lost = true;
       if (lost) {
         std::string why = standing.ok() ? "the registry holds " + std::to_string(standing->held) +
                                               " bytes, kiln sent " + std::to_string(start + from)
@@ -172,6 +193,7 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
       }
       loc = standing->location;
       from = static_cast<size_t>(standing->held - start);
+      resumed = true;
       notice("resumed upload of " + blob_name + " at " + Mib(standing->held) + " after: " + failure.message());
     }
   }
@@ -193,6 +215,9 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
     }
     cancel();
     return d.status().WithContext(what);
+  }
+  if (Status s = CheckStored(got, hashing.size(), resumed ? "a resumed upload" : "the upload"); !s.ok()) {
+    return s.WithContext(what);
   }
   return d;
 }
