@@ -5,6 +5,7 @@
 // code; none carries a credential, token or upload-session URL query.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,9 +47,24 @@ struct ClientOptions {
   /// 0: monolithic uploads (POST, then PUT with the whole blob). Otherwise PATCH chunks of this size,
   /// each held in memory once.
   uint64_t chunk_size = 0;
+  /// With chunk_size 0, blobs larger than this, or of unknown size or digest, are still sent in
+  /// PATCH chunks of this size so that a failed request resumes where the registry stands instead
+  /// of starting the blob again (0: never). 16 MiB: one chunk per concurrent upload is held in memory
+  /// (4 parallel uploads stay at 64 MiB, under kiln's 128 MiB budget), a resend after a fault costs at
+  /// most 16 MiB, and the per-request overhead is negligible (a 2 GiB layer is 128 requests).
+  uint64_t resumable_chunk_size = 16 << 20;
+  /// After a connection cut mid-PATCH, wait this long before asking the registry where the upload
+  /// stands, so the request it may still be writing ends first.
+  std::chrono::milliseconds resume_settle{300};
+  /// Called (from upload threads) with a one-line notice when an upload resumes or restarts.
+  std::function<void(std::string_view)> notice;
   /// How many times a blob stream cut mid-way is resumed with a Range request.
   int resume_attempts = 5;
 };
+
+/// The bytes an upload session holds from its `Range: 0-N` header (N+1; "0-0" reads as 0), or
+/// nullopt when the header is missing or not of that form.
+std::optional<uint64_t> ParseUploadRange(std::string_view range);
 
 /// One registry endpoint: the name credentials and messages use, and the base URL requests go to.
 struct Endpoint {
@@ -103,6 +119,7 @@ class Repository {
   std::string Url(std::string_view kind, std::string_view ref) const;
   Status Fail(Status s, std::string_view what) const;
   Result<std::string> StartUpload(std::string_view query, bool* mounted);
+  Status CheckStored(const Digest& digest, uint64_t size, std::string_view after);
   Result<Descriptor> FinishUpload(const std::string& location, const Digest& digest, int64_t size,
                                   Reader* body, std::optional<int64_t> body_size);
 

@@ -44,7 +44,8 @@ class RegistrySink : public ImageSink {
 
   Result<BlobPresence> HasBlob(const Descriptor& d, const ImageSource& from) override {
     KILN_ASSIGN_OR_RETURN(auto size, repo_->HeadBlob(d.digest));
-    if (size) return BlobPresence::kPresent;
+    // A blob of the wrong size (a broken earlier upload) is not there: send it again.
+    if (size && (d.size <= 0 || *size == d.size)) return BlobPresence::kPresent;
     auto loc = from.RegistryLocation();
     if (!loc || loc->first != repo_->endpoint().registry || loc->second == repo_->name()) return BlobPresence::kAbsent;
     KILN_ASSIGN_OR_RETURN(Repository * mount_repo, MountRepo(loc->second));

@@ -291,7 +291,8 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
     std::set<std::string> push_registries;
     for (const Reference& d : options.destinations) push_registries.insert(d.registry());
     KILN_ASSIGN_OR_RETURN(b->access, RegistryAccess::Create(options, PullRegistries(b->front.plan), push_registries,
-                                                            std::move(deps.keychain), deps.registry_transport));
+                                                            std::move(deps.keychain), deps.registry_transport,
+                                                            [log](std::string_view m) { log->Info(m); }));
   }
   KILN_RETURN_IF_ERROR(OpenDestinations(options, *b));
   if (std::optional<std::string> repo = CacheMountRepository(options)) {

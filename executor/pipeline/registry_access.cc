@@ -10,7 +10,8 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
                                                                const std::set<std::string>& pull_registries,
                                                                const std::set<std::string>& push_registries,
                                                                std::unique_ptr<registry::Keychain> keychain,
-                                                               registry::Transport* transport) {
+                                                               registry::Transport* transport,
+                                                               std::function<void(std::string_view)> notice) {
   std::unique_ptr<RegistryAccess> a(new RegistryAccess());
   auto env = [&](const char* k) {
     auto it = options.environ.find(k);
@@ -51,7 +52,9 @@ Result<std::unique_ptr<RegistryAccess>> RegistryAccess::Create(const BuildOption
       *owned = std::make_unique<registry::CurlTransport>(topts);
       wire = owned->get();
     }
-    *client = std::make_unique<registry::Client>(wire, a->keychain_.get(), ro.ClientSettings());
+    registry::ClientOptions settings = ro.ClientSettings();
+    settings.notice = notice;
+    *client = std::make_unique<registry::Client>(wire, a->keychain_.get(), std::move(settings));
     return OkStatus();
   };
   KILN_RETURN_IF_ERROR(make(false, &a->pull_transport_, &a->pull_client_));

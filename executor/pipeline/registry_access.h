@@ -3,6 +3,7 @@
 // verification only for the registries the user named, extra CAs per registry, docker.io mirrors.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,7 +27,8 @@ class RegistryAccess {
                                                         const std::set<std::string>& pull_registries,
                                                         const std::set<std::string>& push_registries,
                                                         std::unique_ptr<registry::Keychain> keychain = nullptr,
-                                                        registry::Transport* transport = nullptr);
+                                                        registry::Transport* transport = nullptr,
+                                                        std::function<void(std::string_view)> notice = nullptr);
   /// For base images and COPY --from images.
   registry::Client& pull_client() { return *pull_client_; }
   /// For destinations and the registry layer cache.

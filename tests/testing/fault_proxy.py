@@ -9,7 +9,10 @@ faults a test asks for. The grammar is documented in tests/testing/registry_serv
     rule  := [METHODS " "] GLOB ": " param { " " param }
     param := status=CODE | retry-after=SECONDS | reset | drop-request-after=BYTES
            | drop-after=BYTES | truncate=BYTES | flip-byte=OFFSET | delay=SECONDS
-           | times=N | skip=N
+           | times=N | skip=N | chance=P
+
+chance=P (0 < P <= 1) makes a rule fire on a match only with probability P (from --seed); when it
+does not fire, the next rules are tried. Several such rules make a random mix of faults.
 
 Rules are tried in order; the first live rule whose methods and glob match the request decides.
 
@@ -17,6 +20,8 @@ Control endpoints (not proxied, not logged):
     POST   /__faults    body = spec; replaces all rules (400 with a message on a bad spec)
     GET    /__faults    JSON list of rules with what is left of `times` and `skip`
     GET    /__requests  the request log, one "METHOD PATH STATUS[ FAULT]" line per request
+    GET    /__stats     JSON {"request_body_bytes": N, "faults": N}: body bytes received from clients
+                        (PATCH, PUT, POST) and faults injected since the last DELETE /__requests
     DELETE /__requests  clears the log
 """
 
@@ -25,6 +30,7 @@ import fnmatch
 import http.client
 import json
 import os
+import random
 import re
 import socket
 import ssl
@@ -40,7 +46,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "trailer", "trailers", "transfer-encoding", "upgrade", "expect"}
 EFFECTS = ("status", "reset", "drop-request-after", "drop-after", "truncate", "flip-byte")
 INT_PARAMS = ("status", "drop-request-after", "drop-after", "truncate", "flip-byte", "times", "skip")
-FLOAT_PARAMS = ("retry-after", "delay")
+FLOAT_PARAMS = ("retry-after", "delay", "chance")
 
 
 class SpecError(ValueError):
@@ -95,6 +101,9 @@ class Rule:
         self.effect = effects[0] if effects else "delay"
         self.times = self.params.pop("times", None)  # None: fires on every match
         self.skip = self.params.pop("skip", 0)
+        self.chance = self.params.pop("chance", None)
+        if self.chance is not None and not 0 < self.chance <= 1:
+            raise SpecError(f"rule {self.text!r}: chance must be in (0, 1]")
 
     def matches(self, method, path):
         if self.times is not None and self.times <= 0:
@@ -116,19 +125,29 @@ class State:
         self.lock = threading.Lock()
         self.rules = []
         self.log = []
+        self.body_bytes = 0
+        self.faults = 0
+        self.rng = random.Random(0)
 
     def pick(self, method, path):
         """Returns the rule to apply to this request, or None. Consumes one `skip` or one `times`."""
         with self.lock:
             for rule in self.rules:
                 if rule.matches(method, path):
+                    if rule.chance is not None and self.rng.random() >= rule.chance:
+                        continue
                     if rule.skip > 0:
                         rule.skip -= 1
                         return None
                     if rule.times is not None:
                         rule.times -= 1
+                    self.faults += 1
                     return rule
         return None
+
+    def count_body(self, n):
+        with self.lock:
+            self.body_bytes += n
 
     def record(self, line):
         with self.lock:
@@ -187,6 +206,7 @@ class Handler(BaseHTTPRequestHandler):
                     if not data:
                         raise ConnectionError("client closed inside a chunk")
                     left -= len(data)
+                    self.state.count_body(len(data))
                     yield data
                 self.rfile.readline(3)
         else:
@@ -196,6 +216,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not data:
                     raise ConnectionError("client closed inside the body")
                 left -= len(data)
+                self.state.count_body(len(data))
                 yield data
 
     def abort(self):
@@ -400,7 +421,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/__requests" and self.command == "DELETE":
             with st.lock:
                 st.log.clear()
+                st.body_bytes = 0
+                st.faults = 0
             return self.reply_local(200, "")
+        if path == "/__stats" and self.command == "GET":
+            with st.lock:
+                data = json.dumps({"request_body_bytes": st.body_bytes, "faults": st.faults})
+            return self.reply_local(200, data, "application/json")
         return self.reply_local(404, "unknown control endpoint\n")
 
 
@@ -409,6 +436,7 @@ def main():
     p.add_argument("--upstream", required=True, help="HOST:PORT of the registry")
     p.add_argument("--port-file", required=True, help="written with the bound port once listening")
     p.add_argument("--faults", default="", help="initial fault spec")
+    p.add_argument("--seed", type=int, default=0, help="seed for rules with chance=")
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate (and --tls-key)")
     p.add_argument("--tls-key")
     p.add_argument("--upstream-ca", help="talk HTTPS to the upstream, trusting this CA")
@@ -416,6 +444,7 @@ def main():
 
     state = State()
     state.rules = parse_spec(args.faults)
+    state.rng = random.Random(args.seed)
     host, _, port = args.upstream.rpartition(":")
     ctx = ssl.create_default_context(cafile=args.upstream_ca) if args.upstream_ca else None
     Handler.state = state

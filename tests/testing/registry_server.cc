@@ -391,6 +391,8 @@ std::vector<std::string> RegistryServer::Requests() const {
 
 void RegistryServer::ClearRequests() { Control("DELETE", "proxy", "/__requests"); }
 
+std::string RegistryServer::ProxyStats() const { return Control("GET", "proxy", "/__stats"); }
+
 std::vector<std::string> RegistryServer::TokenRequests() const {
   return Lines(Control("GET", "token", "/__requests"));
 }

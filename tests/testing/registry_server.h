@@ -108,6 +108,8 @@ class RegistryServer {
   std::vector<std::string> Requests() const;
   /// fault_proxy only: empties the request log.
   void ClearRequests();
+  /// The proxy's counters: {"request_body_bytes": N, "faults": N} since the last ClearRequests().
+  std::string ProxyStats() const;
   /// token_auth only: one entry per token request: "GET basic|anonymous ACCOUNT SCOPE..." or
   /// "POST GRANT_TYPE ACCOUNT SCOPE..." (ACCOUNT "-" when none was authenticated). No secrets.
   std::vector<std::string> TokenRequests() const;
