@@ -38,10 +38,12 @@ Result<std::string> FetchGitContext(const BuildOptions& options, const GitRunner
   KILN_ASSIGN_OR_RETURN(GitUrl url, ParseGitContext(options.context, pull == options.environ.end() ? "" : pull->second));
   if (url.ref.empty()) url.ref = options.git.branch;
   GitCheckoutOptions co;
-  co.submodules = options.git.recurse_submodules;
+  co.submodules = url.submodules.value_or(options.git.recurse_submodules);
+  co.keep_git_dir = url.keep_git_dir.value_or(false);
   co.commit_mtime = options.source_date_epoch.has_value();
   std::unique_ptr<GitRunner> runner = git(url.remote);
   KILN_ASSIGN_OR_RETURN(GitCheckout checkout, CheckoutGit(*runner, url, dest_dir, co));
+  if (!url.checksum.empty()) KILN_RETURN_IF_ERROR(VerifyGitChecksum(url.checksum, checkout).WithContext("--context"));
   log->Info("build context: " + RedactGitUrl(url.remote) + " at commit " + checkout.commit +
             (url.ref.empty() ? std::string() : " (" + url.ref + ")") +
             (url.subdir.empty() ? std::string() : ", directory " + url.subdir));
@@ -67,8 +69,12 @@ Result<NamedContexts> ResolveNamedContexts(const BuildOptions& options, const Gi
       KILN_ASSIGN_OR_RETURN(GitUrl url, ParseGitUrl(value));
       std::string dir = work_dir + "/named-context-" + std::to_string(fetched++);
       std::unique_ptr<GitRunner> runner = git(url.remote);
-      Result<GitCheckout> checkout = CheckoutGit(*runner, url, dir, GitCheckoutOptions{});
+      GitCheckoutOptions co;
+      co.submodules = url.submodules.value_or(true);
+      co.keep_git_dir = url.keep_git_dir.value_or(false);
+      Result<GitCheckout> checkout = CheckoutGit(*runner, url, dir, co);
       if (!checkout.ok()) return checkout.status().WithContext(flag);
+      if (!url.checksum.empty()) KILN_RETURN_IF_ERROR(VerifyGitChecksum(url.checksum, *checkout).WithContext(flag));
       log->Info("build context " + name + ": " + RedactGitUrl(url.remote) + " at commit " + checkout->commit);
       out.dirs[name] = checkout->root;
     } else if (value.find("://") != std::string::npos || value.starts_with("target:")) {
