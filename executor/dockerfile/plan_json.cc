@@ -72,6 +72,7 @@ struct Details {
     CopyCommonJson(a, &j);
     if (!a.checksum.empty()) j["checksum"] = a.checksum;
     if (a.keep_git_dir) j["keep_git_dir"] = true;
+    if (a.unpack) j["unpack"] = *a.unpack;
     return j;
   }
   Json operator()(const VolumeInst& v) const { return {{"paths", v.paths}}; }
