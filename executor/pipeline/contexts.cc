@@ -52,6 +52,35 @@ Result<std::string> FetchGitContext(const BuildOptions& options, const GitRunner
   return DirInside(checkout.root, sub, "--context-sub-path");
 }
 
+NamedContextSource ClassifyNamedContext(const std::string& value) {
+  if (value.starts_with("docker-image://")) return {"image", value.substr(15)};
+  if (IsGitUrl(value)) return {"git", RedactGitUrl(value)};
+  if (value.find("://") != std::string::npos || value.starts_with("target:")) {
+    return {"", value.substr(0, value.find(':'))};
+  }
+  return {"directory", value};
+}
+
+Result<std::map<std::string, std::string>> PlanNamedContexts(
+    const std::vector<std::pair<std::string, std::string>>& build_contexts) {
+  std::map<std::string, std::string> out;
+  for (const auto& [raw_name, value] : build_contexts) {
+    std::string name = Lower(raw_name);
+    std::string flag = "--build-context " + raw_name + "=" + RedactGitUrl(value);
+    if (name.empty() || value.empty()) return InvalidArgument("--build-context must be NAME=VALUE");
+    if (out.count(name)) return InvalidArgument(flag + ": " + name + " is named twice");
+    NamedContextSource src = ClassifyNamedContext(value);
+    if (src.kind.empty()) {
+      return Unsupported(flag + ": kiln takes a directory, docker-image://REF or a git URL here (not " + src.source + ")");
+    }
+    if (src.kind == "image" && src.source.empty()) {
+      return InvalidArgument(flag + ": no image reference after docker-image://");
+    }
+    out[name] = src.kind == "image" ? src.source : "";
+  }
+  return out;
+}
+
 Result<NamedContexts> ResolveNamedContexts(const BuildOptions& options, const GitRunnerFactory& git,
                                            const std::string& work_dir, BuildLog* log) {
   NamedContexts out;

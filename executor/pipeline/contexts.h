@@ -7,6 +7,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "executor/log/build_log.h"
@@ -26,6 +28,21 @@ bool IsGitContext(const std::string& spec);
 /// not part of the context (BuildKit's default).
 Result<std::string> FetchGitContext(const BuildOptions& options, const GitRunnerFactory& git,
                                     const std::string& dest_dir, BuildLog* log);
+
+/// What a --build-context VALUE names, without touching anything: kind is "image" (docker-image://;
+/// `source` the reference), "git" (a git URL; `source` redacted), "directory" (`source` as given) or
+/// "" for what kiln does not take (`source` the scheme).
+struct NamedContextSource {
+  std::string kind;
+  std::string source;
+};
+NamedContextSource ClassifyNamedContext(const std::string& value);
+
+/// The plan's view of --build-context NAME=VALUE pairs: lower-case name → the image reference for
+/// docker-image://, "" for a directory or a git repository (dockerfile::PlanOptions::named_contexts).
+/// kInvalidArgument for a malformed, empty or repeated pair; kUnsupported for other schemes.
+Result<std::map<std::string, std::string>> PlanNamedContexts(
+    const std::vector<std::pair<std::string, std::string>>& build_contexts);
 
 struct NamedContexts {
   std::map<std::string, std::string> dirs;    ///< lower-case name → directory (given, or fetched)
