@@ -6,6 +6,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "executor/image/image_fetcher.h"
+
 namespace kiln::executor {
 namespace {
 
@@ -54,6 +56,7 @@ Result<std::string> FetchGitContext(const BuildOptions& options, const GitRunner
 
 NamedContextSource ClassifyNamedContext(const std::string& value) {
   if (value.starts_with("docker-image://")) return {"image", value.substr(15)};
+  if (IsOciLayoutRef(value)) return {"oci-layout", value};
   if (IsGitUrl(value)) return {"git", RedactGitUrl(value)};
   if (value.find("://") != std::string::npos || value.starts_with("target:")) {
     return {"", value.substr(0, value.find(':'))};
@@ -71,12 +74,13 @@ Result<std::map<std::string, std::string>> PlanNamedContexts(
     if (out.count(name)) return InvalidArgument(flag + ": " + name + " is named twice");
     NamedContextSource src = ClassifyNamedContext(value);
     if (src.kind.empty()) {
-      return Unsupported(flag + ": kiln takes a directory, docker-image://REF or a git URL here (not " + src.source + ")");
+      return Unsupported(flag + ": kiln takes a directory, docker-image://REF, oci-layout://DIR or a git URL here (not " + src.source + ")");
     }
     if (src.kind == "image" && src.source.empty()) {
       return InvalidArgument(flag + ": no image reference after docker-image://");
     }
-    out[name] = src.kind == "image" ? src.source : "";
+    if (src.kind == "oci-layout") KILN_RETURN_IF_ERROR(ParseOciLayoutRef(value).status().WithContext(flag));
+    out[name] = src.kind == "image" || src.kind == "oci-layout" ? src.source : "";
   }
   return out;
 }
@@ -94,6 +98,14 @@ Result<NamedContexts> ResolveNamedContexts(const BuildOptions& options, const Gi
       std::string ref = value.substr(15);
       if (ref.empty()) return InvalidArgument(flag + ": no image reference after docker-image://");
       out.images[name] = ref;
+    } else if (IsOciLayoutRef(value)) {
+      // Read by the image fetcher like a registry image; the directory made absolute here.
+      Result<OciLayoutRef> layout = ParseOciLayoutRef(value);
+      if (!layout.ok()) return layout.status().WithContext(flag);
+      char real[PATH_MAX];
+      if (!::realpath(layout->dir.c_str(), real)) return NotFound(flag + ": " + layout->dir + " is not an OCI layout directory");
+      out.images[name] = "oci-layout://" + std::string(real) + (layout->tag.empty() ? "" : ":" + layout->tag) +
+                         (layout->digest ? "@" + layout->digest->ToString() : "");
     } else if (IsGitUrl(value)) {
       KILN_ASSIGN_OR_RETURN(GitUrl url, ParseGitUrl(value));
       std::string dir = work_dir + "/named-context-" + std::to_string(fetched++);
@@ -107,7 +119,7 @@ Result<NamedContexts> ResolveNamedContexts(const BuildOptions& options, const Gi
       log->Info("build context " + name + ": " + RedactGitUrl(url.remote) + " at commit " + checkout->commit);
       out.dirs[name] = checkout->root;
     } else if (value.find("://") != std::string::npos || value.starts_with("target:")) {
-      return Unsupported(flag + ": kiln takes a directory, docker-image://REF or a git URL here (not " +
+      return Unsupported(flag + ": kiln takes a directory, docker-image://REF, oci-layout://DIR or a git URL here (not " +
                          value.substr(0, value.find(':')) + ")");
     } else {
       char real[PATH_MAX];

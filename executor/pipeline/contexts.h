@@ -30,7 +30,7 @@ Result<std::string> FetchGitContext(const BuildOptions& options, const GitRunner
                                     const std::string& dest_dir, BuildLog* log);
 
 /// What a --build-context VALUE names, without touching anything: kind is "image" (docker-image://;
-/// `source` the reference), "git" (a git URL; `source` redacted), "directory" (`source` as given) or
+/// `source` the reference), "oci-layout" (oci-layout://DIR[:TAG][@DIGEST], `source` as given), "git" (a git URL; `source` redacted), "directory" (`source` as given) or
 /// "" for what kiln does not take (`source` the scheme).
 struct NamedContextSource {
   std::string kind;
@@ -39,7 +39,7 @@ struct NamedContextSource {
 NamedContextSource ClassifyNamedContext(const std::string& value);
 
 /// The plan's view of --build-context NAME=VALUE pairs: lower-case name → the image reference for
-/// docker-image://, "" for a directory or a git repository (dockerfile::PlanOptions::named_contexts).
+/// docker-image:// (the whole value for oci-layout://), "" for a directory or a git repository (dockerfile::PlanOptions::named_contexts).
 /// kInvalidArgument for a malformed, empty or repeated pair; kUnsupported for other schemes.
 Result<std::map<std::string, std::string>> PlanNamedContexts(
     const std::vector<std::pair<std::string, std::string>>& build_contexts);
@@ -50,9 +50,10 @@ struct NamedContexts {
 };
 
 /// Resolves options.build_contexts: directories must exist, git URLs (BuildKit's: git:// is git's own
-/// protocol here) are fetched below `work_dir`, docker-image:// references are kept for the plan.
+/// protocol here) are fetched below `work_dir`, docker-image:// references are kept for the plan, and
+/// so are oci-layout:// ones (with an absolute directory), which the image fetcher reads.
 /// kInvalidArgument for a malformed or repeated NAME=VALUE; kUnsupported for other schemes
-/// (oci-layout://, target:, an HTTP tarball).
+/// (target:, an HTTP tarball).
 Result<NamedContexts> ResolveNamedContexts(const BuildOptions& options, const GitRunnerFactory& git,
                                            const std::string& work_dir, BuildLog* log);
 

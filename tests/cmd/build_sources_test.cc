@@ -282,5 +282,41 @@ TEST_F(BuildSourcesTest, ANamedContextReplacesAStage) {
   EXPECT_EQ(Stat(img.rootfs, "child.txt").content, "from-image\n");
 }
 
+TEST_F(BuildSourcesTest, OciLayoutNamedContextsForFromAndCopyFrom) {
+  std::string tools = env_->Context({{"Dockerfile", Base() + "RUN echo from-layout > /out.txt\n"}});
+  auto r = env_->Build(tools, "--destination " + env_->Ref("sources/layout-src:1"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::string layout = env_->NewDir("layout");
+  ASSERT_EQ(RunShell("skopeo --insecure-policy copy -q --src-tls-verify=false docker://" + env_->Ref("sources/layout-src:1") +
+                     " oci:" + layout + ":tools"),
+            0);
+  std::string digest;
+  ASSERT_EQ(RunShell("skopeo inspect --raw oci:" + layout + ":tools | sha256sum | cut -c1-64", &digest), 0);
+  digest = "sha256:" + digest.substr(0, 64);
+
+  std::string ctx = env_->Context({{"Dockerfile",
+                                    "FROM lay AS base\n"
+                                    "RUN cat /out.txt > /ran.txt\n" +
+                                        Base() +
+                                        "COPY --from=base /ran.txt /ran.txt\n"
+                                        "COPY --from=pinned /out.txt /pinned.txt\n"}});
+  r = env_->Build(ctx, "--build-context lay=oci-layout://" + layout + ":tools --build-context pinned=oci-layout://" +
+                           layout + "@" + digest + " --destination " + env_->Ref("sources/layout:1"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto img = env_->Read("sources/layout:1");
+  EXPECT_EQ(Stat(img.rootfs, "ran.txt").content, "from-layout\n");  // FROM lay: the layout's image ran the RUN
+  EXPECT_EQ(Stat(img.rootfs, "pinned.txt").content, "from-layout\n");
+
+  // A digest the layout does not have, a tag it does not have, a directory that is not there.
+  const std::string other = "sha256:" + std::string(64, 'a');
+  for (const std::string& bad : {"oci-layout://" + layout + "@" + other, "oci-layout://" + layout + ":nope",
+                                 std::string("oci-layout:///no/such/layout")}) {
+    r = env_->Build(ctx, "--build-context lay=" + bad + " --build-context pinned=oci-layout://" + layout +
+                             " --destination " + env_->Ref("sources/layout:2"));
+    EXPECT_NE(r.rc, 0) << bad;
+    EXPECT_TRUE(Has(r.err, bad.substr(0, 30)) || Has(r.err, "/no/such/layout")) << bad << "\n" << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace kiln
