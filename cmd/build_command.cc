@@ -536,7 +536,7 @@ void RegisterBuild(CLI::App& app, int* exit_code) {
   sub->add_option("--git", f->git,
                   "Options of a git context: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL");
   multi(sub->add_option("--build-context", f->build_contexts,
-                        "Named context for FROM NAME and COPY --from=NAME: NAME=DIR, NAME=docker-image://REF or "
+                        "Named context for FROM NAME and COPY --from=NAME: NAME=DIR, NAME=docker-image://REF, NAME=oci-layout://DIR[:TAG] or "
                         "NAME=GIT-URL (repeatable; BuildKit's)"))
       ->group("kiln's own flags");
   Accepted(sub, f.get(), "--force", "kiln never builds in the host's own filesystem, so there is nothing to force", true);

@@ -2,6 +2,7 @@
 // JSON, so a person can see what kiln understood before anything is built. No image is pulled: base
 // image ONBUILD triggers show as "onbuild_pending". The same front end as `kiln build`
 // (executor/pipeline/front_end.h), so the two cannot disagree.
+#include <cctype>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -10,6 +11,9 @@
 
 #include "cmd/commands.h"
 #include "executor/dockerfile/args.h"
+#include <nlohmann/json.hpp>
+
+#include "executor/pipeline/contexts.h"
 #include "executor/pipeline/front_end.h"
 #include "executor/policy/policy.h"
 
@@ -25,6 +29,7 @@ struct PlanCommandOptions {
   std::string target;
   std::string custom_platform;
   std::vector<std::string> policy_files;
+  std::vector<std::string> build_contexts;  // NAME=VALUE, as `kiln build` takes them
 };
 
 std::map<std::string, std::string> Environment() {
@@ -56,6 +61,23 @@ int RunPlan(const PlanCommandOptions& o) {
     std::cerr << "kiln plan: " << args.status().message() << "\n";
     return kExitUsage;
   }
+  // Named contexts are classified, not fetched: the plan says which stage or --from each one stands for.
+  std::vector<std::pair<std::string, std::string>> contexts;
+  for (const std::string& bc : o.build_contexts) {
+    size_t eq = bc.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == bc.size()) {
+      std::cerr << "kiln plan: --build-context must be NAME=VALUE (a directory, docker-image://REF or a git URL), not \""
+                << bc << "\"\n";
+      return kExitUsage;
+    }
+    contexts.emplace_back(bc.substr(0, eq), bc.substr(eq + 1));
+  }
+  Result<std::map<std::string, std::string>> named = executor::PlanNamedContexts(contexts);
+  if (!named.ok()) {
+    std::cerr << "kiln plan: " << named.status().message() << "\n";
+    return kExitUsage;
+  }
+  fo.named_contexts = *named;
   Result<std::vector<policy::Policy>> policies = policy::LoadPolicies(o.policy_files, fo.environ);
   if (!policies.ok()) {
     std::cerr << "kiln plan: " << policies.status().message() << "\n";
@@ -75,7 +97,20 @@ int RunPlan(const PlanCommandOptions& o) {
   if (!fe->plan.unused_build_args.empty()) {
     std::cerr << "[Warning] One or more build-args " << executor::UnusedBuildArgs(fe->plan) << " were not consumed\n";
   }
-  std::cout << dockerfile::PlanToJson(fe->plan) << "\n";
+  if (contexts.empty()) {
+    std::cout << dockerfile::PlanToJson(fe->plan) << "\n";
+  } else {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(dockerfile::PlanToJson(fe->plan));
+    nlohmann::ordered_json nc = nlohmann::ordered_json::object();
+    for (const auto& [name, value] : contexts) {
+      executor::NamedContextSource src = executor::ClassifyNamedContext(value);
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      nc[lower] = {{"kind", src.kind}, {"source", src.source}};
+    }
+    j["named_contexts"] = nc;
+    std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+  }
   if (!policies->empty()) {
     // Nothing is pulled here: digest-pinned allow patterns and image.max_size are checked by the build.
     policy::PlanVerdict verdict = policy::EvaluatePlan(*policies, fe->plan, {});
@@ -112,6 +147,10 @@ void RegisterPlan(CLI::App& app, int* exit_code) {
   sub->add_option("--custom-platform", opts->custom_platform, "Target platform os/arch[/variant] (default: this machine)");
   sub->add_option("--policy", opts->policy_files,
                   "Check the plan against this policy file (YAML or JSON; adds to $KILN_POLICY; exit 3 on a violation)")
+      ->allow_extra_args(false)->expected(1)->take_all();
+  sub->add_option("--build-context", opts->build_contexts,
+                  "Named context NAME=DIR, NAME=docker-image://REF or NAME=GIT-URL (repeatable; not fetched: the "
+                  "plan shows what FROM NAME and --from=NAME read, and a stage of that name is replaced)")
       ->allow_extra_args(false)->expected(1)->take_all();
   sub->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }

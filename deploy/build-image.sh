@@ -160,6 +160,32 @@ for m in $qemu_machines; do
   chmod 0755 "$root/kaniko/bin/qemu-$m-static"
 done
 
+# Debian's git for ADD of a git repository and git build contexts (kiln runs `git` from PATH): the
+# program, also in its exec path as git-upload-pack (what a file:// fetch runs), git-remote-http(s)
+# for https:// remotes, ssh for git@host: remotes. `git submodule` is a shell script: repositories
+# with submodules need the debug image's shell. Without git, a git source fails with a clear message.
+if git_bin=$(command -v git 2>/dev/null); then
+  exec_path=$(git --exec-path)
+  mkdir -p "$root/usr/bin" "$root$exec_path" "$root/usr/share/git-core/templates"
+  cp "$git_bin" "$root/usr/bin/git"
+  chmod 0755 "$root/usr/bin/git"
+  copy_libs "$git_bin"
+  ln "$root/usr/bin/git" "$root$exec_path/git"  # a hard link: the layer holds the bytes once
+  ln -s git "$root$exec_path/git-upload-pack"
+  for f in git-remote-http git-submodule git-sh-setup git-sh-i18n; do
+    [ -f "$exec_path/$f" ] || continue
+    cp "$exec_path/$f" "$root$exec_path/$f"
+    chmod 0755 "$root$exec_path/$f"
+  done
+  [ -f "$root$exec_path/git-remote-http" ] && copy_libs "$root$exec_path/git-remote-http"
+  ln -s git-remote-http "$root$exec_path/git-remote-https"
+  if ssh_bin=$(command -v ssh 2>/dev/null); then
+    cp "$ssh_bin" "$root/usr/bin/ssh"
+    chmod 0755 "$root/usr/bin/ssh"
+    copy_libs "$ssh_bin"
+  fi
+fi
+
 ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 [ -f "$ca" ] || die "no CA bundle at $ca (set SSL_CERT_FILE)"
 cp -L "$ca" "$root/etc/ssl/certs/ca-certificates.crt"

@@ -21,6 +21,7 @@ const std::map<std::string, std::vector<std::string>>& FlagOwners() {
       {"exclude", {"ADD", "COPY"}},
       {"checksum", {"ADD"}},
       {"keep-git-dir", {"ADD"}},
+      {"unpack", {"ADD"}},
       {"interval", {"HEALTHCHECK"}},
       {"timeout", {"HEALTHCHECK"}},
       {"start-period", {"HEALTHCHECK"}},

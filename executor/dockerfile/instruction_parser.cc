@@ -287,6 +287,7 @@ class InstructionParser {
     if (add) {
       flags.Add("checksum", FlagSet::Type::kString);
       flags.Add("keep-git-dir", FlagSet::Type::kBool);
+      flags.Add("unpack", FlagSet::Type::kBool);
     } else {
       flags.Add("from", FlagSet::Type::kString);
       flags.Add("parents", FlagSet::Type::kBool);
@@ -329,6 +330,7 @@ class InstructionParser {
       static_cast<CopyCommon&>(a) = std::move(c);
       a.checksum = flags.String("checksum");
       a.keep_git_dir = flags.Bool("keep-git-dir");
+      if (flags.Used("unpack")) a.unpack = flags.Bool("unpack");
       return Command(std::move(a));
     }
     CopyInst cp;

@@ -112,6 +112,9 @@ struct CopyInst : CopyCommon {
 struct AddInst : CopyCommon {
   std::string checksum;  ///< [expand]
   bool keep_git_dir = false;
+  /// --unpack (Dockerfile 1.17): unset = BuildKit's default (local archives extracted, downloads not);
+  /// true = a downloaded archive is extracted too; false = a local archive is copied as a file.
+  std::optional<bool> unpack;
 };
 
 struct VolumeInst {

@@ -175,6 +175,14 @@ class Planner {
       ps.platform = *parsed;
       ps.platform_set = true;
     }
+    if (!f.stage_name.empty() && NamedContext(f.stage_name, &ps.base)) {
+      // BuildKit: a named context of a stage's name replaces the whole stage (its FROM, its
+      // instructions, its ONBUILD triggers); FROM and --from naming the stage read the context.
+      ps.replaced_by_context = true;
+      state_[i] = 2;
+      order_.push_back(i);
+      return OkStatus();
+    }
     auto base_it = names_.find(Lower(*image));
     if (base_it != names_.end() && base_it->second < i) {
       ps.base.kind = SourceRef::Kind::kStage;

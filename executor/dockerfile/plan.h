@@ -38,8 +38,9 @@ struct PlanOptions {
       std::function<Result<std::vector<std::string>>(const std::string& image, const Platform& platform)>;
   OnbuildTriggers onbuild_triggers;
   /// BuildKit's named contexts (--build-context): lower-case name → an image reference (FROM NAME and
-  /// --from=NAME read that image), or "" for a directory (SourceRef::Kind::kContext). A stage of the
-  /// same name wins.
+  /// --from=NAME read that image), or "" for a directory (SourceRef::Kind::kContext). BuildKit's rule:
+  /// a context named as a stage replaces that stage (PlannedStage::replaced_by_context), and one named
+  /// as an image replaces the image.
   std::map<std::string, std::string> named_contexts;
 };
 
@@ -70,6 +71,8 @@ struct PlannedStage {
   bool platform_set = false;
   std::vector<Instruction> instructions;  ///< ONBUILD triggers first (from_onbuild), then the stage's own
   bool onbuild_pending = false;  ///< base image triggers not yet known (see file comment)
+  /// A named context of the stage's name stands in for it: `base` is the context, no instructions.
+  bool replaced_by_context = false;
   std::vector<FromRef> from_refs;
   std::vector<int> depends_on;  ///< stage indexes, sorted
 };

@@ -72,6 +72,7 @@ struct Details {
     CopyCommonJson(a, &j);
     if (!a.checksum.empty()) j["checksum"] = a.checksum;
     if (a.keep_git_dir) j["keep_git_dir"] = true;
+    if (a.unpack) j["unpack"] = *a.unpack;
     return j;
   }
   Json operator()(const VolumeInst& v) const { return {{"paths", v.paths}}; }
@@ -133,6 +134,7 @@ std::string PlanToJson(const Plan& plan) {
     st["base"] = RefJson(s.base);
     st["platform"] = s.platform.ToString();
     st["onbuild_pending"] = s.onbuild_pending;
+    if (s.replaced_by_context) st["replaced_by_context"] = true;
     st["depends_on"] = s.depends_on;
     Json insts = Json::array();
     for (size_t k = 0; k < s.instructions.size(); ++k) {

@@ -8,6 +8,7 @@
 #include "core/media_types.h"
 #include "executor/image/cache_warm.h"
 #include "core/reference.h"
+#include "layers/oci_layout_store.h"
 
 namespace kiln::executor {
 
@@ -29,20 +30,35 @@ Result<std::shared_ptr<const SourceImage>> ImageFetcher::Resolve(const std::stri
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
   }
-  KILN_ASSIGN_OR_RETURN(Reference ref, Reference::Parse(reference));
-  if (!cache_dir_.empty()) {
-    Result<std::optional<std::shared_ptr<const SourceImage>>> warmed =
-        LookupBaseImage(cache_dir_, reference, platform, cache_ttl_);
-    if (!warmed.ok()) {
-      log_->Warn("base image cache " + cache_dir_ + ": " + warmed.status().message());
-    } else if (*warmed) {
-      log_->Info("base image " + reference + " from the cache dir " + cache_dir_ + " (" + (**warmed)->canonical + ")");
-      std::lock_guard<std::mutex> lock(mu_);
-      cache_[key] = **warmed;
-      return **warmed;
+  std::unique_ptr<ImageSource> src;
+  std::string shown, name;  // for messages; the canonical name before "@digest"
+  std::optional<Digest> want;
+  if (IsOciLayoutRef(reference)) {
+    KILN_ASSIGN_OR_RETURN(OciLayoutRef layout, ParseOciLayoutRef(reference));
+    Result<std::unique_ptr<ImageSource>> opened = layers::OpenLayoutSource(layout.dir, layout.tag);
+    if (!opened.ok()) return opened.status().WithContext(reference);
+    src = std::move(opened).value();
+    shown = reference;
+    name = "oci-layout://" + layout.dir;
+    want = layout.digest;
+  } else {
+    KILN_ASSIGN_OR_RETURN(Reference ref, Reference::Parse(reference));
+    shown = ref.ToString();
+    name = ref.Name();
+    if (!cache_dir_.empty()) {
+      Result<std::optional<std::shared_ptr<const SourceImage>>> warmed =
+          LookupBaseImage(cache_dir_, reference, platform, cache_ttl_);
+      if (!warmed.ok()) {
+        log_->Warn("base image cache " + cache_dir_ + ": " + warmed.status().message());
+      } else if (*warmed) {
+        log_->Info("base image " + reference + " from the cache dir " + cache_dir_ + " (" + (**warmed)->canonical + ")");
+        std::lock_guard<std::mutex> lock(mu_);
+        cache_[key] = **warmed;
+        return **warmed;
+      }
     }
+    KILN_ASSIGN_OR_RETURN(src, registry::OpenRegistrySource(*client_, ref));
   }
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> src, registry::OpenRegistrySource(*client_, ref));
   auto img = std::make_shared<SourceImage>();
   img->name = reference;
   KILN_ASSIGN_OR_RETURN(RawManifest root, src->RootManifest());
@@ -50,37 +66,61 @@ Result<std::shared_ptr<const SourceImage>> ImageFetcher::Resolve(const std::stri
   if (kind == ManifestKind::kIndex) {
     KILN_ASSIGN_OR_RETURN(Index index, ParseIndex(root.bytes));
     Result<Descriptor> chosen = SelectPlatform(index, platform);
-    if (!chosen.ok()) return chosen.status().WithContext("base image " + ref.ToString());
+    if (!chosen.ok()) return chosen.status().WithContext("base image " + shown);
     KILN_ASSIGN_OR_RETURN(img->manifest_raw, src->GetManifest(*chosen));
   } else {
     img->manifest_raw = root;
   }
   Result<Manifest> m = ParseManifest(img->manifest_raw.bytes);
-  if (!m.ok()) return m.status().WithContext("image manifest of " + ref.ToString());
+  if (!m.ok()) return m.status().WithContext("image manifest of " + shown);
   img->manifest = std::move(m).value();
   {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Reader> r, src->OpenBlob(img->manifest.config));
     KILN_ASSIGN_OR_RETURN(img->config_bytes, ReadAll(*r, 16 << 20));
   }
   Result<ImageConfig> cfg = ParseImageConfig(img->config_bytes);
-  if (!cfg.ok()) return cfg.status().WithContext("image config of " + ref.ToString());
+  if (!cfg.ok()) return cfg.status().WithContext("image config of " + shown);
   img->config = std::move(cfg).value();
   if (img->config.diff_ids.size() != img->manifest.layers.size()) {
-    return InvalidArgument("image " + ref.ToString() + " is inconsistent: its manifest has " +
+    return InvalidArgument("image " + shown + " is inconsistent: its manifest has " +
                            std::to_string(img->manifest.layers.size()) + " layers but its config lists " +
                            std::to_string(img->config.diff_ids.size()) + " diff_ids");
   }
   if (!img->config.os.empty() && !img->config.architecture.empty() && kind != ManifestKind::kIndex &&
       !img->config.platform().Satisfies(platform)) {
-    log_->Warn("base image " + ref.FamiliarString() + " is " + img->config.platform().ToString() +
+    log_->Warn("base image " + shown + " is " + img->config.platform().ToString() +
                ", not the requested " + platform.ToString());
   }
-  img->canonical = ref.Name() + "@" + img->manifest_raw.digest.ToString();
+  if (want && *want != root.digest && *want != img->manifest_raw.digest) {
+    return DigestMismatch(shown + ": the layout's image is " + root.digest.ToString() + ", not " + want->ToString());
+  }
+  img->canonical = name + "@" + img->manifest_raw.digest.ToString();
   img->source = std::move(src);
   std::shared_ptr<const SourceImage> result = img;
   std::lock_guard<std::mutex> lock(mu_);
   cache_[key] = result;
   return result;
+}
+
+bool IsOciLayoutRef(const std::string& reference) { return reference.rfind("oci-layout://", 0) == 0; }
+
+Result<OciLayoutRef> ParseOciLayoutRef(const std::string& reference) {
+  OciLayoutRef out;
+  std::string rest = reference.substr(13);
+  if (size_t at = rest.rfind('@'); at != std::string::npos && rest.find('/', at) == std::string::npos) {
+    Result<Digest> d = Digest::Parse(rest.substr(at + 1));
+    if (!d.ok()) return InvalidArgument(reference + ": " + d.status().message());
+    out.digest = *d;
+    rest.resize(at);
+  }
+  size_t slash = rest.rfind('/');
+  if (size_t colon = rest.rfind(':'); colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+    out.tag = rest.substr(colon + 1);
+    rest.resize(colon);
+  }
+  if (rest.empty()) return InvalidArgument(reference + ": no layout directory after oci-layout://");
+  out.dir = rest;
+  return out;
 }
 
 Status ImageFetcher::Fetch(const SourceImage& image, const Descriptor& d) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/image_model.h"
@@ -37,6 +38,18 @@ struct SourceImage {
   std::shared_ptr<ImageSource> source;
 };
 
+/// BuildKit's `oci-layout://DIR[:TAG][@DIGEST]`: an image in a local OCI layout. No TAG: the layout's
+/// only image; DIGEST: the image (or, of an index, the platform's manifest) must have that digest.
+struct OciLayoutRef {
+  std::string dir;
+  std::string tag;
+  std::optional<Digest> digest;
+};
+/// Whether `reference` is an oci-layout:// reference.
+bool IsOciLayoutRef(const std::string& reference);
+/// kInvalidArgument for a reference with no directory or a malformed digest.
+Result<OciLayoutRef> ParseOciLayoutRef(const std::string& reference);
+
 struct UnpackStats {
   uint64_t layers = 0, fetched_layers = 0, fetched_bytes = 0, extracted_bytes = 0;
   std::chrono::nanoseconds took{0};
@@ -48,7 +61,8 @@ class ImageFetcher {
   ImageFetcher(registry::Client* client, const layers::OciLayout* store, BuildLog* log, int parallel = 3);
 
   /// Resolves `reference` for `platform` (choosing from an index), fetching the manifest and config.
-  /// Results are cached per reference and platform for the build.
+  /// Results are cached per reference and platform for the build. An oci-layout:// reference
+  /// (OciLayoutRef) reads a local layout instead of a registry.
   Result<std::shared_ptr<const SourceImage>> Resolve(const std::string& reference, const Platform& platform);
 
   /// Every image Resolve() returned so far, by reference and platform (for provenance).

@@ -38,9 +38,24 @@ Status StageBuild::AddGit(size_t index, const Instruction& inst, CopyRequest req
   }
   if (!svc_.git) return FailedPrecondition("ADD of a git repository: no git runner was configured");
   const auto* add = std::get_if<AddInst>(&inst.cmd);
-  const bool keep_git_dir = add != nullptr && add->keep_git_dir;
   const std::string shown = RedactGitUrl(req.sources[0]);
   KILN_ASSIGN_OR_RETURN(GitUrl url, ParseGitUrl(req.sources[0]));
+  // The URL's query may say what the flags say (BuildKit's "?keep-git-dir=", "?checksum="); the two
+  // must agree.
+  bool keep_git_dir = add != nullptr && add->keep_git_dir;
+  if (url.keep_git_dir) {
+    if (keep_git_dir && !*url.keep_git_dir) {
+      return InvalidArgument("ADD " + shown + ": --keep-git-dir=true conflicts with the URL's keep-git-dir=false");
+    }
+    keep_git_dir = *url.keep_git_dir;
+  }
+  if (!url.checksum.empty()) {
+    if (!req.checksum.empty() && req.checksum != url.checksum) {
+      return InvalidArgument("ADD " + shown + ": --checksum=" + req.checksum + " conflicts with the URL's checksum=" +
+                             url.checksum);
+    }
+    req.checksum = url.checksum;
+  }
   std::string scheme = url.remote.substr(0, 7);
   for (char& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   if (scheme == "file://" && !svc_.git_allow_file) {
@@ -54,6 +69,7 @@ Status StageBuild::AddGit(size_t index, const Instruction& inst, CopyRequest req
   GitCheckoutOptions options;
   options.keep_git_dir = keep_git_dir;
   options.commit_mtime = svc_.git_commit_mtime;
+  if (url.submodules) options.submodules = *url.submodules;
   std::unique_ptr<GitRunner> git = svc_.git(url.remote);
   auto t = std::chrono::steady_clock::now();
   Result<GitCheckout> checkout = CheckoutGit(*git, url, dir, options);
@@ -80,7 +96,7 @@ Status StageBuild::AddGit(size_t index, const Instruction& inst, CopyRequest req
     // The commit stands for the whole tree: the files need not be hashed.
     std::string what = inst.keyword + " git\nremote=" + RedactGitUrl(url.remote) + "\nref=" + url.ref +
                        "\ncommit=" + checkout->commit + "\nsubdir=" + url.subdir + "\nkeep_git_dir=" +
-                       (keep_git_dir ? "1" : "0") + "\nmtime=" + (options.commit_mtime ? "commit" : "checkout") +
+                       (keep_git_dir ? "1" : "0") + "\nsubmodules=" + (options.submodules ? "1" : "0") + "\nmtime=" + (options.commit_mtime ? "commit" : "checkout") +
                        "\ndest=" + req.dest + "\nworkdir=" + req.workdir + "\nchown=" + chown + "\nchmod=" + chmod;
     for (const std::string& x : req.excludes) what += "\nexclude=" + x;
     std::optional<Digest> sources = Sha256Of("git:" + checkout->commit + ":" + url.subdir);

@@ -131,6 +131,7 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
   if (!checksum.empty()) {
     KILN_ASSIGN_OR_RETURN(req.checksum, Expand(checksum));
   }
+  if (const auto* a = std::get_if<AddInst>(&inst.cmd)) req.unpack = a->unpack;
   if (add && std::any_of(req.sources.begin(), req.sources.end(), [](const std::string& s) { return IsGitUrl(s); })) {
     return AddGit(index, inst, std::move(req), chown, chmod);
   }
@@ -152,6 +153,7 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
       for (const InlineSource& x : req.inline_sources) what += "\ninline=" + x.path;
       what += "\ndest=" + req.dest + "\nworkdir=" + req.workdir + "\nchown=" + chown + "\nchmod=" + chmod +
               "\nparents=" + (parents ? "1" : "0") + "\nchecksum=" + req.checksum;
+      if (req.unpack) what += std::string("\nunpack=") + (*req.unpack ? "1" : "0");
       for (const std::string& x : req.excludes) what += "\nexclude=" + x;
       if (svc_.cache_copy) {
         KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, {}, *sources));

@@ -53,6 +53,7 @@ Status StageBuild::CopyLinked(size_t index, const Instruction& inst, const CopyS
       for (const InlineSource& x : req.inline_sources) what += "\ninline=" + x.path;
       what += "\ndest=" + req.dest + "\nworkdir=" + req.workdir + "\nchmod=" + chmod + "\nparents=" +
               (req.parents ? "1" : "0") + "\nchecksum=" + req.checksum;
+      if (req.unpack) what += std::string("\nunpack=") + (*req.unpack ? "1" : "0");
       if (req.chown) what += "\nids=" + std::to_string(req.chown->first) + ":" + std::to_string(req.chown->second);
       for (const std::string& x : req.excludes) what += "\nexclude=" + x;
       if (svc_.cache_copy) {

@@ -119,6 +119,7 @@ Status StageBuild::From() {
     Status s = FromContextDir();
     if (!s.ok()) return s.WithMessage(svc_.plan->source.Format(ps_.loc, s.message()));
   }
+  if (ps_.replaced_by_context) what += "; --build-context " + ps_.name + " replaces the stage";
   svc_.log->StepDone(Clock::now() - start, what);
   return OkStatus();
 }

@@ -58,6 +58,9 @@ class Copier {
   Status CopyUrl(const Item& item, const std::string& dest_rel, bool dir_syntax);
   Status CopyInline(const Item& item, const std::string& dest_rel, bool dir_syntax);
   Status ChownExtracted(int dest_dir, const std::vector<std::string>& names, const std::string& dest_rel);
+  /// Extracts the tar archive open at `archive` into directory `resolved` (made when missing) when it
+  /// is one; false when it is not an archive (nothing written).
+  Result<bool> ExtractArchive(int archive, const std::string& written, const std::string& resolved, uint64_t size);
   // Where a single file goes: (parent dir, name) per Docker's rules.
   Result<std::pair<std::string, std::string>> FileTarget(const std::string& dest_rel, bool dir_syntax,
                                                          const std::string& base);
@@ -340,40 +343,46 @@ Status Copier::CopyItem(const Item& item, const std::string& dest_rel, bool dir_
   }
   auto [src_parent_rel, src_name] = layers::SplitParent(item.resolved);
   KILN_ASSIGN_OR_RETURN(UniqueFd src_parent, src_.OpenDir(src_parent_rel, false));
-  if (req_.add && S_ISREG(item.st.st_mode)) {
+  if (req_.add && req_.unpack.value_or(true) && S_ISREG(item.st.st_mode)) {
     // ADD extracts local tar archives into the destination directory (BuildKit's unpack), which is
     // created only once the file is known to be an archive.
     int fd = ::openat(src_parent.get(), std::string(src_name).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("opening " + Display(item.written), errno);
     UniqueFd archive(fd);
     KILN_ASSIGN_OR_RETURN(std::string resolved, dst_.Resolve(dest_rel));
-    UniqueFd dest_dir;
-    auto make_dest = [&]() -> Result<std::string> {
-      struct stat st;
-      if (::fstatat(dst_.fd(), resolved.empty() ? "." : resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-          !S_ISDIR(st.st_mode)) {
-        return FailedPrecondition("cannot extract " + item.written + " into non-directory " + Display(resolved));
-      }
-      KILN_ASSIGN_OR_RETURN(dest_dir, MkdirAll(resolved));
-      return ProcFd(dest_dir.get());
-    };
-    layers::ExtractOptions options;
-    options.ownership = req_.ownership;
-    options.create_device_nodes = ::geteuid() == 0;
-    KILN_ASSIGN_OR_RETURN(auto names, ExtractTarball(ProcFd(archive.get()), make_dest, options));
-    if (names) {
-      for (const auto& n : *names) result_.changed.push_back(JoinRel(resolved, n));
-      result_.files += names->size();
-      result_.bytes += static_cast<uint64_t>(item.st.st_size);
-      if (req_.chown) KILN_RETURN_IF_ERROR(ChownExtracted(dest_dir.get(), *names, resolved));
-      return OkStatus();
-    }
+    KILN_ASSIGN_OR_RETURN(bool extracted, ExtractArchive(archive.get(), item.written, resolved,
+                                                         static_cast<uint64_t>(item.st.st_size)));
+    if (extracted) return OkStatus();
   }
   KILN_ASSIGN_OR_RETURN(auto target, FileTarget(dest_rel, dir_syntax, base));
   KILN_ASSIGN_OR_RETURN(UniqueFd parent_path, MkdirAll(target.first));
   auto copied = CopyEntry(src_parent.get(), std::string(src_name), item.st, parent_path.get(), target.second,
                           item.resolved, "", JoinRel(target.first, target.second), false);
   return copied.status();
+}
+
+Result<bool> Copier::ExtractArchive(int archive, const std::string& written, const std::string& resolved,
+                                    uint64_t size) {
+  UniqueFd dest_dir;
+  auto make_dest = [&]() -> Result<std::string> {
+    struct stat st;
+    if (::fstatat(dst_.fd(), resolved.empty() ? "." : resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISDIR(st.st_mode)) {
+      return FailedPrecondition("cannot extract " + written + " into non-directory " + Display(resolved));
+    }
+    KILN_ASSIGN_OR_RETURN(dest_dir, MkdirAll(resolved));
+    return ProcFd(dest_dir.get());
+  };
+  layers::ExtractOptions options;
+  options.ownership = req_.ownership;
+  options.create_device_nodes = ::geteuid() == 0;
+  KILN_ASSIGN_OR_RETURN(auto names, ExtractTarball(ProcFd(archive), make_dest, options));
+  if (!names) return false;
+  for (const auto& n : *names) result_.changed.push_back(JoinRel(resolved, n));
+  result_.files += names->size();
+  result_.bytes += size;
+  if (req_.chown) KILN_RETURN_IF_ERROR(ChownExtracted(dest_dir.get(), *names, resolved));
+  return true;
 }
 
 Status Copier::ChownExtracted(int dest_dir, const std::vector<std::string>& names, const std::string& dest_rel) {
@@ -437,6 +446,16 @@ Status Copier::CopyUrl(const Item& item, const std::string& dest_rel, bool dir_s
   if (expected && got != *expected) {
     return discard(DigestMismatch("ADD " + shown + ": checksum mismatch: the download hashes to " + got.ToString() +
                                   ", expected " + expected->ToString()));
+  }
+  if (req_.unpack.value_or(false)) {
+    // ADD --unpack=true: a downloaded archive is extracted into the destination as a local one is
+    // (BuildKit); anything else is kept as the file it is.
+    Result<bool> extracted = ExtractArchive(out.get(), shown, resolved, hashed.size());
+    if (!extracted.ok()) return discard(extracted.status().WithContext("ADD " + shown));
+    if (*extracted) {
+      ::unlinkat(parent.get(), tmp.c_str(), 0);
+      return OkStatus();
+    }
   }
   if (name.empty()) name = fetched->filename;
   if (name.empty()) {

@@ -16,7 +16,8 @@
 //    (layers/rootless.h) of regular files and directories.
 //  - ADD: http(s) URLs are downloaded (mode 0600, mtime from Last-Modified, --checksum verified); a
 //    local tar archive (plain, gzip, bzip2, xz, zstd) is extracted into the destination directory
-//    with the hardened layer extractor. Git URLs are not fetched here: the pipeline fetches an ADD's
+//    with the hardened layer extractor; --unpack=false copies it as a file, --unpack=true extracts a
+//    downloaded archive the same way (a download that is not an archive stays a file). Git URLs are not fetched here: the pipeline fetches an ADD's
 //    git source (pipeline/add_git.cc) and copies its checkout; here they are kInvalidArgument.
 #pragma once
 
@@ -56,6 +57,9 @@ struct CopyRequest {
   bool parents = false;                                  // --parents
   std::vector<std::string> excludes;                     // --exclude patterns (.dockerignore syntax)
   std::string checksum;                                  // ADD --checksum=sha256:... for URLs
+  /// ADD --unpack: unset = local archives extracted, downloads kept as files; true = downloaded
+  /// archives extracted too; false = nothing extracted.
+  std::optional<bool> unpack;
   /// How owners are applied (kAuto: chown as root, the xattr otherwise or when chown is refused).
   layers::ExtractOptions::Ownership ownership = layers::ExtractOptions::Ownership::kAuto;
 };

@@ -1,6 +1,8 @@
 #include "executor/steps/git_url.h"
 
 #include <cctype>
+#include <map>
+#include <optional>
 #include <vector>
 
 namespace kiln::executor {
@@ -127,6 +129,118 @@ Status ParseFragment(std::string_view fragment, std::string_view url, GitUrl* ou
   return OkStatus();
 }
 
+// Go's url.QueryUnescape: "+" is a space, %XX a byte; a broken escape is an error.
+Result<std::string> QueryUnescape(std::string_view s, std::string_view url) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%') {
+      if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+        return InvalidArgument("git URL " + RedactGitUrl(url) + ": bad %-escape in the query");
+      }
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Go's strconv.ParseBool.
+std::optional<bool> ParseBool(const std::string& v) {
+  for (const char* t : {"1", "t", "T", "TRUE", "true", "True"}) if (v == t) return true;
+  for (const char* f : {"0", "f", "F", "FALSE", "false", "False"}) if (v == f) return false;
+  return std::nullopt;
+}
+
+// Applies BuildKit's query form (the text between '?' and '#') over what the fragment gave.
+Status ParseQuery(std::string_view query, std::string_view url, GitUrl* out) {
+  if (query.empty()) return OkStatus();
+  auto fail = [&](const std::string& why) { return InvalidArgument("git URL " + RedactGitUrl(url) + ": " + why); };
+  std::map<std::string, std::vector<std::string>> values;
+  size_t i = 0;
+  while (i <= query.size()) {
+    size_t amp = query.find('&', i);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view field = query.substr(i, amp - i);
+    i = amp + 1;
+    if (field.empty()) continue;
+    size_t eq = field.find('=');
+    KILN_ASSIGN_OR_RETURN(std::string key, QueryUnescape(field.substr(0, eq), url));
+    std::string value;
+    if (eq != std::string_view::npos) {
+      KILN_ASSIGN_OR_RETURN(value, QueryUnescape(field.substr(eq + 1), url));
+    }
+    values[key].push_back(value);
+  }
+  std::string tag, branch, ref = out->ref;
+  std::string subdir = out->subdir;
+  for (const auto& [key, v] : values) {
+    if (v.size() > 1) return fail("query \"" + key + "\" has multiple values");
+    const std::string& value = v[0];
+    const bool flag = key == "keep-git-dir" || key == "submodules";
+    if (value.empty() && !flag) return fail("query \"" + key + "\" has no value");
+    if (key == "ref") {
+      if (!ref.empty() && ref != value) return fail("ref conflicts: \"" + ref + "\" vs \"" + value + "\"");
+      ref = value;
+    } else if (key == "tag") {
+      tag = value.starts_with("refs/tags/") ? value : "refs/tags/" + value;
+    } else if (key == "branch") {
+      branch = value.starts_with("refs/heads/") ? value : "refs/heads/" + value;
+    } else if (key == "subdir") {
+      KILN_ASSIGN_OR_RETURN(std::string cleaned, CleanSubdir(value));
+      if (!subdir.empty() && subdir != cleaned) {
+        return fail("subdir conflicts: \"" + subdir + "\" vs \"" + value + "\"");
+      }
+      subdir = cleaned;
+    } else if (key == "checksum" || key == "commit") {
+      out->checksum = value;
+    } else if (flag) {
+      std::optional<bool> b = value.empty() ? std::optional<bool>(true) : ParseBool(value);
+      if (!b) return fail("invalid " + key + " value: \"" + value + "\"");
+      (key == "submodules" ? out->submodules : out->keep_git_dir) = *b;
+    } else {
+      return fail("unexpected query \"" + key +
+                  "\" (the keys are ref, branch, tag, subdir, checksum, keep-git-dir and submodules)");
+    }
+  }
+  if (!tag.empty()) {
+    if (!ref.empty() && ref != tag) return fail("ref conflicts: \"" + ref + "\" vs \"" + tag + "\"");
+    ref = tag;
+  }
+  if (!branch.empty()) {
+    if (!tag.empty()) return fail("branch conflicts with tag");
+    if (!ref.empty() && ref != branch) return fail("ref conflicts: \"" + ref + "\" vs \"" + branch + "\"");
+    ref = branch;
+  }
+  if (!out->checksum.empty()) {
+    for (char c : out->checksum) {
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return fail("checksum \"" + out->checksum + "\" is not hex");
+    }
+    for (char& c : out->checksum) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // BuildKit checks out the checksum when nothing else names a ref; git can fetch only a full name.
+    if (ref.empty() && IsCommitSha(out->checksum)) ref = out->checksum;
+  }
+  KILN_RETURN_IF_ERROR(CheckRef(ref, url));
+  out->ref = ref;
+  out->subdir = subdir;
+  return OkStatus();
+}
+
+// Splits "REMOTE[?QUERY][#FRAGMENT]" into `out`.
+Status SplitOptions(std::string_view s, std::string_view shown, GitUrl* out) {
+  size_t hash = s.find('#');
+  std::string_view before = s.substr(0, hash);
+  size_t q = before.find('?');
+  out->remote = std::string(before.substr(0, q));
+  if (hash != std::string_view::npos) KILN_RETURN_IF_ERROR(ParseFragment(s.substr(hash + 1), shown, out));
+  if (q != std::string_view::npos) KILN_RETURN_IF_ERROR(ParseQuery(before.substr(q + 1), shown, out));
+  return OkStatus();
+}
+
 }  // namespace
 
 bool IsCommitSha(std::string_view s) {
@@ -149,9 +263,7 @@ Result<GitUrl> ParseGitUrl(std::string_view s) {
   if (!IsGitUrl(s)) return InvalidArgument("\"" + RedactGitUrl(s) + "\" is not a git repository URL");
   GitUrl out;
   out.scp_style = SchemeOf(s).empty();
-  size_t hash = s.find('#');
-  out.remote = std::string(s.substr(0, hash));
-  if (hash != std::string_view::npos) KILN_RETURN_IF_ERROR(ParseFragment(s.substr(hash + 1), s, &out));
+  KILN_RETURN_IF_ERROR(SplitOptions(s, s, &out));
   if (out.remote.empty() || out.remote.ends_with("://")) {
     return InvalidArgument("git URL \"" + RedactGitUrl(s) + "\" names no repository");
   }
@@ -165,11 +277,7 @@ Result<GitUrl> ParseGitContext(std::string_view spec, std::string_view pull_meth
   std::string scheme = pull_method == "http" ? "http" : "https";
   std::string rewritten = scheme + "://" + std::string(spec.substr(6));
   GitUrl out;
-  size_t hash = rewritten.find('#');
-  out.remote = rewritten.substr(0, hash);
-  if (hash != std::string::npos) {
-    KILN_RETURN_IF_ERROR(ParseFragment(std::string_view(rewritten).substr(hash + 1), spec, &out));
-  }
+  KILN_RETURN_IF_ERROR(SplitOptions(rewritten, spec, &out));
   if (UrlPath(out.remote).empty()) return InvalidArgument("git context \"" + RedactGitUrl(spec) + "\" names no repository");
   return out;
 }

@@ -7,9 +7,15 @@
 // and kiln adds file:// URLs whose path ends in ".git" (a bare repository on this machine: local
 // mirrors, and tests). The fragment is "#REF[:SUBDIR]" (REF a branch, tag, full commit sha or any
 // ref name; empty = the remote's default branch), or BuildKit's "##ref=R,subdir=S,commit=C" form.
+// BuildKit's query form (Dockerfile 1.18+) names the same things before the fragment:
+// "?ref=R", "?branch=B" (refs/heads/B), "?tag=T" (refs/tags/T), "?subdir=S", "?checksum=C" (or
+// "?commit=C": a hex prefix of the commit, or of the annotated tag), "?keep-git-dir[=BOOL]",
+// "?submodules[=BOOL]". A query value that disagrees with the fragment's ref or subdir, branch with
+// tag, a repeated, empty or unknown key is an error. The query is not part of the remote.
 // Kaniko's context form "git://host/path.git#REF#COMMIT" is parsed by ParseKanikoGitContext.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +29,10 @@ struct GitUrl {
   std::string subdir;  ///< cleaned, no leading or trailing '/'; "" = the repository's root
   /// A commit the checkout must resolve to (BuildKit's "commit=", Kaniko's second fragment); "" = any.
   std::string commit;
+  /// "?checksum=" / "?commit=": a hex prefix of the commit or annotated tag (VerifyGitChecksum); "" = any.
+  std::string checksum;
+  std::optional<bool> keep_git_dir;  ///< "?keep-git-dir": keep .git (ADD's --keep-git-dir); unset = not said
+  std::optional<bool> submodules;    ///< "?submodules": update submodules; unset = not said
   bool scp_style = false;  ///< user@host:path (ssh)
 };
 

@@ -59,6 +59,39 @@ TEST(PlanCommandTest, PrintsThePlanOfContextDockerfile) {
   EXPECT_EQ(r.err, "");
 }
 
+TEST(PlanCommandTest, NamedBuildContextsShowWhereEachComesFrom) {
+  TempDir dir;
+  WriteFile(dir.Sub("Dockerfile"),
+            "FROM golang AS builder\n"
+            "RUN make\n"
+            "FROM base\n"
+            "COPY --from=builder /out /out\n"
+            "COPY --from=src /x /x\n");
+  Outcome r = Plan(dir, "--build-context builder=./vendor --build-context BASE=docker-image://reg.test/team/base:1 "
+                        "--build-context 'src=https://user:s3cret@git.test/r.git?branch=dev&subdir=x'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["named_contexts"]["builder"], (nlohmann::json{{"kind", "directory"}, {"source", "./vendor"}}));
+  EXPECT_EQ(j["named_contexts"]["base"], (nlohmann::json{{"kind", "image"}, {"source", "reg.test/team/base:1"}}));
+  EXPECT_EQ(j["named_contexts"]["src"]["kind"], "git");
+  EXPECT_EQ(j["named_contexts"]["src"]["source"], "https://user:xxxxx@git.test/r.git?branch=dev&subdir=x");
+  EXPECT_EQ(r.out.find("s3cret"), std::string::npos);
+  ASSERT_EQ(j["stages"].size(), 2u);
+  // The context named as the stage replaces it: no instructions of its own.
+  EXPECT_EQ(j["stages"][0]["replaced_by_context"], true);
+  EXPECT_EQ(j["stages"][0]["base"]["context"], "builder");
+  EXPECT_TRUE(j["stages"][0]["instructions"].empty());
+  EXPECT_EQ(j["stages"][1]["base"]["image"], "reg.test/team/base:1");
+  EXPECT_EQ(j["stages"][1]["instructions"][1]["from_ref"]["kind"], "context");
+
+  r = Plan(dir, "--build-context builder");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("NAME=VALUE"), std::string::npos) << r.err;
+  r = Plan(dir, "--build-context builder=s3://b/x");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("not s3"), std::string::npos) << r.err;
+}
+
 TEST(PlanCommandTest, TargetAndDockerfileFlag) {
   TempDir dir;
   WriteFile(dir.Sub("build/Dockerfile.prod"), "FROM alpine AS a\nRUN a\nFROM busybox AS b\nRUN b\n");

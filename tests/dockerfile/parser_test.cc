@@ -188,7 +188,12 @@ TEST(ParserTest, CopyAndAddFlags) {
       "COPY --from=build --chown=app:app --chmod=0755 --link --parents --exclude=*.tmp --exclude=.git ./a ./b /dst/\n"
       "ADD --checksum=sha256:abc --keep-git-dir=true --link=false https://x/y.tgz /opt/\n"
       "COPY [\"a b\", \"/c d/\"]\n"
-      "COPY --chown=\"1 2\" x y\n");
+      "COPY --chown=\"1 2\" x y\n"
+      "ADD --unpack=false a.tar /x/\n"
+      "ADD --unpack https://x/y.tgz /y/\n");
+  EXPECT_FALSE(Cmd<AddInst>(df, 1).unpack.has_value());
+  EXPECT_EQ(Cmd<AddInst>(df, 4).unpack, std::optional<bool>(false));
+  EXPECT_EQ(Cmd<AddInst>(df, 5).unpack, std::optional<bool>(true));
   const auto& c = Cmd<CopyInst>(df, 0);
   EXPECT_EQ(c.from, "build");
   EXPECT_EQ(c.chown, "app:app");

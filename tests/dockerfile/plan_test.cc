@@ -300,16 +300,21 @@ TEST(PlanTest, NamedContexts) {
       o);
   ASSERT_TRUE(p.ok()) << p.status().message();
   ASSERT_EQ(p->stages.size(), 3u);
-  // FROM NAME of an image context: that image; of a directory: the context itself.
-  EXPECT_EQ(p->stages[0].base.kind, SourceRef::Kind::kImage);
-  EXPECT_EQ(p->stages[0].base.image, "registry.test/team/base:1");
+  // BuildKit: a context named as a stage replaces the stage, FROM line, instructions and all.
+  EXPECT_EQ(p->stages[0].name, "build");
+  EXPECT_TRUE(p->stages[0].replaced_by_context);
+  EXPECT_EQ(p->stages[0].base.kind, SourceRef::Kind::kContext);
+  EXPECT_EQ(p->stages[0].base.image, "build");
+  EXPECT_TRUE(p->stages[0].instructions.empty());
+  EXPECT_FALSE(p->stages[1].replaced_by_context);
+  // FROM NAME of a directory context: the context itself.
   EXPECT_EQ(p->stages[1].base.kind, SourceRef::Kind::kContext);
   EXPECT_EQ(p->stages[1].base.image, "vendor");
   EXPECT_EQ(p->stages[2].base.kind, SourceRef::Kind::kImage);
   EXPECT_EQ(p->stages[2].base.image, "alpine");
   const auto& refs = p->stages[2].from_refs;
   ASSERT_EQ(refs.size(), 4u);
-  // A stage of the same name wins over a context; names are case-insensitive.
+  // --from= a stage reads the stage, which the context replaced; names are case-insensitive.
   EXPECT_EQ(refs[0].ref.kind, SourceRef::Kind::kStage);
   EXPECT_EQ(refs[0].ref.stage, 0);
   EXPECT_EQ(refs[1].ref.kind, SourceRef::Kind::kContext);
@@ -318,6 +323,33 @@ TEST(PlanTest, NamedContexts) {
   EXPECT_EQ(refs[3].ref.kind, SourceRef::Kind::kImage);
   EXPECT_EQ(refs[3].ref.image, "other");
   EXPECT_NE(PlanToJson(*p).find("\"kind\": \"context\""), std::string::npos);
+
+  // An image context named as a stage: the stage is that image; FROM base (an image name) is
+  // replaced too, as before.
+  o.named_contexts = {{"base", "registry.test/team/base:1"}, {"builder", "registry.test/tools:2"}};
+  p = PlanOf(
+      "FROM golang AS builder\n"
+      "RUN make\n"
+      "ONBUILD RUN x\n"
+      "FROM base\n"
+      "COPY --from=builder /out /out\n",
+      o);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  ASSERT_EQ(p->stages.size(), 2u);
+  EXPECT_TRUE(p->stages[0].replaced_by_context);
+  EXPECT_EQ(p->stages[0].base.kind, SourceRef::Kind::kImage);
+  EXPECT_EQ(p->stages[0].base.image, "registry.test/tools:2");
+  EXPECT_TRUE(p->stages[0].instructions.empty());
+  EXPECT_EQ(p->stages[1].base.kind, SourceRef::Kind::kImage);
+  EXPECT_EQ(p->stages[1].base.image, "registry.test/team/base:1");
+  EXPECT_EQ(p->stages[1].depends_on, std::vector<int>{0});
+  // A stage FROM a replaced stage starts from the replacement.
+  p = PlanOf("FROM scratch AS builder\nRUN x\nFROM builder\nRUN y\n", o);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  ASSERT_EQ(p->stages.size(), 2u);
+  EXPECT_EQ(p->stages[1].base.kind, SourceRef::Kind::kStage);
+  EXPECT_EQ(p->stages[1].base.stage, 0);
+  EXPECT_EQ(p->stages[0].base.image, "registry.test/tools:2");
 }
 
 }  // namespace

@@ -74,6 +74,89 @@ TEST(GitUrlTest, MalformedFragmentsAreErrors) {
   }
 }
 
+TEST(GitUrlTest, BuildKitsQueryForm) {
+  auto u = ParseGitUrl("https://h/org/r.git?ref=v1.0&subdir=docs/site");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->remote, "https://h/org/r.git");  // the query is not the remote's
+  EXPECT_EQ(u->ref, "v1.0");
+  EXPECT_EQ(u->subdir, "docs/site");
+  EXPECT_FALSE(u->keep_git_dir.has_value());
+  EXPECT_FALSE(u->submodules.has_value());
+
+  u = ParseGitUrl("https://h/r.git?branch=release%2F2");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->ref, "refs/heads/release/2");
+  u = ParseGitUrl("git@h.example:r.git?tag=v2");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->remote, "git@h.example:r.git");
+  EXPECT_EQ(u->ref, "refs/tags/v2");
+  u = ParseGitUrl("file:///srv/r.git?tag=refs/tags/v2&keep-git-dir&submodules=false");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->ref, "refs/tags/v2");
+  EXPECT_EQ(u->keep_git_dir, std::optional<bool>(true));
+  EXPECT_EQ(u->submodules, std::optional<bool>(false));
+  u = ParseGitUrl("https://h/r.git?keep-git-dir=0");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->keep_git_dir, std::optional<bool>(false));
+
+  // A checksum: a hex prefix to verify; a full sha is also the ref when nothing else names one.
+  const std::string sha = "0123456789abcdef0123456789abcdef01234567";
+  u = ParseGitUrl("https://h/r.git?checksum=" + sha);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->checksum, sha);
+  EXPECT_EQ(u->ref, sha);
+  u = ParseGitUrl("https://h/r.git?commit=0123ABC&branch=main");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->checksum, "0123abc");
+  EXPECT_EQ(u->ref, "refs/heads/main");
+  u = ParseGitUrl("https://h/r.git?checksum=0123abc");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->ref, "");  // a prefix cannot be fetched: the default branch, verified
+
+  // The fragment and the query together: they must agree.
+  u = ParseGitUrl("https://h/r.git?ref=main&subdir=a/./b#main:a/b");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->ref, "main");
+  EXPECT_EQ(u->subdir, "a/b");
+  u = ParseGitUrl("https://h/r.git?subdir=x#v1");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->ref, "v1");
+  EXPECT_EQ(u->subdir, "x");
+
+  // Kaniko's git:// contexts take the query too.
+  u = ParseGitContext("git://h/r.git?branch=dev", "");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->remote, "https://h/r.git");
+  EXPECT_EQ(u->ref, "refs/heads/dev");
+}
+
+TEST(GitUrlTest, MalformedQueriesAreErrors) {
+  struct Case {
+    const char* url;
+    const char* says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"https://h/r.git?ref=v1#v2", "ref conflicts"},
+           {"https://h/r.git?subdir=a#:b", "subdir conflicts"},
+           {"https://h/r.git?tag=v1&branch=main", "branch conflicts with tag"},
+           {"https://h/r.git?ref=main&tag=v1", "ref conflicts"},
+           {"https://h/r.git?branch=dev#main", "ref conflicts"},
+           {"https://h/r.git?ref=a&ref=b", "multiple values"},
+           {"https://h/r.git?ref=", "has no value"},
+           {"https://h/r.git?depth=1", "unexpected query \"depth\""},
+           {"https://h/r.git?keep-git-dir=maybe", "invalid keep-git-dir value"},
+           {"https://h/r.git?checksum=xyz", "not hex"},
+           {"https://h/r.git?subdir=../x", "leaves the repository"},
+           {"https://h/r.git?ref=%zz", "bad %-escape"},
+           {"https://h/r.git?ref=-x", "may not start with '-'"},
+       }) {
+    auto u = ParseGitUrl(c.url);
+    ASSERT_FALSE(u.ok()) << c.url;
+    EXPECT_EQ(u.status().code(), ErrorCode::kInvalidArgument) << c.url;
+    EXPECT_NE(u.status().message().find(c.says), std::string::npos) << c.url << ": " << u.status().message();
+  }
+}
+
 TEST(GitUrlTest, KanikoGitContexts) {
   const std::string sha = "89abcdef0123456789abcdef0123456789abcdef";
   auto u = ParseGitContext("git://github.com/acme/app.git#refs/heads/main#" + sha, "");
