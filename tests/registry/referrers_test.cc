@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/media_types.h"
 #include "registry/fake_transport.h"
 
@@ -83,14 +85,26 @@ TEST_F(ReferrersTest, WithoutTheApiTheFallbackIndexIsExtended) {
   existing.manifests.push_back(other);
   std::string existing_bytes = SerializeIndex(existing);
   std::string put_index;
+  std::map<std::string, size_t> stored;  // blob digest -> size, as a registry keeps what it accepted
   auto repo = Open([&](const RecordedRequest& r) {
-    if (r.method == "HEAD" && r.url.find("/blobs/") != std::string::npos) return Respond(404);
+    if (r.method == "HEAD" && r.url.find("/blobs/") != std::string::npos) {
+      auto it = stored.find(r.url.substr(r.url.rfind('/') + 1));
+      if (it == stored.end()) return Respond(404);
+      FakeResponse f = Respond(200);
+      f.headers.Set("Content-Length", std::to_string(it->second));
+      return f;
+    }
     if (r.method == "POST") {
       FakeResponse f = Respond(202);
       f.headers.Set("Location", "http://reg.test/v2/team/app/blobs/uploads/u1");
       return f;
     }
-    if (r.method == "PUT" && r.url.find("/blobs/uploads/") != std::string::npos) return Respond(201);
+    if (r.method == "PUT" && r.url.find("/blobs/uploads/") != std::string::npos) {
+      std::string digest = r.url.substr(r.url.find("digest=") + 7);
+      if (size_t colon = digest.find("%3A"); colon != std::string::npos) digest.replace(colon, 3, ":");
+      stored[digest] = r.body.size();
+      return Respond(201);
+    }
     if (r.method == "PUT" && r.url.find("/manifests/sha256:") != std::string::npos) return Respond(201);
     if (r.url.find("/referrers/") != std::string::npos) return Respond(404, "404 page not found\n");
     if (r.url.find("/manifests/" + tag) != std::string::npos) {
