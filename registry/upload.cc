@@ -1,5 +1,6 @@
-// Blob uploads: monolithic (POST, PUT with the blob) for small blobs of known digest; otherwise
-// chunked PATCHes with Content-Range that resume after a failed chunk (OCI distribution spec,
+// Blob uploads: monolithic (POST, PUT with the blob) for small blobs of known digest; one streamed
+// PATCH for a blob of unknown digest (a layer sent while it is written: the push resends it from
+// kiln's store if that fails); otherwise chunked PATCHes with Content-Range that resume after a failed chunk (OCI distribution spec,
 // "Resuming an upload"): GET on the session's Location answers 204 with `Range: 0-N` and a fresh
 // Location, and the upload continues at byte N+1 of the chunk still held in memory.
 //
@@ -12,12 +13,32 @@
 // error so the caller (CopyImage's blob attempts) opens the source again.
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <string_view>
 #include <thread>
 
 #include "registry/client.h"
 #include "registry/errors.h"
 
 namespace kiln::registry {
+namespace {
+
+// Reads a string it does not own: a chunk sent as a request body without copying it.
+class ViewReader : public Reader {
+ public:
+  explicit ViewReader(std::string_view data) : data_(data) {}
+  Result<size_t> Read(void* buf, size_t n) override {
+    size_t k = std::min(n, data_.size());
+    std::memcpy(buf, data_.data(), k);
+    data_.remove_prefix(k);
+    return k;
+  }
+
+ private:
+  std::string_view data_;
+};
+
+}  // namespace
 
 namespace {
 
@@ -73,8 +94,38 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
   HashingReader hashing(&content);
 
   uint64_t chunk_size = options_->chunk_size;
+  if (chunk_size == 0 && !expected) {
+    // Digest unknown: a layer streamed to the registry while it is being written. One streamed
+    // PATCH keeps the writer and the upload running side by side in bounded memory; a failure is
+    // not resumed here, since the blob is in kiln's store by then and the push sends it again
+    // from there (resumably, below).
+    Request req;
+    req.method = "PATCH";
+    req.url = loc;
+    req.headers.Set("Content-Type", "application/octet-stream");
+    req.body_reader = &hashing;
+    auto resp = transport_->RoundTrip(req);
+    if (!resp.ok()) {
+      cancel();
+      return resp.status().WithContext(what);
+    }
+    if (resp->status != 202 && resp->status != 204) {
+      Status failure = HttpError("PATCH", req.url, *resp);
+      cancel();
+      return failure.WithContext(what);
+    }
+    if (std::string l = resp->headers.Get("Location"); !l.empty()) loc = ResolveUrl(loc, l);
+    Digest got = hashing.Finish();
+    auto d = FinishUpload(loc, got, static_cast<int64_t>(hashing.size()), nullptr, std::nullopt);
+    if (!d.ok()) {
+      cancel();
+      return d.status().WithContext(what);
+    }
+    if (Status s = CheckStored(got, hashing.size(), "the upload"); !s.ok()) return s.WithContext(what);
+    return d;
+  }
   if (chunk_size == 0 && options_->resumable_chunk_size > 0 &&
-      (!expected || !size || *size < 0 || static_cast<uint64_t>(*size) > options_->resumable_chunk_size)) {
+      (!size || *size < 0 || static_cast<uint64_t>(*size) > options_->resumable_chunk_size)) {
     chunk_size = options_->resumable_chunk_size;
   }
 
@@ -135,7 +186,10 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
       req.method = "PATCH";
       req.url = loc;
       req.headers.Set("Content-Type", "application/octet-stream");
-      req.body = chunk.substr(from);
+      // The chunk is sent from where it is (no copy): one chunk per upload is all it holds.
+      ViewReader body(std::string_view(chunk).substr(from));
+      req.body_reader = &body;
+      req.body_size = got - from;
       req.headers.Set("Content-Range", std::to_string(start + from) + "-" + std::to_string(start + got - 1));
       auto resp = transport_->RoundTrip(req);
       Status failure;
