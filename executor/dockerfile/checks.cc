@@ -78,7 +78,8 @@ class Checker {
     if (!LooksLikeSecretName(key)) return;
     Add("SecretsUsedInArgOrEnv", inst,
         "do not use " + what + " for secrets (key named \"" + key + "\"): its value stays in the image's " +
-            (what == "ENV" ? "config" : "history") + "; a secret belongs in a secret mount (RUN --mount=type=secret)");
+            (what == "ENV" ? "config" : "history") + "; a secret belongs in a secret mount (RUN --mount=type=secret,id=" +
+            key + ", given with kiln build --secret id=" + key + ",env=" + key + ")");
   }
 
   void ShellForm(const Instruction& inst, const std::string& what, const CommandLine& cmd) {

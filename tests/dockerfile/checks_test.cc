@@ -55,6 +55,8 @@ TEST(ChecksTest, FindingsNameFileLineAndRule) {
   auto f = RunChecks(*df, {});
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].formatted.rfind("app/Dockerfile:2:1: SecretsUsedInArgOrEnv: ", 0), 0u) << f[0].formatted;
+  // It says what to use instead.
+  EXPECT_NE(f[0].formatted.find("kiln build --secret id=SECRET,env=SECRET"), std::string::npos) << f[0].formatted;
 }
 
 }  // namespace
