@@ -117,6 +117,22 @@ TEST(SpdxPackagesTest, PackagesWithPurlsExceptWhatTheDocumentDescribes) {
   EXPECT_EQ((*pkgs)[0].purl, "pkg:apk/alpine/zlib@1.3?arch=x86_64");
   EXPECT_EQ((*pkgs)[0].source, "base SBOM");
 
+  // Fields of another type than SPDX says are ignored, never thrown on (found by the package_db fuzzer:
+  // an array SPDXID aborted kiln).
+  auto odd = ParseSpdxPackages(R"({"spdxVersion": "SPDX-2.3", "relationships": [{"relationshipType": 1}],
+      "packages": [{"name": ["x"], "SPDXID": [{"a": 1}], "versionInfo": 3,
+                    "externalRefs": [{"referenceType": "purl", "referenceLocator": {"x": 1}}]},
+                   {"name": "ok", "SPDXID": "SPDXRef-A", "versionInfo": ["1"],
+                    "externalRefs": [{"referenceType": ["purl"]}, {"referenceType": "purl", "referenceLocator": "pkg:npm/ok@1"}]}]})",
+                               "x");
+  ASSERT_TRUE(odd.ok()) << odd.status().ToString();
+  ASSERT_EQ(odd->size(), 1u);
+  EXPECT_EQ((*odd)[0].name, "ok");
+  EXPECT_EQ((*odd)[0].version, "");
+  auto npm = ParseNpmLock(R"({"packages": {"node_modules/a": {"version": "1", "link": "yes"}}})", "lock");
+  ASSERT_TRUE(npm.ok());
+  EXPECT_EQ(npm->size(), 1u);
+
   EXPECT_FALSE(ParseSpdxPackages("{\"bomFormat\": \"CycloneDX\"}", "x").ok());
   EXPECT_FALSE(ParseSpdxPackages("not json", "x").ok());
   EXPECT_TRUE(ParseSpdxPackages("{\"spdxVersion\": \"SPDX-2.3\"}", "x")->empty());
