@@ -45,6 +45,12 @@ bool Wanted(std::string_view path) {
 
 }  // namespace
 
+void SortPackages(std::vector<Package>& packages) {
+  std::sort(packages.begin(), packages.end(), [](const Package& a, const Package& b) {
+    return std::tie(a.type, a.name, a.version, a.source) < std::tie(b.type, b.name, b.version, b.source);
+  });
+}
+
 Result<ImagePackages> ReadImagePackages(const std::vector<ImageLayer>& layers, const layers::OciLayout& store) {
   std::vector<std::string> oversized;
   KILN_ASSIGN_OR_RETURN(auto files, ReadImageFiles(layers, store, Wanted, 64u << 20, &oversized));
@@ -80,9 +86,7 @@ Result<ImagePackages> ReadImagePackages(const std::vector<ImageLayer>& layers, c
       }
     }
   }
-  std::sort(out.packages.begin(), out.packages.end(), [](const Package& a, const Package& b) {
-    return std::tie(a.type, a.name, a.version, a.source) < std::tie(b.type, b.name, b.version, b.source);
-  });
+  SortPackages(out.packages);
   return out;
 }
 

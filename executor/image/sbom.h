@@ -19,6 +19,9 @@ struct ImagePackages {
   std::vector<std::string> warnings;
 };
 
+/// Sorts packages in the SBOM's order: by type, name, version, source.
+void SortPackages(std::vector<Package>& packages);
+
 /// Reads /var/lib/dpkg/status, /var/lib/dpkg/status.d/*, /lib/apk/db/installed, os-release (for the
 /// distro in purls) and every package-lock.json outside node_modules/ from the image's layers.
 Result<ImagePackages> ReadImagePackages(const std::vector<ImageLayer>& layers, const layers::OciLayout& store);

@@ -2,9 +2,7 @@
 
 #include <chrono>
 #include <ctime>
-#include <algorithm>
 #include <set>
-#include <tuple>
 
 #include "core/io.h"
 #include "executor/image/provenance.h"
@@ -95,11 +93,7 @@ Result<std::string> MakeSbom(const BuildOptions& options, PreparedBuild& build, 
       found.packages.push_back(std::move(p));
       ++added;
     }
-    if (added > 0) {
-      std::sort(found.packages.begin(), found.packages.end(), [](const Package& a, const Package& b) {
-        return std::tie(a.type, a.name, a.version, a.source) < std::tie(b.type, b.name, b.version, b.source);
-      });
-    }
+    if (added > 0) SortPackages(found.packages);
   }
   std::set<std::string> sources;
   for (const Package& p : found.packages) sources.insert(p.source);
