@@ -263,7 +263,7 @@ class Suite:
         bl.busybox_rootfs(bb)
         bl.push_dir_with_kiln(self.a.kiln, bb, os.path.join(self.work, "inputs", "busybox-oci"), "busybox",
                               f"{self.registry.host}/busybox:latest", lg)
-        if set(self.a.scenarios) & {2, 3, 4, 5, 6, 7}:
+        if set(self.a.scenarios) & {2, 3, 4, 5, 6, 7, 8}:
             tar = os.path.join(self.work, "inputs", "debian.tar")
             bl.sh(f"{bl.sh_quote(os.path.join(bl.REPO, 'scripts', 'debian-rootfs.sh'))} {bl.sh_quote(tar)}", lg)
             root = os.path.join(self.work, "inputs", "debian")

@@ -108,7 +108,7 @@ TEST_F(BuildMountsTest, SecretsByFileAndEnvLeaveNoTraceInAnyOutput) {
     std::string out_dir = env_->NewDir(std::string("secret-out-") + tier.name);
     std::string tag = std::string("mounts:secret-") + tier.name;
     auto r = Build(ctx,
-                   "--compression uncompressed --secret id=tok,src=" + secret_file +
+                   "--compression uncompressed --cache --secret id=tok,src=" + secret_file +
                        " --secret id=api,env=KILN_TEST_API --tar-path " + out_dir + "/image.tar --destination " +
                        env_->Ref(tag),
                    tier, "KILN_TEST_API=" + env_value);
@@ -124,8 +124,12 @@ TEST_F(BuildMountsTest, SecretsByFileAndEnvLeaveNoTraceInAnyOutput) {
     EXPECT_EQ(Stat(img.rootfs, "etc/api-token").type, '-');
     EXPECT_EQ(Stat(img.rootfs, "optional.txt").content, "ls: /run/secrets: No such file or directory\n");
 
+    // The registry layer cache (DESTINATION/cache) got this build's steps, so its entries are scanned too.
+    std::string cached;
+    testing::RunShell("ls " + env_->reg().storage_dir() + "/docker/registry/v2/repositories/mounts/cache/_manifests/tags", &cached);
+    EXPECT_NE(cached, "") << r.err;
     // The scan: layers (uncompressed, in the state dir's store, the docker-archive and the registry's
-    // storage), config and history, the log, and whatever the state dir holds.
+    // storage, the registry cache's entries), config and history, the log, and whatever the state dir holds.
     std::string where = env_->state_dir() + " " + out_dir + " " + env_->reg().storage_dir() + " " + img.layout +
                         " " + img.rootfs;
     for (const std::string& value : {file_value, env_value}) {
