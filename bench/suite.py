@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ SCENARIOS = {
     6: "rebuild after one source file changed (layer cache), push",
     7: "a file-heavy RUN step on Debian in each kiln sandbox tier (rootless, chroot, ptrace), push",
     8: "apt-get install behind RUN --mount=type=cache: the build on a fresh CI runner, push",
+    9: "npm ci (178 packages) behind RUN --mount=type=cache: the build on a fresh CI runner, push",
 }
 
 # Scenario 8: Debian packages installed behind cache mounts for apt's archives and lists (BuildKit's
@@ -35,6 +37,14 @@ S8_RUN = ("RUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
           "--mount=type=cache,target=/var/lib/apt/lists,sharing=locked "
           "echo $BUST > /dev/null && apt-get update -qq && "
           f"apt-get install -y -qq --no-install-recommends {S8_PKGS} > /dev/null\n")
+
+# Scenario 9: a small npm project (bench/npm-project: express, typescript, eslint, lodash; 178 packages
+# in its lockfile) installed with `npm ci` behind a cache mount for npm's cache, on a Node.js base
+# made of the Debian base plus this machine's node and npm (and its npmrc and CA bundle, which the
+# machine's npm registry access needs).
+S9_PROJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "npm-project")
+S9_RUN = ("RUN --mount=type=cache,target=/root/.npm "
+          "echo $BUST > /dev/null && npm ci --prefer-offline --no-audit --no-fund --loglevel=error\n")
 
 # Scenario 7's step: compression, dpkg's database, a walk of /usr and 20 `ls -l` of /usr/bin (every
 # entry stat'ed: the worst case of the ptrace tier, which stops the step at each path it names).
@@ -263,7 +273,7 @@ class Suite:
         bl.busybox_rootfs(bb)
         bl.push_dir_with_kiln(self.a.kiln, bb, os.path.join(self.work, "inputs", "busybox-oci"), "busybox",
                               f"{self.registry.host}/busybox:latest", lg)
-        if set(self.a.scenarios) & {2, 3, 4, 5, 6, 7, 8}:
+        if set(self.a.scenarios) & {2, 3, 4, 5, 6, 7, 8, 9}:
             tar = os.path.join(self.work, "inputs", "debian.tar")
             bl.sh(f"{bl.sh_quote(os.path.join(bl.REPO, 'scripts', 'debian-rootfs.sh'))} {bl.sh_quote(tar)}", lg)
             root = os.path.join(self.work, "inputs", "debian")
@@ -272,12 +282,32 @@ class Suite:
             bl.push_dir_with_kiln(self.a.kiln, root, os.path.join(self.work, "inputs", "debian-oci"), "bookworm",
                                   f"{self.registry.host}/debian:bookworm", lg, cmd=["bash"])
             self.debian_tar = tar
+            if 9 in self.a.scenarios:
+                self.seed_node(root, lg)
         bl.log(f"base images seeded in {time.monotonic() - t0:.1f}s")
         for b in self.buildahs:
             if b.driver != "vfs":
                 b.probe(self.registry, self.fresh(f"probe-{b.name}"), self.logp(f"probe-{b.name}"))
                 if b.reason:
                     bl.log(b.reason)
+
+    def seed_node(self, debian_root, lg):
+        """{registry}/node:bench: the Debian base with this machine's node and npm (scenario 9)."""
+        root = os.path.join(self.work, "inputs", "node")
+        bl.sh(f"cp -a {bl.sh_quote(debian_root)} {bl.sh_quote(root)}", lg)
+        node = os.path.realpath(shutil.which("node"))
+        npm_dir = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(shutil.which("npm"))), ".."))
+        os.makedirs(os.path.join(root, "usr/lib/node_modules"), exist_ok=True)
+        os.makedirs(os.path.join(root, "usr/etc"), exist_ok=True)
+        os.makedirs(os.path.join(root, "etc/ssl/certs"), exist_ok=True)
+        bl.sh(f"cp {bl.sh_quote(node)} {bl.sh_quote(root)}/usr/bin/node && "
+              f"cp -a {bl.sh_quote(npm_dir)} {bl.sh_quote(root)}/usr/lib/node_modules/npm && "
+              f"ln -s ../lib/node_modules/npm/bin/npm-cli.js {bl.sh_quote(root)}/usr/bin/npm", lg)
+        for f in ("/usr/etc/npmrc", "/etc/ssl/certs/ca-certificates.crt"):
+            if os.path.exists(f):
+                bl.sh(f"cp {f} {bl.sh_quote(root + f)}", lg)
+        bl.push_dir_with_kiln(self.a.kiln, root, os.path.join(self.work, "inputs", "node-oci"), "bench",
+                              f"{self.registry.host}/node:bench", lg, cmd=["node"])
 
     def context(self, name, dockerfile):
         ctx = os.path.join(self.work, "inputs", name)
@@ -537,27 +567,45 @@ class Suite:
 
 
     def s8(self):
+        # apt's archives and lists behind cache mounts (docker-clean removed so apt keeps its downloads).
+        reg = self.registry.host
+        self.fresh_runner_scenario(8, lambda: self.context("s8", f"FROM {reg}/debian:bookworm\nARG BUST\n"
+                                                                 "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n" + S8_RUN),
+                                   {"packages": S8_PKGS})
+
+    def s9(self):
+        reg = self.registry.host
+
+        def context():
+            d = self.context("s9", f"FROM {reg}/node:bench\nARG BUST\n"
+                                   "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\n"
+                                   "WORKDIR /app\nCOPY package.json package-lock.json ./\n" + S9_RUN)
+            for f in ("package.json", "package-lock.json"):
+                bl.sh(f"cp {bl.sh_quote(os.path.join(S9_PROJECT, f))} {bl.sh_quote(d)}/", self.logp("s9-prepare"))
+            return d
+        self.fresh_runner_scenario(9, context, {"project": "bench/npm-project"})
+
+    def fresh_runner_scenario(self, sid, make_context, details):
         # The measured figure is the third build: a fresh runner (new state dir, new Buildah storage).
         # kiln brings the cache mounts back from the registry (--cache --cache-repo); Buildah keeps
         # cache mounts on the machine only, so a fresh runner starts cold. The first (cold) and second
-        # (same machine) builds are in phases. BUST changes each time so the apt step always runs.
+        # (same machine) builds are in phases. BUST changes each time so the cached step always runs.
         reg = self.registry.host
         ctx = {}
 
         def prepare():
-            ctx["d"] = self.context("s8", f"FROM {reg}/debian:bookworm\nARG BUST\n"
-                                          "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n" + S8_RUN)
-            return {"packages": S8_PKGS, "measured": "third build, on a fresh runner; phases.cold_s (first "
-                    "build) and same_machine_s (second, same state/storage)"}
+            ctx["d"] = make_context()
+            return dict(details, measured="third build, on a fresh runner; phases.cold_s (first build) and "
+                        "same_machine_s (second, same state/storage)")
 
         def measure(tool, state, lg, r):
-            dest = f"{reg}/s8-{tool.name}:r{r + 1}"
+            dest = f"{reg}/s{sid}-{tool.name}:r{r + 1}"
             runner_b = os.path.join(state, "runner-b")
             os.makedirs(runner_b, exist_ok=True)
             if isinstance(tool, Buildah):
                 run = lambda st, n: tool.build(ctx["d"], dest, st, lg, extra=["--build-arg", f"BUST={n}"])  # noqa: E731
             else:
-                cache = ["--cache", "--cache-repo", f"{reg}/s8-cache-{tool.name}-r{r + 1}"]
+                cache = ["--cache", "--cache-repo", f"{reg}/s{sid}-cache-{tool.name}-r{r + 1}"]
                 run = lambda st, n: tool.build(ctx["d"], dest, st, lg,  # noqa: E731
                                                extra=cache + ["--build-arg", f"BUST={n}"])
             try:
@@ -571,7 +619,7 @@ class Suite:
             fresh["phases"]["same_machine_s"] = same["wall_s"]
             return fresh
 
-        self.run_scenario(8, prepare, measure, None)
+        self.run_scenario(sid, prepare, measure, None)
 
 
 def tool_of(suite, name):
@@ -611,7 +659,7 @@ def main():
     a.runs = a.runs or (1 if a.quick else 3)
     a.size_mb = a.size_mb or (200 if a.quick else 1024)
     a.files = a.files or (10000 if a.quick else 50000)
-    a.scenarios = [int(x) for x in a.scenarios.split(",")] if a.scenarios else ([1] if a.quick else [1, 2, 3, 4, 5, 6, 7, 8])
+    a.scenarios = [int(x) for x in a.scenarios.split(",")] if a.scenarios else ([1] if a.quick else [1, 2, 3, 4, 5, 6, 7, 8, 9])
     if os.geteuid() != 0:
         sys.exit("bench: must run as root (Buildah's chroot isolation, debootstrap, overlay mounts)")
     for tool in ("buildah", "skopeo", "docker-registry", "pigz", "curl", "debootstrap"):
