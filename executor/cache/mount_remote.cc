@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "core/io.h"
@@ -34,11 +35,10 @@ void EmptyDirectory(const std::string& dir) {
 
 }  // namespace
 
-CacheMountRemote::CacheMountRemote(registry::Client& client, std::string repository_reference, std::string blobs_dir,
-                                   uint64_t max_bytes, BuildLog* log)
+CacheMountRemote::CacheMountRemote(registry::Client& client, std::string repository_reference, uint64_t max_bytes,
+                                   BuildLog* log)
     : client_(client),
       repository_reference_(std::move(repository_reference)),
-      blobs_dir_(std::move(blobs_dir)),
       max_bytes_(max_bytes),
       log_(log) {}
 
@@ -50,6 +50,7 @@ Result<registry::Repository*> CacheMountRemote::Repo() {
 }
 
 bool CacheMountRemote::Import(const std::string& key, const std::string& id, const std::string& dir) {
+  const auto start = std::chrono::steady_clock::now();
   auto fail = [&](const Status& s) {
     log_->Warn("cache mount " + id + ": not imported from " + repository_reference_ + ": " + s.message());
     EmptyDirectory(dir);
@@ -80,12 +81,14 @@ bool CacheMountRemote::Import(const std::string& key, const std::string& id, con
   Result<layers::ExtractResult> r = layers::ExtractLayer(**blob, expect, dir, eo);
   if (!r.ok()) return fail(r.status());
   log_->Info("cache mount " + id + ": imported " + FormatBytes(r->uncompressed_bytes) + " (" +
-             FormatBytes(r->compressed_bytes) + " compressed) from " + repository_reference_ + ":" + TagOf(key));
+             FormatBytes(r->compressed_bytes) + " compressed) from " + repository_reference_ + ":" + TagOf(key) +
+             " in " + FormatDuration(std::chrono::steady_clock::now() - start));
   return true;
 }
 
 Status CacheMountRemote::Export(const std::string& key, const std::string& id, const Platform& platform,
-                                const std::string& dir) {
+                                const std::string& dir, const std::string& scratch_dir) {
+  const auto start = std::chrono::steady_clock::now();
   const std::string where = repository_reference_ + ":" + TagOf(key);
   if (max_bytes_ == 0) return OkStatus();
   uint64_t bytes = TreeBytes(dir, max_bytes_);
@@ -97,8 +100,8 @@ Status CacheMountRemote::Export(const std::string& key, const std::string& id, c
   KILN_ASSIGN_OR_RETURN(layers::LayerChanges changes, layers::ChangesForTree(dir));
   layers::LayerOptions lo;
   lo.compression.algorithm = media_type::Compression::kZstd;
-  KILN_ASSIGN_OR_RETURN(layers::LayerInfo info, layers::WriteLayerToBlobDir(dir, changes, lo, blobs_dir_));
-  const std::string blob_path = blobs_dir_ + "/sha256/" + info.digest.hex();
+  KILN_ASSIGN_OR_RETURN(layers::LayerInfo info, layers::WriteLayerToBlobDir(dir, changes, lo, scratch_dir));
+  const std::string blob_path = scratch_dir + "/sha256/" + info.digest.hex();
   struct Remove {
     std::string path;
     ~Remove() { ::unlink(path.c_str()); }
@@ -147,7 +150,7 @@ Status CacheMountRemote::Export(const std::string& key, const std::string& id, c
   std::string manifest = SerializeManifest(m);
   KILN_RETURN_IF_ERROR(repo->PutManifest(TagOf(key), manifest, media_type::kOciManifest).status());
   log_->Info("cache mount " + id + ": exported " + FormatBytes(info.tar_size) + " (" + FormatBytes(info.size) +
-             " compressed) to " + where);
+             " compressed) to " + where + " in " + FormatDuration(std::chrono::steady_clock::now() - start));
   return OkStatus();
 }
 

@@ -27,10 +27,8 @@ inline constexpr char kCacheMountIdLabel[] = "dev.kiln.cache-mount.id";
 class CacheMountRemote {
  public:
   /// `repository_reference`: "registry/repo". `client` and `log` must outlive this object.
-  /// `blobs_dir`: a content store's blobs directory, where the tar is written before its upload.
   /// `max_bytes`: caches larger than this (file bytes) are not exported; 0 = never export.
-  CacheMountRemote(registry::Client& client, std::string repository_reference, std::string blobs_dir,
-                   uint64_t max_bytes, BuildLog* log);
+  CacheMountRemote(registry::Client& client, std::string repository_reference, uint64_t max_bytes, BuildLog* log);
 
   std::string Describe() const { return repository_reference_; }
   static std::string TagOf(const std::string& key) { return "kiln-mount-" + key; }
@@ -40,15 +38,17 @@ class CacheMountRemote {
   /// warning in the log, `dir` is emptied again and the result is false.
   bool Import(const std::string& key, const std::string& id, const std::string& dir);
   /// Exports directory `dir` (the cache of `key`), unless it is over the cap or unchanged. The caller
-  /// holds the cache's lock. An error is the caller's to report (as a warning: the build is done).
-  Status Export(const std::string& key, const std::string& id, const Platform& platform, const std::string& dir);
+  /// holds the cache's lock. `scratch_dir`: a directory of the caller's where the compressed tar is
+  /// written before its upload (removed again). An error is the caller's to report (as a warning:
+  /// the build is done).
+  Status Export(const std::string& key, const std::string& id, const Platform& platform, const std::string& dir,
+                const std::string& scratch_dir);
 
  private:
   Result<registry::Repository*> Repo();
 
   registry::Client& client_;
   std::string repository_reference_;
-  std::string blobs_dir_;
   uint64_t max_bytes_;
   BuildLog* log_;
   std::unique_ptr<registry::Repository> repo_;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 
 #include "core/image_index.h"
 #include "executor/image/locations.h"
@@ -64,7 +65,17 @@ struct PlatformImage {
   std::unique_ptr<BackgroundUploads> uploads;  // layers streamed to the first destination
   BuiltImage image;
   AssembledImage assembled;
+  // The export of the cache mounts the build used (to the registry cache), run while the image is
+  // assembled and published. Last member: destroyed (so waited for) before the build it reads.
+  std::future<void> cache_export;
 };
+
+// Waits for every image's cache mount export (its warnings are logged by the export itself).
+void WaitForCacheExports(std::vector<PlatformImage>& images) {
+  for (PlatformImage& i : images) {
+    if (i.cache_export.valid()) i.cache_export.wait();
+  }
+}
 
 // Builds every stage for options.platform and assembles the target's config and manifest.
 Result<PlatformImage> BuildForPlatform(const BuildOptions& options, BuildDeps& deps, PhaseTimes* times,
@@ -73,7 +84,8 @@ Result<PlatformImage> BuildForPlatform(const BuildOptions& options, BuildDeps& d
   KILN_ASSIGN_OR_RETURN(out.build, Prepare(options, deps, std::move(access)));
   out.uploads = std::make_unique<BackgroundUploads>();
   KILN_ASSIGN_OR_RETURN(out.image, BuildStages(*out.build, options, deps, out.uploads.get(), times));
-  ExportCacheMounts(*out.build, deps.log);
+  // Cache mounts are no longer written to: their export overlaps assembling and publishing the image.
+  out.cache_export = std::async(std::launch::async, [b = out.build.get(), log = deps.log] { ExportCacheMounts(*b, log); });
   // Every layer is written: the rootfs trees can go while the image is published.
   out.build->remover->Start();
   MediaTypeFamily family = ChooseFamily(out.image, options.compression == media_type::Compression::kZstd);
@@ -167,6 +179,7 @@ Result<BuildResult> RunMultiPlatformBuild(const BuildOptions& options, BuildDeps
     KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *i.build, i.assembled, i.image.base.get(), result.pushed, deps.log)
                              .WithContext("for " + one.platform->ToString()));
   }
+  WaitForCacheExports(images);
   return result;
 }
 
@@ -209,6 +222,7 @@ Result<BuildResult> RunBuild(const BuildOptions& options, BuildDeps& deps) {
     KILN_RETURN_IF_ERROR(
         PublishToOutputs(PublicationOf(a, *images[0].build->store, images[0].image.base), images, one, log, result));
     KILN_RETURN_IF_ERROR(AttachSupplyChain(one, *images[0].build, a, images[0].image.base.get(), result.pushed, log));
+    WaitForCacheExports(images);
   }
   log->Info("done in " + FormatDuration(Clock::now() - build_start) + ": " + result.times.Summary());
   return result;

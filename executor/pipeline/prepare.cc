@@ -252,12 +252,20 @@ std::optional<std::string> CacheMountRepository(const BuildOptions& options) {
 
 void ExportCacheMounts(PreparedBuild& b, BuildLog* log) {
   if (!b.cache_mount_remote || b.cache_mounts_used.empty()) return;
+  // A work directory of its own (locked, so housekeeping leaves it alone while it is used, and removes
+  // it if kiln is killed): the build's may be removed while the export runs beside the publishing.
+  Result<WorkDirLease> scratch = CreateWorkDir(b.state_dir);
+  if (!scratch.ok()) {
+    log->Warn("cache mounts: not exported to " + b.cache_mount_remote->Describe() + ": " + scratch.status().message());
+    return;
+  }
   for (const CacheMountStore::Entry& e : b.cache_mounts->List()) {
     if (!b.cache_mounts_used.count(e.key)) continue;
     Result<UniqueFd> lock = b.cache_mounts->Lock(e.key);
-    Status s = lock.ok() ? b.cache_mount_remote->Export(e.key, e.id, e.platform, e.dir) : lock.status();
+    Status s = lock.ok() ? b.cache_mount_remote->Export(e.key, e.id, e.platform, e.dir, scratch->path) : lock.status();
     if (!s.ok()) log->Warn("cache mount " + e.id + ": not exported to " + b.cache_mount_remote->Describe() + ": " + s.message());
   }
+  if (Status removed = RemoveTree(scratch->path); !removed.ok()) log->Warn(removed.message());
 }
 
 Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, BuildDeps& deps,
@@ -296,8 +304,8 @@ Result<std::unique_ptr<PreparedBuild>> Prepare(const BuildOptions& options, Buil
   }
   KILN_RETURN_IF_ERROR(OpenDestinations(options, *b));
   if (std::optional<std::string> repo = CacheMountRepository(options)) {
-    b->cache_mount_remote = std::make_unique<CacheMountRemote>(
-        b->access->push_client(), *repo, b->lease.path + "/mount-export", options.cache_mount_max_bytes, log);
+    b->cache_mount_remote =
+        std::make_unique<CacheMountRemote>(b->access->push_client(), *repo, options.cache_mount_max_bytes, log);
     b->cache_mounts->SetRemote(b->cache_mount_remote.get());
   }
   b->fetcher = std::make_unique<ImageFetcher>(&b->access->pull_client(), b->store.get(), log);
