@@ -1,25 +1,20 @@
 #include "registry/credentials.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "core/io.h"
+#include "core/subprocess.h"
 #include "core/reference.h"
 #include "registry/transport.h"
-
-extern char** environ;
 
 namespace kiln::registry {
 namespace {
@@ -45,16 +40,6 @@ std::string JsonString(const nlohmann::json& obj, const char* key) {
   if (it == obj.end() || !it->is_string()) return "";
   return it->get<std::string>();
 }
-
-// Closes an fd when it goes out of scope unless released.
-struct Fd {
-  int fd = -1;
-  ~Fd() { Close(); }
-  void Close() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
 
 }  // namespace
 
@@ -195,83 +180,27 @@ Status UpdateDockerConfigAuth(const std::string& path, const std::string& regist
 
 Result<std::string> ProcessHelperRunner::Run(const std::string& program, const std::vector<std::string>& args,
                                              const std::string& input) {
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return ErrnoStatus("running " + program + ": pipe", errno);
-  Fd in_r{in_pipe[0]}, in_w{in_pipe[1]};
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoStatus("running " + program + ": pipe", errno);
-  Fd out_r{out_pipe[0]}, out_w{out_pipe[1]};
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return ErrnoStatus("running " + program + ": pipe", errno);
-  Fd err_r{err_pipe[0]}, err_w{err_pipe[1]};
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_r.fd, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_w.fd, 1);
-  posix_spawn_file_actions_adddup2(&fa, err_w.fd, 2);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, program.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    if (rc == ENOENT) return NotFound("credential helper " + program + " is not on PATH");
-    return ErrnoStatus("running credential helper " + program, rc);
+  SubprocessSpec spec;
+  spec.argv = {program};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.input = input;
+  spec.max_output = kMaxHelperOutput;
+  spec.timeout = std::chrono::seconds(30);
+  Result<SubprocessResult> ran = RunSubprocess(spec);
+  if (!ran.ok()) {
+    if (ran.status().code() == ErrorCode::kNotFound) return NotFound("credential helper " + program + " is not on PATH");
+    return Status(ran.status().code(), "credential helper " + ran.status().message());
   }
-  in_r.Close();
-  out_w.Close();
-  err_w.Close();
-
-  // Input (a server URL) is far below the pipe buffer, but a helper that never reads its stdin must
-  // not block us: write without blocking, then read both outputs until they close.
-  ::fcntl(in_w.fd, F_SETFL, O_NONBLOCK);
-  size_t written = 0;
-  while (written < input.size()) {
-    ssize_t n = ::write(in_w.fd, input.data() + written, input.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EPIPE or EAGAIN: the helper does not want (more) input
-    written += static_cast<size_t>(n);
-  }
-  in_w.Close();
-
-  std::string out, err;
-  pollfd fds[2] = {{out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    int n = ::poll(fds, 2, 30'000);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      return Unavailable("credential helper " + program + " did not finish within 30 s");
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      ssize_t k = ::read(fds[i].fd, buf, sizeof buf);
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) {
-        fds[i].fd = -1;
-        --open_fds;
-        continue;
-      }
-      std::string& dst = i == 0 ? out : err;
-      if (dst.size() < kMaxHelperOutput) dst.append(buf, static_cast<size_t>(k));
-    }
-  }
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return out;
+  if (ran->Succeeded()) return std::move(ran->out);
+  const std::string& out = ran->out;
+  const std::string& err = ran->err;
   // docker-credential-helpers report a missing entry on stdout; recognising that exact text is safe
   // (it is not a secret), anything else on stdout is never repeated.
   if (TrimSpace(out).find(kHelperNotFound) != std::string_view::npos ||
       TrimSpace(err).find(kHelperNotFound) != std::string_view::npos) {
     return NotFound(program + ": credentials not found");
   }
-  std::string why = WIFEXITED(wstatus) ? "exit status " + std::to_string(WEXITSTATUS(wstatus))
-                                       : "killed by signal " + std::to_string(WTERMSIG(wstatus));
+  std::string why = ran->Why();
   std::string detail(TrimSpace(err));
   if (detail.size() > 500) detail = detail.substr(0, 500) + "...";
   return Status(ErrorCode::kFailedPrecondition,

@@ -2,10 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <poll.h>
 #include <pwd.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/subprocess.h"
 #include "executor/sandbox/linux_caps.h"
 
 namespace kiln::sandbox {
@@ -90,37 +88,15 @@ Status RunMapHelper(const std::string& helper, pid_t pid, const std::vector<IdRa
     args.push_back(std::to_string(r.outside));
     args.push_back(std::to_string(r.count));
   }
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  char* envp[] = {nullptr};
-
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-  pid_t child = 0;
-  int rc = ::posix_spawn(&child, helper.c_str(), &fa, nullptr, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(p[1]);
-  if (rc != 0) {
-    ::close(p[0]);
-    return ErrnoStatus("starting " + helper, rc);
-  }
-  std::string out;
-  char buf[1024];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0 && out.size() < 4096) out.append(buf, n);
-  }
-  ::close(p[0]);
-  int st = 0;
-  while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return OkStatus();
+  SubprocessSpec spec;
+  spec.argv = std::move(args);
+  spec.env = std::vector<std::string>{};
+  spec.merge_stderr = true;
+  spec.max_output = 4096;
+  Result<SubprocessResult> ran = RunSubprocess(spec);
+  if (!ran.ok()) return ran.status().WithContext("starting " + helper);
+  if (ran->Succeeded()) return OkStatus();
+  std::string out = std::move(ran->out);
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return PermissionDenied(helper + " " + RangesText(ranges) + " failed" + (out.empty() ? "" : ": " + out));
 }

@@ -2,11 +2,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -15,6 +11,7 @@
 #include <mutex>
 
 #include "core/io.h"
+#include "core/subprocess.h"
 #include "core/unique_fd.h"
 #include "layers/safe_path.h"
 
@@ -85,58 +82,20 @@ class CliGitRunner : public GitRunner {
   }
 
   Result<std::string> Run(const std::vector<std::string>& args) override {
-    int out_pipe[2], err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoStatus("running git: pipe", errno);
-    UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
-    if (::pipe2(err_pipe, O_CLOEXEC) != 0) return ErrnoStatus("running git: pipe", errno);
-    UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
-    posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-    std::vector<char*> argv{const_cast<char*>("git")};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (std::string& e : env_) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = ::posix_spawnp(&pid, "git", &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc == ENOENT) return NotFound("git is not installed (kiln runs Debian's git for git sources: apt-get install git)");
-    if (rc != 0) return ErrnoStatus("running git", rc);
-    out_w.Reset();
-    err_w.Reset();
-    std::string out, err;
-    pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-    int open_fds = 2;
-    while (open_fds > 0) {
-      int n = ::poll(fds, 2, -1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) break;
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-        char buf[8192];
-        ssize_t k = ::read(fds[i].fd, buf, sizeof buf);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-          fds[i].fd = -1;
-          --open_fds;
-          continue;
-        }
-        std::string& dst = i == 0 ? out : err;
-        if (dst.size() < kMaxGitOutput) dst.append(buf, static_cast<size_t>(k));
-      }
+    SubprocessSpec spec;
+    spec.argv = {"git"};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.env = env_;
+    spec.max_output = kMaxGitOutput;
+    Result<SubprocessResult> ran = RunSubprocess(spec);
+    if (!ran.ok() && ran.status().code() == ErrorCode::kNotFound) {
+      return NotFound("git is not installed (kiln runs Debian's git for git sources: apt-get install git)");
     }
-    int wstatus = 0;
-    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return out;
-    std::string detail = Redact(Trim(err));
+    if (!ran.ok()) return ran.status();
+    if (ran->Succeeded()) return std::move(ran->out);
+    std::string detail = Redact(Trim(ran->err));
     if (detail.size() > 800) detail = detail.substr(0, 800) + "...";
-    std::string why = WIFEXITED(wstatus) ? "exit status " + std::to_string(WEXITSTATUS(wstatus))
-                                         : "killed by signal " + std::to_string(WTERMSIG(wstatus));
+    std::string why = ran->Why();
     return FailedPrecondition("git " + (args.empty() ? std::string() : args.front() == "-C" && args.size() > 2 ? args[2] : args.front()) +
                               " failed (" + why + ")" + (detail.empty() ? "" : ": " + detail));
   }
