@@ -99,13 +99,8 @@ Status StageBuild::AddGit(size_t index, const Instruction& inst, CopyRequest req
                        (keep_git_dir ? "1" : "0") + "\nsubmodules=" + (options.submodules ? "1" : "0") + "\nmtime=" + (options.commit_mtime ? "commit" : "checkout") +
                        "\ndest=" + req.dest + "\nworkdir=" + req.workdir + "\nchown=" + chown + "\nchmod=" + chmod;
     for (const std::string& x : req.excludes) what += "\nexclude=" + x;
-    std::optional<Digest> sources = Sha256Of("git:" + checkout->commit + ":" + url.subdir);
-    if (svc_.cache_copy) {
-      KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, {}, sources));
-      if (hit) return OkStatus();
-    } else {
-      cache_.ChainAfterStep(what, *sources);
-    }
+    KILN_ASSIGN_OR_RETURN(bool hit, TryCopyCache(index, what, Sha256Of("git:" + checkout->commit + ":" + url.subdir)));
+    if (hit) return OkStatus();
   }
   KILN_RETURN_IF_ERROR(EnsureRootfs());
   if (!chown.empty()) {

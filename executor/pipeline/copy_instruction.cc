@@ -155,12 +155,8 @@ Status StageBuild::CopyOrAdd(size_t index, const Instruction& inst, const CopyCo
               "\nparents=" + (parents ? "1" : "0") + "\nchecksum=" + req.checksum;
       if (req.unpack) what += std::string("\nunpack=") + (*req.unpack ? "1" : "0");
       for (const std::string& x : req.excludes) what += "\nexclude=" + x;
-      if (svc_.cache_copy) {
-        KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, {}, *sources));
-        if (hit) return OkStatus();
-      } else {
-        cache_.ChainAfterStep(what, *sources);
-      }
+      KILN_ASSIGN_OR_RETURN(bool hit, TryCopyCache(index, what, **sources));
+      if (hit) return OkStatus();
     }
   }
   KILN_RETURN_IF_ERROR(EnsureRootfs());

@@ -56,14 +56,10 @@ Status StageBuild::CopyLinked(size_t index, const Instruction& inst, const CopyS
       if (req.unpack) what += std::string("\nunpack=") + (*req.unpack ? "1" : "0");
       if (req.chown) what += "\nids=" + std::to_string(req.chown->first) + ":" + std::to_string(req.chown->second);
       for (const std::string& x : req.excludes) what += "\nexclude=" + x;
-      if (svc_.cache_copy) {
-        KILN_ASSIGN_OR_RETURN(bool hit, TryCache(index, what, {}, *sources, /*independent=*/true));
-        if (hit) {
-          note_ += "; --link: independent of the layers below";
-          return OkStatus();
-        }
-      } else {
-        cache_.ChainAfterStep(what, *sources);
+      KILN_ASSIGN_OR_RETURN(bool hit, TryCopyCache(index, what, **sources, /*independent=*/true));
+      if (hit) {
+        note_ += "; --link: independent of the layers below";
+        return OkStatus();
       }
     }
   }

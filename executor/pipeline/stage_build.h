@@ -72,6 +72,9 @@ class StageBuild {
   // StepCache::LookupIndependent).
   Result<bool> TryCache(size_t index, const std::string& what, const CacheVars& visible,
                         const std::optional<Digest>& sources, bool independent = false);
+  // A COPY/ADD step's lookup: TryCache when COPY layers are cached (--cache-copy-layers), else the key
+  // only moves the chain (so later RUN steps stay cacheable) and the step runs: false.
+  Result<bool> TryCopyCache(size_t index, const std::string& what, const Digest& sources, bool independent = false);
   // After a step that missed: stores what it made under its key, and moves the chain on.
   Status StoreInCache();
   static Status MakeDir(const std::string& path);

@@ -231,6 +231,14 @@ Digest StageBuild::ConfigFingerprint() const {
   return Sha256Of(SerializeImageConfig(c) + "\n" + shell + (meta_.cmd_set ? "\ncmd_set" : ""));
 }
 
+Result<bool> StageBuild::TryCopyCache(size_t index, const std::string& what, const Digest& sources, bool independent) {
+  if (!svc_.cache_copy) {
+    cache_.ChainAfterStep(what, sources);
+    return false;
+  }
+  return TryCache(index, what, {}, sources, independent);
+}
+
 Result<bool> StageBuild::TryCache(size_t index, const std::string& what, const CacheVars& visible,
                                   const std::optional<Digest>& sources, bool independent) {
   std::optional<CacheEntry> hit =
