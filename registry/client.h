@@ -120,6 +120,11 @@ class Repository {
   Status Fail(Status s, std::string_view what) const;
   Result<std::string> StartUpload(std::string_view query, bool* mounted);
   Status CheckStored(const Digest& digest, uint64_t size, std::string_view after);
+  // Closes the upload session at `location` (every byte sent) with the PUT for `digest`, then checks
+  // that the registry serves the blob (CheckStored). A PUT that landed but whose answer was lost
+  // (the retried PUT then finds no session) counts as done when HEAD finds the blob.
+  Result<Descriptor> CompleteUpload(const std::string& location, const Digest& digest, uint64_t size,
+                                    std::string_view after);
   Result<Descriptor> FinishUpload(const std::string& location, const Digest& digest, int64_t size,
                                   Reader* body, std::optional<int64_t> body_size);
 

@@ -74,6 +74,22 @@ Status Repository::CheckStored(const Digest& digest, uint64_t size, std::string_
                      digest.ToString() + " instead of " + std::to_string(size));
 }
 
+Result<Descriptor> Repository::CompleteUpload(const std::string& location, const Digest& digest, uint64_t size,
+                                              std::string_view after) {
+  auto d = FinishUpload(location, digest, static_cast<int64_t>(size), nullptr, std::nullopt);
+  if (!d.ok()) {
+    auto have = HeadBlob(digest);
+    if (!have.ok() || !*have || **have != static_cast<int64_t>(size)) return d.status();
+    Descriptor out;
+    out.digest = digest;
+    out.size = static_cast<int64_t>(size);
+    out.media_type = "application/octet-stream";
+    return out;
+  }
+  KILN_RETURN_IF_ERROR(CheckStored(digest, size, after));
+  return d;
+}
+
 Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest> expected,
                                           std::optional<int64_t> size) {
   std::string blob_name = expected ? expected->ToString() : std::string("(streamed)");
@@ -115,13 +131,11 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
       return failure.WithContext(what);
     }
     if (std::string l = resp->headers.Get("Location"); !l.empty()) loc = ResolveUrl(loc, l);
-    Digest got = hashing.Finish();
-    auto d = FinishUpload(loc, got, static_cast<int64_t>(hashing.size()), nullptr, std::nullopt);
+    auto d = CompleteUpload(loc, hashing.Finish(), hashing.size(), "the upload");
     if (!d.ok()) {
       cancel();
       return d.status().WithContext(what);
     }
-    if (Status s = CheckStored(got, hashing.size(), "the upload"); !s.ok()) return s.WithContext(what);
     return d;
   }
   if (chunk_size == 0 && options_->resumable_chunk_size > 0 &&
@@ -256,22 +270,10 @@ Result<Descriptor> Repository::UploadBlob(Reader& content, std::optional<Digest>
     cancel();
     return DigestMismatch(what + ": the content hashes to " + got.ToString());
   }
-  auto d = FinishUpload(loc, got, static_cast<int64_t>(hashing.size()), nullptr, std::nullopt);
+  auto d = CompleteUpload(loc, got, hashing.size(), resumed ? "a resumed upload" : "the upload");
   if (!d.ok()) {
-    // The PUT may have landed and only its answer been lost (a retried PUT then finds no session).
-    auto have = HeadBlob(got);
-    if (have.ok() && *have && **have == static_cast<int64_t>(hashing.size())) {
-      Descriptor out;
-      out.digest = got;
-      out.size = static_cast<int64_t>(hashing.size());
-      out.media_type = "application/octet-stream";
-      return out;
-    }
     cancel();
     return d.status().WithContext(what);
-  }
-  if (Status s = CheckStored(got, hashing.size(), resumed ? "a resumed upload" : "the upload"); !s.ok()) {
-    return s.WithContext(what);
   }
   return d;
 }
