@@ -13,6 +13,7 @@ function(kiln_module name)
   add_library(${name} STATIC ${srcs})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${M_PUBLIC_DEPS} PRIVATE ${M_PRIVATE_DEPS})
+  kiln_use_pch(${name} kiln_pch_lib)
 endfunction()
 
 # kiln_test_dir(LIBS ...): every *_test.cc in the calling directory becomes one gtest binary named

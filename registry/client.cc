@@ -301,7 +301,7 @@ std::vector<Endpoint> Client::PullEndpoints(const std::string& registry) const {
 
 Endpoint Client::PushEndpoint(const std::string& registry) const {
   return Endpoint{registry, (options_.insecure_registries.count(registry) ? "http://" : "https://") +
-                                ApiHostFor(registry)};
+                                ApiHostFor(registry), ""};
 }
 
 Result<std::shared_ptr<Authenticator>> Client::AuthFor(const Endpoint& endpoint) {

@@ -75,7 +75,7 @@ Status StageBuild::From() {
       image_.config = base_->config;
       image_.config.config.on_build.clear();  // triggers run once, in the child (already in the plan)
       for (size_t i = 0; i < base_->manifest.layers.size(); ++i) {
-        image_.layers.push_back(ImageLayer{base_->manifest.layers[i], base_->config.diff_ids[i], base_});
+        image_.layers.push_back(ImageLayer{base_->manifest.layers[i], base_->config.diff_ids[i], base_, {}});
       }
       what = base_->canonical;
       break;

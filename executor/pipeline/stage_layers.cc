@@ -42,7 +42,7 @@ Status StageBuild::AddLayerFromChanges(const layers::LayerChanges& changes, cons
   d.media_type = info->media_type;
   d.digest = info->digest;
   d.size = static_cast<int64_t>(info->size);
-  image_.layers.push_back(ImageLayer{d, info->diff_id, nullptr});
+  image_.layers.push_back(ImageLayer{d, info->diff_id, nullptr, {}});
   if (root.empty() && materialized_ + 1 == image_.layers.size()) {
     materialized_ = image_.layers.size();  // made from the rootfs
   }

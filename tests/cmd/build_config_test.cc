@@ -92,7 +92,7 @@ TEST_F(BuildConfigTest, EveryMetadataInstructionLandsInTheConfig) {
   EXPECT_EQ(h[10]["created_by"], "VOLUME /data /cache");
   EXPECT_EQ(h[10].value("empty_layer", false), false);
   for (size_t i = 4; i < h.size(); ++i) {
-    if (i != 10) EXPECT_EQ(h[i].value("empty_layer", false), true) << h[i].dump();
+    if (i != 10) { EXPECT_EQ(h[i].value("empty_layer", false), true) << h[i].dump(); }
   }
   EXPECT_EQ(img.config["rootfs"]["diff_ids"].size(), 3u);
   EXPECT_EQ(img.NonEmptyHistory(), img.config["rootfs"]["diff_ids"].size());

@@ -96,7 +96,7 @@ TEST_P(BuildEscapeTest, EveryAttemptIsBlocked) {
                      R"({"auths":{"registry.example.invalid":{"auth":"a2lsbjpzZWNyZXQtcGFzc3dvcmQ="}}})", 0600);
   const std::string marker = dir + "/host-marker";
   testing::WriteFile(marker, "on the host only\n", 0644);
-  if (tier.as_nobody) ASSERT_EQ(testing::RunShell("chown -R 65534:65534 '" + dir + "'"), 0);
+  if (tier.as_nobody) { ASSERT_EQ(testing::RunShell("chown -R 65534:65534 '" + dir + "'"), 0); }
 
   std::string ctx = env_->Context({{"Dockerfile",
                                     "FROM @REG@/busybox:latest\n"

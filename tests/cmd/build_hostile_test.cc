@@ -251,7 +251,7 @@ const std::vector<HostileCase>& Cases() {
          // No byte of the host's disk or memory was read, nothing written to the kernel log.
          for (const char* f : {"disk-read", "mem-read"}) {
            testing::FileInfo i = Stat(fs, f);
-           if (i.type == 'f') EXPECT_EQ(i.content, "0\n") << f;
+           if (i.type == 'f') { EXPECT_EQ(i.content, "0\n") << f; }
          }
          EXPECT_EQ(Stat(fs, "kmsg-written").type, '-');
          // The image itself is passed on unchanged, device nodes and all.

@@ -365,7 +365,7 @@ TEST_F(BuildSupplyChainTest, TheBaseImagesOwnSbomAddsWhatTheLayersCannotShow) {
     if (p["name"] == "example.org/tool") {
       EXPECT_EQ(p["sourceInfo"], "the SBOM attached to " + env_->reg().host() + "/sc/sbombase@" + img.digest);
     }
-    if (p["name"] == "libfoo1") EXPECT_EQ(p["sourceInfo"], "installed package database: /var/lib/dpkg/status");
+    if (p["name"] == "libfoo1") { EXPECT_EQ(p["sourceInfo"], "installed package database: /var/lib/dpkg/status"); }
   }
 }
 

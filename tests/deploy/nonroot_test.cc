@@ -138,7 +138,7 @@ TEST_F(NonRootTest, RunAsRootFailsClearly) {
   std::string ctx = env_->Context({{"Dockerfile", "FROM @REG@/busybox:latest\nCOPY app.txt /\nRUN id -u > /uid\n"},
                                    {"app.txt", "x\n"}});
   ASSERT_EQ(RunShell("chmod -R a+rX " + ctx), 0);
-  for (const std::string& sandbox : {"", "--sandbox ptrace", "--sandbox chroot", "--sandbox rootless"}) {
+  for (std::string sandbox : {"", "--sandbox ptrace", "--sandbox chroot", "--sandbox rootless"}) {
     KilnRun r = BuildAsNobody(ctx, "--destination " + env_->Ref("nonroot/run:1") + " " + sandbox);
     EXPECT_NE(r.rc, 0) << sandbox;
     EXPECT_NE(r.err.find("Dockerfile:3"), std::string::npos) << r.err;

@@ -70,7 +70,7 @@ TEST(GitUrlTest, MalformedFragmentsAreErrors) {
                           "https://h/notgit"}) {
     auto u = ParseGitUrl(bad);
     EXPECT_FALSE(u.ok()) << bad;
-    if (!u.ok()) EXPECT_EQ(u.status().code(), ErrorCode::kInvalidArgument) << bad;
+    if (!u.ok()) { EXPECT_EQ(u.status().code(), ErrorCode::kInvalidArgument) << bad; }
   }
 }
 

@@ -102,21 +102,38 @@ TEST(SshAgentsTest, MissingAgentIsAClearError) {
   EXPECT_FALSE(agents.Has("deploy"));
 }
 
+Platform Linux(const std::string& arch, const std::string& variant) {
+  Platform p;
+  p.os = "linux";
+  p.architecture = arch;
+  p.variant = variant;
+  return p;
+}
+
+CacheMountRequest Request(const std::string& id, const Platform& platform,
+                          CacheSharing sharing = CacheSharing::kShared) {
+  CacheMountRequest r;
+  r.id = id;
+  r.platform = platform;
+  r.sharing = sharing;
+  return r;
+}
+
 TEST(CacheMountStoreTest, OneDirectoryPerIdAndPlatformThatPersists) {
   TempDir dir;
   CacheMountStore store(dir.path());
-  Platform amd64{"linux", "amd64", ""}, arm64{"linux", "arm64", "v8"};
+  Platform amd64 = Linux("amd64", ""), arm64 = Linux("arm64", "v8");
   {
-    auto a = store.Acquire({"apt", amd64});
+    auto a = store.Acquire(Request("apt", amd64));
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     EXPECT_TRUE(a->created());
     WriteFile(a->dir() + "/pkg", "amd64");
   }
-  auto again = store.Acquire({"apt", amd64});
+  auto again = store.Acquire(Request("apt", amd64));
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->created());
   EXPECT_EQ(ReadFile(again->dir() + "/pkg"), "amd64");
-  auto other = store.Acquire({"apt", arm64});
+  auto other = store.Acquire(Request("apt", arm64));
   ASSERT_TRUE(other.ok());
   EXPECT_NE(other->dir(), again->dir());
   EXPECT_NE(CacheMountStore::KeyOf("/root/.cache", amd64).find("root_.cache-"), std::string::npos)
@@ -127,7 +144,7 @@ TEST(CacheMountStoreTest, OneDirectoryPerIdAndPlatformThatPersists) {
 TEST(CacheMountStoreTest, ModeOwnerAndSeedApplyToANewDirectoryOnly) {
   TempDir dir;
   CacheMountStore store(dir.path());
-  CacheMountRequest req{"seeded", Platform{"linux", "amd64", ""}};
+  CacheMountRequest req = Request("seeded", Linux("amd64", ""));
   req.mode = 0700;
   auto a = store.Acquire(req, [](const std::string& d) {
     WriteFile(d + "/from-stage", "seed");
@@ -143,11 +160,11 @@ TEST(CacheMountStoreTest, ModeOwnerAndSeedApplyToANewDirectoryOnly) {
 TEST(CacheMountStoreTest, LockedWaitsAndPrivateTakesAFreshDirectory) {
   TempDir dir;
   CacheMountStore store(dir.path());
-  Platform p{"linux", "amd64", ""};
-  auto held = store.Acquire({"busy", p, CacheSharing::kLocked});
+  Platform p = Linux("amd64", "");
+  auto held = store.Acquire(Request("busy", p, CacheSharing::kLocked));
   ASSERT_TRUE(held.ok());
 
-  auto priv = store.Acquire({"busy", p, CacheSharing::kPrivate});
+  auto priv = store.Acquire(Request("busy", p, CacheSharing::kPrivate));
   ASSERT_TRUE(priv.ok());
   EXPECT_TRUE(priv->temporary());
   EXPECT_NE(priv->dir(), held->dir());
@@ -157,7 +174,7 @@ TEST(CacheMountStoreTest, LockedWaitsAndPrivateTakesAFreshDirectory) {
 
   std::atomic<bool> got{false};
   std::thread waiter([&] {
-    auto w = store.Acquire({"busy", p, CacheSharing::kShared});
+    auto w = store.Acquire(Request("busy", p, CacheSharing::kShared));
     got = w.ok();
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
