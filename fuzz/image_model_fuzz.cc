@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "core/image_model.h"
 
@@ -20,15 +19,6 @@ void Check(bool ok, const char* what) {
     std::fprintf(stderr, "image_model_fuzz: %s\n", what);
     std::abort();
   }
-}
-
-// A platform with the fields a test names, the others empty.
-kiln::Platform MakePlatform(std::string os, std::string arch, std::string variant = "") {
-  kiln::Platform p;
-  p.os = std::move(os);
-  p.architecture = std::move(arch);
-  p.variant = std::move(variant);
-  return p;
 }
 
 }  // namespace
@@ -54,8 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Result<Index> again = ParseIndex(out);
     Check(again.ok(), "a serialised index does not parse");
     Check(SerializeIndex(*again) == out, "index serialisation is not canonical");
-    (void)SelectPlatform(*idx, MakePlatform("linux", "amd64"));
-    (void)SelectPlatform(*idx, MakePlatform("linux", "arm64", "v8"));
+    (void)SelectPlatform(*idx, Platform::Parse("linux/amd64").value());
+    (void)SelectPlatform(*idx, Platform::Parse("linux/arm64/v8").value());
   }
   if (Result<ImageConfig> c = ParseImageConfig(json); c.ok()) {
     std::string out = SerializeImageConfig(*c);

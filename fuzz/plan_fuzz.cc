@@ -7,25 +7,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <variant>
 #include <vector>
 
 #include "executor/dockerfile/parser.h"
 #include "executor/dockerfile/plan.h"
-
-namespace {
-
-// A platform with the fields a test names, the others empty.
-kiln::Platform MakePlatform(std::string os, std::string arch, std::string variant = "") {
-  kiln::Platform p;
-  p.os = std::move(os);
-  p.architecture = std::move(arch);
-  p.variant = std::move(variant);
-  return p;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kiln;
@@ -34,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Result<Dockerfile> df = Parse(text);
   if (!df.ok()) return 0;
   PlanOptions opts;
-  opts.target_platform = MakePlatform("linux", "arm64", "v8");
-  opts.build_platform = MakePlatform("linux", "amd64");
+  opts.target_platform = Platform::Parse("linux/arm64/v8").value();
+  opts.build_platform = Platform::Parse("linux/amd64").value();
   opts.build_args.Set("VERSION", "1.2");
   opts.build_args.Set("BASE", "alpine:3.19");
   opts.build_args.Set("EMPTY", "");

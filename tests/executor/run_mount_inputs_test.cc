@@ -102,14 +102,6 @@ TEST(SshAgentsTest, MissingAgentIsAClearError) {
   EXPECT_FALSE(agents.Has("deploy"));
 }
 
-Platform Linux(const std::string& arch, const std::string& variant) {
-  Platform p;
-  p.os = "linux";
-  p.architecture = arch;
-  p.variant = variant;
-  return p;
-}
-
 CacheMountRequest Request(const std::string& id, const Platform& platform,
                           CacheSharing sharing = CacheSharing::kShared) {
   CacheMountRequest r;
@@ -122,7 +114,7 @@ CacheMountRequest Request(const std::string& id, const Platform& platform,
 TEST(CacheMountStoreTest, OneDirectoryPerIdAndPlatformThatPersists) {
   TempDir dir;
   CacheMountStore store(dir.path());
-  Platform amd64 = Linux("amd64", ""), arm64 = Linux("arm64", "v8");
+  Platform amd64 = Platform::Parse("linux/amd64").value(), arm64 = Platform::Parse("linux/arm64/v8").value();
   {
     auto a = store.Acquire(Request("apt", amd64));
     ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -144,7 +136,7 @@ TEST(CacheMountStoreTest, OneDirectoryPerIdAndPlatformThatPersists) {
 TEST(CacheMountStoreTest, ModeOwnerAndSeedApplyToANewDirectoryOnly) {
   TempDir dir;
   CacheMountStore store(dir.path());
-  CacheMountRequest req = Request("seeded", Linux("amd64", ""));
+  CacheMountRequest req = Request("seeded", Platform::Parse("linux/amd64").value());
   req.mode = 0700;
   auto a = store.Acquire(req, [](const std::string& d) {
     WriteFile(d + "/from-stage", "seed");
@@ -160,7 +152,7 @@ TEST(CacheMountStoreTest, ModeOwnerAndSeedApplyToANewDirectoryOnly) {
 TEST(CacheMountStoreTest, LockedWaitsAndPrivateTakesAFreshDirectory) {
   TempDir dir;
   CacheMountStore store(dir.path());
-  Platform p = Linux("amd64", "");
+  Platform p = Platform::Parse("linux/amd64").value();
   auto held = store.Acquire(Request("busy", p, CacheSharing::kLocked));
   ASSERT_TRUE(held.ok());
 
