@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/io.h"
+#include "core/json_fields.h"
 #include "core/subprocess.h"
 #include "core/reference.h"
 #include "registry/transport.h"
@@ -33,12 +34,6 @@ std::string_view TrimSpace(std::string_view s) {
 
 bool IsDockerHubAlias(std::string_view host) {
   return host == "docker.io" || host == "index.docker.io" || host == "registry-1.docker.io";
-}
-
-std::string JsonString(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_string()) return "";
-  return it->get<std::string>();
 }
 
 }  // namespace
@@ -265,11 +260,11 @@ Status DockerConfigKeychain::ParseLocked(std::string_view json, const std::strin
     for (const auto& [key, entry] : it->items()) {
       if (!entry.is_object()) return InvalidArgument(source + ": auths[\"" + key + "\"] is not an object");
       Credential c;
-      c.username = JsonString(entry, "username");
-      c.password = JsonString(entry, "password");
-      c.identity_token = JsonString(entry, "identitytoken");
-      c.registry_token = JsonString(entry, "registrytoken");
-      if (std::string auth = JsonString(entry, "auth"); !auth.empty()) {
+      c.username = JsonStringField(entry, "username");
+      c.password = JsonStringField(entry, "password");
+      c.identity_token = JsonStringField(entry, "identitytoken");
+      c.registry_token = JsonStringField(entry, "registrytoken");
+      if (std::string auth = JsonStringField(entry, "auth"); !auth.empty()) {
         auto decoded = Base64Decode(TrimSpace(auth));
         if (!decoded.ok()) return InvalidArgument(source + ": auths[\"" + key + "\"].auth is not valid base64");
         size_t colon = decoded->find(':');
@@ -319,8 +314,8 @@ Result<Credential> DockerConfigKeychain::FromHelper(const std::string& helper, c
   }
   if (!doc.is_object()) return InvalidArgument(program + " get: its output is not a JSON object");
   Credential c;
-  std::string user = JsonString(doc, "Username");
-  std::string secret = JsonString(doc, "Secret");
+  std::string user = JsonStringField(doc, "Username");
+  std::string secret = JsonStringField(doc, "Secret");
   // docker-credential-helpers store identity tokens under the user name "<token>".
   if (user == "<token>") {
     c.identity_token = secret;

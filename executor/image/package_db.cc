@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_fields.h"
+
 namespace kiln::executor {
 namespace {
 
@@ -43,18 +45,6 @@ std::vector<std::map<std::string, std::string>> Deb822(std::string_view text) {
 std::string Get(const std::map<std::string, std::string>& m, const std::string& k) {
   auto it = m.find(k);
   return it == m.end() ? std::string() : it->second;
-}
-
-// A JSON field as a string or a bool, "" / false when it is missing or of another type: these
-// documents come from any image, and nlohmann's value() throws on a type it did not expect.
-std::string StringField(const nlohmann::json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-bool TrueField(const nlohmann::json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_boolean() && it->get<bool>();
 }
 
 }  // namespace
@@ -148,15 +138,15 @@ Result<std::vector<Package>> ParseNpmLock(std::string_view text, const std::stri
   static const std::string kNodeModules = "node_modules/";
   for (const auto& [key, entry] : j["packages"].items()) {
     if (key.empty() || !entry.is_object()) continue;  // "" is the project itself
-    if (TrueField(entry, "link")) continue;         // a workspace link: its target is listed too
+    if (JsonTrueField(entry, "link")) continue;         // a workspace link: its target is listed too
     size_t at = key.rfind(kNodeModules);
     if (at == std::string::npos) continue;  // a workspace folder, not an installed package
     Package pkg;
     pkg.type = "npm";
     pkg.name = entry.contains("name") && entry["name"].is_string() ? entry["name"].get<std::string>()
                                                                     : key.substr(at + kNodeModules.size());
-    pkg.version = entry.contains("version") && entry["version"].is_string() ? entry["version"].get<std::string>() : "";
-    if (entry.contains("license") && entry["license"].is_string()) pkg.license = entry["license"].get<std::string>();
+    pkg.version = JsonStringField(entry, "version");
+    pkg.license = JsonStringField(entry, "license");
     pkg.source = source;
     std::string ns, name = pkg.name;
     if (!name.empty() && name[0] == '@' && name.find('/') != std::string::npos) {
@@ -199,27 +189,27 @@ Result<std::vector<Package>> ParseSpdxPackages(std::string_view text, const std:
   }
   if (doc.contains("relationships") && doc["relationships"].is_array()) {
     for (const auto& r : doc["relationships"]) {
-      if (r.is_object() && StringField(r, "relationshipType") == "DESCRIBES") {
-        if (std::string id = StringField(r, "relatedSpdxElement"); !id.empty()) described.insert(id);
+      if (r.is_object() && JsonStringField(r, "relationshipType") == "DESCRIBES") {
+        if (std::string id = JsonStringField(r, "relatedSpdxElement"); !id.empty()) described.insert(id);
       }
     }
   }
   std::vector<Package> out;
   if (!doc.contains("packages") || !doc["packages"].is_array()) return out;
   for (const auto& p : doc["packages"]) {
-    if (!p.is_object() || described.count(StringField(p, "SPDXID"))) continue;
+    if (!p.is_object() || described.count(JsonStringField(p, "SPDXID"))) continue;
     if (!p.contains("externalRefs") || !p["externalRefs"].is_array()) continue;
     std::string purl;
     for (const auto& ref : p["externalRefs"]) {
-      if (ref.is_object() && StringField(ref, "referenceType") == "purl") purl = StringField(ref, "referenceLocator");
+      if (ref.is_object() && JsonStringField(ref, "referenceType") == "purl") purl = JsonStringField(ref, "referenceLocator");
     }
     size_t slash = purl.find('/');
     if (purl.rfind("pkg:", 0) != 0 || slash == std::string::npos || slash <= 4) continue;
     Package pkg;
     pkg.type = purl.substr(4, slash - 4);
     if (pkg.type == "oci" || pkg.type == "docker") continue;  // another image, not a package in this one
-    pkg.name = StringField(p, "name");
-    pkg.version = StringField(p, "versionInfo");
+    pkg.name = JsonStringField(p, "name");
+    pkg.version = JsonStringField(p, "versionInfo");
     pkg.source = source;
     pkg.purl = purl;
     if (!pkg.name.empty()) out.push_back(std::move(pkg));
